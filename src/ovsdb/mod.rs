@@ -1,0 +1,10 @@
+//! The OVSDB protocol (RFC 7047 and the ovsdb-server(7) extensions). Knows nothing about OVN.
+
+pub mod client;
+pub mod error;
+pub mod method;
+pub mod proto;
+
+pub use client::{connect, Client, Condition, Monitor, MonitorRequest, Options, Select};
+pub use error::{Error, Result};
+pub use method::Method;
