@@ -1,1 +1,29 @@
-fn main(){}
+//! The thin binary: parse the command line, run, map errors to exit codes in one place.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use ovnscope::cli::{self, exit, Cli, UsageError};
+
+fn exit_code(e: &anyhow::Error) -> i32 {
+    for cause in e.chain() {
+        if cause.is::<UsageError>() {
+            return exit::USAGE;
+        }
+        if cause.is::<ovnscope::ovsdb::Error>() || cause.is::<cli::dbopts::DbError>() || cause.is::<std::io::Error>() {
+            return exit::UNREACHABLE;
+        }
+    }
+    exit::INTERNAL
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ovnscope: error: {e:#}");
+            exit_code(&e)
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,1 +1,74 @@
+//! Command-line interface: clap definitions, one module per command, rendering.
 
+pub mod dbopts;
+pub mod show;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit codes, decided here and only here (README "Exit codes").
+pub mod exit {
+    /// An answer was given.
+    pub const OK: i32 = 0;
+    /// The answer to a yes/no question is "no".
+    pub const NO: i32 = 1;
+    /// Bad usage: unknown option, bad value.
+    pub const USAGE: i32 = 2;
+    /// A database or file could not be reached or read.
+    pub const UNREACHABLE: i32 = 3;
+    /// Anything else: a bug in ovnscope.
+    pub const INTERNAL: i32 = 4;
+}
+
+/// A usage mistake that clap cannot catch (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ovnscope",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("OVNSCOPE_GIT_REV"), ")"),
+    about = "Explain OVN-Kubernetes networking from the OVSDB databases",
+    long_about = "ovnscope reads the Open_vSwitch, OVN Northbound and OVN Southbound databases \
+directly (RFC 7047, read-only) and explains what is there and what happens to packets.\n\n\
+Exit codes: 0 answer given, 1 the answer is \"no\", 2 usage error, 3 cannot reach or read a database or file, 4 internal error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// What is there: OVS bridges, NB switches and routers (with NAT), SB chassis and bindings.
+    Show(show::ShowArgs),
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// A stable, documented schema for scripts.
+    Json,
+}
+
+/// Runs a parsed command line; returns the exit code for a successful run.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Show(a) => show::run(a).await,
+        }
+    })
+}
+
+/// Writes to stdout; a closed pipe (`ovnscope show | head`) is not an error.
+pub fn print(s: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}

@@ -1,0 +1,182 @@
+//! The database options every command takes, and how a database is chosen when none is given.
+//!
+//! Like the OVS tools: `--ovs-db/--nb-db/--sb-db METHOD`, the `OVN_NB_DB` / `OVN_SB_DB`
+//! environment variables, and the default sockets under `$OVS_RUNDIR` / `$OVN_RUNDIR`
+//! (`/var/run/openvswitch`, `/var/run/ovn`). When any `--*-db` option is given, only the
+//! databases named on the command line are read, so a section is absent when its database
+//! was not asked for.
+
+use crate::db::{load_live, DbKind, Loaded, TableSpec};
+use crate::ovsdb::{self, Method};
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Open_vSwitch database: unix:PATH, tcp:IP:PORT [default: unix:$OVS_RUNDIR/db.sock or /var/run/openvswitch/db.sock]
+    #[arg(long, value_name = "METHOD")]
+    pub ovs_db: Option<String>,
+    /// OVN Northbound database [env: OVN_NB_DB; default: unix:$OVN_RUNDIR/ovnnb_db.sock or /var/run/ovn/ovnnb_db.sock]
+    #[arg(long, value_name = "METHOD")]
+    pub nb_db: Option<String>,
+    /// OVN Southbound database [env: OVN_SB_DB; default: unix:$OVN_RUNDIR/ovnsb_db.sock or /var/run/ovn/ovnsb_db.sock]
+    #[arg(long, value_name = "METHOD")]
+    pub sb_db: Option<String>,
+    /// Seconds to wait for any one reply from a server.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// Where a chosen method came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Env(&'static str),
+    /// A default socket; skipped with a note when it does not exist.
+    Default(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub kind: DbKind,
+    pub method: String,
+    pub origin: Origin,
+}
+
+fn default_socket(kind: DbKind, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    let (var, dir, file) = match kind {
+        DbKind::Ovs => ("OVS_RUNDIR", "/var/run/openvswitch", "db.sock"),
+        DbKind::Nb => ("OVN_RUNDIR", "/var/run/ovn", "ovnnb_db.sock"),
+        DbKind::Sb => ("OVN_RUNDIR", "/var/run/ovn", "ovnsb_db.sock"),
+    };
+    PathBuf::from(env(var).filter(|v| !v.is_empty()).unwrap_or_else(|| dir.into())).join(file)
+}
+
+impl DbArgs {
+    fn flag(&self, kind: DbKind) -> Option<&String> {
+        match kind {
+            DbKind::Ovs => self.ovs_db.as_ref(),
+            DbKind::Nb => self.nb_db.as_ref(),
+            DbKind::Sb => self.sb_db.as_ref(),
+        }
+    }
+
+    /// Which databases to read, from flags, else environment, else default sockets.
+    pub fn choose(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<Choice> {
+        if DbKind::ALL.iter().any(|k| self.flag(*k).is_some()) {
+            return DbKind::ALL
+                .iter()
+                .filter_map(|k| self.flag(*k).map(|m| Choice { kind: *k, method: m.clone(), origin: Origin::Flag }))
+                .collect();
+        }
+        DbKind::ALL
+            .iter()
+            .map(|&kind| {
+                let var = match kind {
+                    DbKind::Nb => Some("OVN_NB_DB"),
+                    DbKind::Sb => Some("OVN_SB_DB"),
+                    DbKind::Ovs => None,
+                };
+                if let Some(m) = var.and_then(|v| env(v).filter(|m| !m.is_empty()).map(|m| (v, m))) {
+                    return Choice { kind, method: m.1, origin: Origin::Env(m.0) };
+                }
+                let p = default_socket(kind, env);
+                Choice { kind, method: format!("unix:{}", p.display()), origin: Origin::Default(p) }
+            })
+            .collect()
+    }
+
+    pub fn options(&self) -> ovsdb::Options {
+        ovsdb::Options { call_timeout: Duration::from_secs(self.timeout.max(1)), ..Default::default() }
+    }
+}
+
+/// An error while reading one database, with the option that chose it.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind_name} ({option} {method}): {source}")]
+pub struct DbError {
+    pub kind_name: &'static str,
+    pub option: &'static str,
+    pub method: String,
+    #[source]
+    pub source: ovsdb::Error,
+}
+
+/// Connects to and loads every chosen database concurrently. Default sockets that do not exist
+/// are skipped with a note; anything asked for explicitly must work.
+pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -> anyhow::Result<Vec<Loaded>> {
+    let env = |k: &str| std::env::var(k).ok();
+    let choices = args.choose(&env);
+    let mut tasks = vec![];
+    let mut skipped = vec![];
+    for c in choices {
+        if let Origin::Default(p) = &c.origin {
+            if !p.exists() {
+                skipped.push(format!("{} (no {})", c.kind.db_name(), p.display()));
+                continue;
+            }
+        }
+        // Validate early so a typo is a usage error naming the option.
+        Method::parse_list(&c.method).map_err(|e| super::UsageError(format!("{}: {e}", c.kind.option())))?;
+        let opts = args.options();
+        let spec = specs(c.kind);
+        tasks.push(tokio::spawn(async move {
+            let res = async {
+                let client = ovsdb::connect(&c.method, &opts).await?;
+                load_live(&client, c.kind, &spec).await
+            }
+            .await;
+            res.map_err(|source| DbError { kind_name: c.kind.db_name(), option: c.kind.option(), method: c.method.clone(), source })
+        }));
+    }
+    if tasks.is_empty() {
+        return Err(DbError {
+            kind_name: "no database",
+            option: "--ovs-db/--nb-db/--sb-db",
+            method: String::new(),
+            source: ovsdb::Error::Connect {
+                method: skipped.join(", "),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "none of the default sockets exists"),
+                hint: "\n  hint: give --ovs-db/--nb-db/--sb-db METHOD, set OVN_NB_DB/OVN_SB_DB, or on the lab: eval \"$(lab/ovnlab env)\"".into(),
+            },
+        }
+        .into());
+    }
+    for s in &skipped {
+        eprintln!("note: skipping {s}; pass its --*-db option to read it");
+    }
+    let mut out = vec![];
+    for t in tasks {
+        out.push(t.await??);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(ovs: Option<&str>, nb: Option<&str>) -> DbArgs {
+        DbArgs { ovs_db: ovs.map(Into::into), nb_db: nb.map(Into::into), sb_db: None, timeout: 60 }
+    }
+
+    #[test]
+    fn flags_select_only_what_was_named() {
+        let c = args(None, Some("tcp:127.0.0.1:6641")).choose(&|_| Some("unix:/x".into()));
+        assert_eq!(c, vec![Choice { kind: DbKind::Nb, method: "tcp:127.0.0.1:6641".into(), origin: Origin::Flag }]);
+    }
+
+    #[test]
+    fn env_then_rundir_then_defaults() {
+        let env = |k: &str| match k {
+            "OVN_SB_DB" => Some("tcp:127.0.0.1:6642".to_string()),
+            "OVS_RUNDIR" => Some("/tmp/lab/ovs".to_string()),
+            _ => None,
+        };
+        let c = args(None, None).choose(&env);
+        assert_eq!(c[0].method, "unix:/tmp/lab/ovs/db.sock");
+        assert_eq!(c[1].method, "unix:/var/run/ovn/ovnnb_db.sock");
+        assert_eq!(c[2], Choice { kind: DbKind::Sb, method: "tcp:127.0.0.1:6642".into(), origin: Origin::Env("OVN_SB_DB") });
+    }
+}

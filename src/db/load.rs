@@ -1,0 +1,65 @@
+//! Loading a snapshot of the columns a view needs, live from a server.
+
+use super::DbKind;
+use crate::ovsdb::proto::{DatabaseSchema, Snapshot};
+use crate::ovsdb::{Client, MonitorRequest, Result};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The columns wanted from one table.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+}
+
+/// A snapshot plus what did not fit the schema.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub kind: DbKind,
+    /// Where it came from: the method string.
+    pub source: String,
+    pub snapshot: Snapshot,
+    pub warnings: Vec<String>,
+}
+
+/// Which of the wanted tables and columns the schema has, and warnings for the rest: one line
+/// per table, naming the schema version so the user knows it is an older or newer release.
+pub fn plan(schema: &DatabaseSchema, specs: &[TableSpec]) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
+    let mut plan = BTreeMap::new();
+    let mut warnings = vec![];
+    for spec in specs {
+        let Some(ts) = schema.table(spec.table) else {
+            warnings.push(format!("{} {}: no table {} (treated as empty)", schema.name, schema.version, spec.table));
+            continue;
+        };
+        let (have, missing): (Vec<&str>, Vec<&str>) = spec.columns.iter().partition(|c| ts.column(c).is_some());
+        if !missing.is_empty() {
+            warnings.push(format!(
+                "{} {}: table {} has no column {} (treated as unset)",
+                schema.name,
+                schema.version,
+                spec.table,
+                missing.join(", ")
+            ));
+        }
+        plan.insert(spec.table.to_string(), have.into_iter().map(str::to_string).collect());
+    }
+    (plan, warnings)
+}
+
+/// Reads the wanted tables through one `monitor_cond` (the same path a long-running watch
+/// uses), applies the initial rows, and cancels the monitor.
+pub async fn load_live(client: &Client, kind: DbKind, specs: &[TableSpec]) -> Result<Loaded> {
+    let schema = Arc::new(client.get_schema(kind.db_name()).await?);
+    let (plan, warnings) = plan(&schema, specs);
+    let requests = plan
+        .into_iter()
+        .map(|(t, cols)| (t, MonitorRequest { columns: Some(cols), conditions: vec![] }))
+        .collect();
+    let (initial, monitor) = client.monitor_cond(kind.db_name(), &requests).await?;
+    let mut snapshot = Snapshot::new(schema);
+    snapshot.apply_update2(&initial)?;
+    client.monitor_cancel(monitor).await?;
+    Ok(Loaded { kind, source: client.peer().to_string(), snapshot, warnings })
+}

@@ -1,0 +1,195 @@
+//! The OVN Southbound database: chassis, bindings and the logical flows ovn-northd computed.
+
+use super::{load::TableSpec, Loaded, RowView};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Tables for the inventory (what `show` needs); Logical_Flow is large and asked for separately.
+pub const TABLES: &[TableSpec] = &[
+    TableSpec { table: "SB_Global", columns: &["options", "nb_cfg", "external_ids"] },
+    TableSpec { table: "Chassis", columns: &["name", "hostname", "encaps", "other_config", "external_ids"] },
+    TableSpec { table: "Encap", columns: &["type", "ip", "options", "chassis_name"] },
+    TableSpec { table: "Datapath_Binding", columns: &["tunnel_key", "external_ids"] },
+    TableSpec {
+        table: "Port_Binding",
+        columns: &["logical_port", "type", "datapath", "tunnel_key", "chassis", "options", "mac", "parent_port", "tag", "up", "external_ids"],
+    },
+    TableSpec { table: "MAC_Binding", columns: &["logical_port", "ip", "mac", "datapath"] },
+];
+
+pub const LOGICAL_FLOWS: &[TableSpec] = &[
+    TableSpec {
+        table: "Logical_Flow",
+        columns: &["logical_datapath", "logical_dp_group", "pipeline", "table_id", "priority", "match", "actions", "external_ids"],
+    },
+    TableSpec { table: "Logical_DP_Group", columns: &["datapaths"] },
+];
+
+type Map = BTreeMap<String, String>;
+
+#[derive(Debug, Clone)]
+pub struct Chassis {
+    pub uuid: Uuid,
+    pub name: String,
+    pub hostname: String,
+    pub encaps: Vec<Uuid>,
+    pub other_config: Map,
+    pub external_ids: Map,
+}
+
+#[derive(Debug, Clone)]
+pub struct Encap {
+    pub uuid: Uuid,
+    pub kind: String,
+    pub ip: String,
+    pub options: Map,
+    pub chassis_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Datapath {
+    pub uuid: Uuid,
+    /// The geneve VNI of packets on this datapath.
+    pub tunnel_key: i64,
+    pub external_ids: Map,
+}
+
+impl Datapath {
+    /// The logical switch or router name (`external_ids:name`).
+    pub fn name(&self) -> &str {
+        self.external_ids.get("name").map(String::as_str).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PortBinding {
+    pub uuid: Uuid,
+    pub logical_port: String,
+    pub kind: String,
+    pub datapath: Option<Uuid>,
+    pub tunnel_key: i64,
+    pub chassis: Option<Uuid>,
+    pub options: Map,
+    pub mac: Vec<String>,
+    pub parent_port: Option<String>,
+    pub tag: Option<i64>,
+    pub up: Option<bool>,
+    pub external_ids: Map,
+}
+
+#[derive(Debug, Clone)]
+pub struct MacBinding {
+    pub uuid: Uuid,
+    pub logical_port: String,
+    pub ip: String,
+    pub mac: String,
+    pub datapath: Option<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogicalFlow {
+    pub uuid: Uuid,
+    pub logical_datapath: Option<Uuid>,
+    pub logical_dp_group: Option<Uuid>,
+    /// `ingress` or `egress`.
+    pub pipeline: String,
+    pub table_id: i64,
+    pub priority: i64,
+    pub match_: String,
+    pub actions: String,
+    pub external_ids: Map,
+}
+
+impl LogicalFlow {
+    /// The stage name (`external_ids:stage-name`), stable across OVN releases unlike `table_id`.
+    pub fn stage(&self) -> &str {
+        self.external_ids.get("stage-name").map(String::as_str).unwrap_or("")
+    }
+}
+
+/// The whole Southbound view.
+#[derive(Debug, Clone, Default)]
+pub struct SbDb {
+    pub options: Map,
+    pub chassis: BTreeMap<Uuid, Chassis>,
+    pub encaps: BTreeMap<Uuid, Encap>,
+    pub datapaths: BTreeMap<Uuid, Datapath>,
+    pub port_bindings: BTreeMap<Uuid, PortBinding>,
+    pub mac_bindings: BTreeMap<Uuid, MacBinding>,
+    pub logical_flows: BTreeMap<Uuid, LogicalFlow>,
+    pub dp_groups: BTreeMap<Uuid, Vec<Uuid>>,
+}
+
+fn rows<'a, T>(l: &'a Loaded, table: &'a str, f: impl Fn(RowView<'a>) -> T + 'a) -> BTreeMap<Uuid, T> {
+    RowView::all(&l.snapshot, table).map(|r| (r.uuid, f(r))).collect()
+}
+
+impl SbDb {
+    pub fn from_loaded(l: &Loaded) -> Self {
+        SbDb {
+            options: RowView::all(&l.snapshot, "SB_Global").next().map(|g| g.map("options")).unwrap_or_default(),
+            chassis: rows(l, "Chassis", |r| Chassis {
+                uuid: r.uuid,
+                name: r.str("name"),
+                hostname: r.str("hostname"),
+                encaps: r.uuids("encaps"),
+                other_config: r.map("other_config"),
+                external_ids: r.map("external_ids"),
+            }),
+            encaps: rows(l, "Encap", |r| Encap { uuid: r.uuid, kind: r.str("type"), ip: r.str("ip"), options: r.map("options"), chassis_name: r.str("chassis_name") }),
+            datapaths: rows(l, "Datapath_Binding", |r| Datapath { uuid: r.uuid, tunnel_key: r.int("tunnel_key").unwrap_or(0), external_ids: r.map("external_ids") }),
+            port_bindings: rows(l, "Port_Binding", |r| PortBinding {
+                uuid: r.uuid,
+                logical_port: r.str("logical_port"),
+                kind: r.str("type"),
+                datapath: r.uuid("datapath"),
+                tunnel_key: r.int("tunnel_key").unwrap_or(0),
+                chassis: r.uuid("chassis"),
+                options: r.map("options"),
+                mac: r.strs("mac"),
+                parent_port: r.opt_str("parent_port"),
+                tag: r.int("tag"),
+                up: r.bool("up"),
+                external_ids: r.map("external_ids"),
+            }),
+            mac_bindings: rows(l, "MAC_Binding", |r| MacBinding {
+                uuid: r.uuid,
+                logical_port: r.str("logical_port"),
+                ip: r.str("ip"),
+                mac: r.str("mac"),
+                datapath: r.uuid("datapath"),
+            }),
+            logical_flows: rows(l, "Logical_Flow", |r| LogicalFlow {
+                uuid: r.uuid,
+                logical_datapath: r.uuid("logical_datapath"),
+                logical_dp_group: r.uuid("logical_dp_group"),
+                pipeline: r.str("pipeline"),
+                table_id: r.int("table_id").unwrap_or(0),
+                priority: r.int("priority").unwrap_or(0),
+                match_: r.str("match"),
+                actions: r.str("actions"),
+                external_ids: r.map("external_ids"),
+            }),
+            dp_groups: rows(l, "Logical_DP_Group", |r| r.uuids("datapaths")),
+        }
+    }
+
+    pub fn chassis_sorted(&self) -> Vec<&Chassis> {
+        let mut v: Vec<&Chassis> = self.chassis.values().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub fn encaps_of(&self, c: &Chassis) -> Vec<&Encap> {
+        let mut v: Vec<&Encap> = c.encaps.iter().filter_map(|u| self.encaps.get(u)).collect();
+        v.sort_by(|a, b| (&a.kind, &a.ip).cmp(&(&b.kind, &b.ip)));
+        v
+    }
+
+    /// Logical port names bound to a chassis, sorted.
+    pub fn bindings_on(&self, c: &Chassis) -> Vec<&str> {
+        let mut v: Vec<&str> = self.port_bindings.values().filter(|p| p.chassis == Some(c.uuid)).map(|p| p.logical_port.as_str()).collect();
+        v.sort();
+        v
+    }
+}
