@@ -67,7 +67,13 @@ impl DbArgs {
         if DbKind::ALL.iter().any(|k| self.flag(*k).is_some()) {
             return DbKind::ALL
                 .iter()
-                .filter_map(|k| self.flag(*k).map(|m| Choice { kind: *k, method: m.clone(), origin: Origin::Flag }))
+                .filter_map(|k| {
+                    self.flag(*k).map(|m| Choice {
+                        kind: *k,
+                        method: m.clone(),
+                        origin: Origin::Flag,
+                    })
+                })
                 .collect();
         }
         DbKind::ALL
@@ -79,16 +85,27 @@ impl DbArgs {
                     DbKind::Ovs => None,
                 };
                 if let Some(m) = var.and_then(|v| env(v).filter(|m| !m.is_empty()).map(|m| (v, m))) {
-                    return Choice { kind, method: m.1, origin: Origin::Env(m.0) };
+                    return Choice {
+                        kind,
+                        method: m.1,
+                        origin: Origin::Env(m.0),
+                    };
                 }
                 let p = default_socket(kind, env);
-                Choice { kind, method: format!("unix:{}", p.display()), origin: Origin::Default(p) }
+                Choice {
+                    kind,
+                    method: format!("unix:{}", p.display()),
+                    origin: Origin::Default(p),
+                }
             })
             .collect()
     }
 
     pub fn options(&self) -> ovsdb::Options {
-        ovsdb::Options { call_timeout: Duration::from_secs(self.timeout.max(1)), ..Default::default() }
+        ovsdb::Options {
+            call_timeout: Duration::from_secs(self.timeout.max(1)),
+            ..Default::default()
+        }
     }
 }
 
@@ -127,7 +144,12 @@ pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -
                 load_live(&client, c.kind, &spec).await
             }
             .await;
-            res.map_err(|source| DbError { kind_name: c.kind.db_name(), option: c.kind.option(), method: c.method.clone(), source })
+            res.map_err(|source| DbError {
+                kind_name: c.kind.db_name(),
+                option: c.kind.option(),
+                method: c.method.clone(),
+                source,
+            })
         }));
     }
     if tasks.is_empty() {
@@ -138,7 +160,8 @@ pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -
             source: ovsdb::Error::Connect {
                 method: skipped.join(", "),
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "none of the default sockets exists"),
-                hint: "\n  hint: give --ovs-db/--nb-db/--sb-db METHOD, set OVN_NB_DB/OVN_SB_DB, or on the lab: eval \"$(lab/ovnlab env)\"".into(),
+                hint: "\n  hint: give --ovs-db/--nb-db/--sb-db METHOD, set OVN_NB_DB/OVN_SB_DB, or on the lab: eval \"$(lab/ovnlab env)\""
+                    .into(),
             },
         }
         .into());
@@ -158,13 +181,25 @@ mod tests {
     use super::*;
 
     fn args(ovs: Option<&str>, nb: Option<&str>) -> DbArgs {
-        DbArgs { ovs_db: ovs.map(Into::into), nb_db: nb.map(Into::into), sb_db: None, timeout: 60 }
+        DbArgs {
+            ovs_db: ovs.map(Into::into),
+            nb_db: nb.map(Into::into),
+            sb_db: None,
+            timeout: 60,
+        }
     }
 
     #[test]
     fn flags_select_only_what_was_named() {
         let c = args(None, Some("tcp:127.0.0.1:6641")).choose(&|_| Some("unix:/x".into()));
-        assert_eq!(c, vec![Choice { kind: DbKind::Nb, method: "tcp:127.0.0.1:6641".into(), origin: Origin::Flag }]);
+        assert_eq!(
+            c,
+            vec![Choice {
+                kind: DbKind::Nb,
+                method: "tcp:127.0.0.1:6641".into(),
+                origin: Origin::Flag
+            }]
+        );
     }
 
     #[test]
@@ -177,6 +212,13 @@ mod tests {
         let c = args(None, None).choose(&env);
         assert_eq!(c[0].method, "unix:/tmp/lab/ovs/db.sock");
         assert_eq!(c[1].method, "unix:/var/run/ovn/ovnnb_db.sock");
-        assert_eq!(c[2], Choice { kind: DbKind::Sb, method: "tcp:127.0.0.1:6642".into(), origin: Origin::Env("OVN_SB_DB") });
+        assert_eq!(
+            c[2],
+            Choice {
+                kind: DbKind::Sb,
+                method: "tcp:127.0.0.1:6642".into(),
+                origin: Origin::Env("OVN_SB_DB")
+            }
+        );
     }
 }

@@ -166,7 +166,13 @@ fn q(s: &str) -> String {
 
 fn opt_map(v: &Value) -> Option<String> {
     let o = v.as_object().filter(|o| !o.is_empty())?;
-    Some(format!("{{{}}}", o.iter().map(|(k, v)| format!("{k}={}", q(v.as_str().unwrap_or_default()))).collect::<Vec<_>>().join(", ")))
+    Some(format!(
+        "{{{}}}",
+        o.iter()
+            .map(|(k, v)| format!("{k}={}", q(v.as_str().unwrap_or_default())))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -203,7 +209,16 @@ pub fn to_text(doc: &Value) -> String {
                     if let Some(id) = i["iface_id"].as_str() {
                         extra.push(format!("iface-id {id}"));
                     }
-                    let _ = writeln!(o, "            Interface {}{}", s(i, "name"), if extra.is_empty() { String::new() } else { format!("  ({})", extra.join(", ")) });
+                    let _ = writeln!(
+                        o,
+                        "            Interface {}{}",
+                        s(i, "name"),
+                        if extra.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  ({})", extra.join(", "))
+                        }
+                    );
                     if !s(i, "type").is_empty() {
                         let _ = writeln!(o, "                type: {}", s(i, "type"));
                     }
@@ -249,7 +264,12 @@ pub fn to_text(doc: &Value) -> String {
                 let nets: Vec<String> = arr(p, "networks").filter_map(Value::as_str).map(q).collect();
                 let _ = writeln!(o, "            networks: [{}]", nets.join(", "));
                 for g in arr(p, "gateway_chassis") {
-                    let _ = writeln!(o, "            gateway chassis: {} (priority {})", s(g, "chassis_name"), g["priority"]);
+                    let _ = writeln!(
+                        o,
+                        "            gateway chassis: {} (priority {})",
+                        s(g, "chassis_name"),
+                        g["priority"]
+                    );
                 }
             }
             for n in arr(r, "nat") {

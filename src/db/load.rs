@@ -30,7 +30,10 @@ pub fn plan(schema: &DatabaseSchema, specs: &[TableSpec]) -> (BTreeMap<String, V
     let mut warnings = vec![];
     for spec in specs {
         let Some(ts) = schema.table(spec.table) else {
-            warnings.push(format!("{} {}: no table {} (treated as empty)", schema.name, schema.version, spec.table));
+            warnings.push(format!(
+                "{} {}: no table {} (treated as empty)",
+                schema.name, schema.version, spec.table
+            ));
             continue;
         };
         let (have, missing): (Vec<&str>, Vec<&str>) = spec.columns.iter().partition(|c| ts.column(c).is_some());
@@ -55,11 +58,24 @@ pub async fn load_live(client: &Client, kind: DbKind, specs: &[TableSpec]) -> Re
     let (plan, warnings) = plan(&schema, specs);
     let requests = plan
         .into_iter()
-        .map(|(t, cols)| (t, MonitorRequest { columns: Some(cols), conditions: vec![] }))
+        .map(|(t, cols)| {
+            (
+                t,
+                MonitorRequest {
+                    columns: Some(cols),
+                    conditions: vec![],
+                },
+            )
+        })
         .collect();
     let (initial, monitor) = client.monitor_cond(kind.db_name(), &requests).await?;
     let mut snapshot = Snapshot::new(schema);
     snapshot.apply_update2(&initial)?;
     client.monitor_cancel(monitor).await?;
-    Ok(Loaded { kind, source: client.peer().to_string(), snapshot, warnings })
+    Ok(Loaded {
+        kind,
+        source: client.peer().to_string(),
+        snapshot,
+        warnings,
+    })
 }

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub const TABLES: &[TableSpec] = &[
-    TableSpec { table: "NB_Global", columns: &["name", "options", "external_ids", "nb_cfg", "sb_cfg", "hv_cfg"] },
+    TableSpec {
+        table: "NB_Global",
+        columns: &["name", "options", "external_ids", "nb_cfg", "sb_cfg", "hv_cfg"],
+    },
     TableSpec {
         table: "Logical_Switch",
         columns: &["name", "ports", "acls", "load_balancer", "other_config", "external_ids"],
@@ -13,37 +16,108 @@ pub const TABLES: &[TableSpec] = &[
     TableSpec {
         table: "Logical_Switch_Port",
         columns: &[
-            "name", "type", "addresses", "dynamic_addresses", "port_security", "options", "external_ids", "parent_name", "tag", "up",
-            "enabled", "ha_chassis_group",
+            "name",
+            "type",
+            "addresses",
+            "dynamic_addresses",
+            "port_security",
+            "options",
+            "external_ids",
+            "parent_name",
+            "tag",
+            "up",
+            "enabled",
+            "ha_chassis_group",
         ],
     },
     TableSpec {
         table: "Logical_Router",
-        columns: &["name", "ports", "static_routes", "policies", "nat", "load_balancer", "options", "external_ids", "enabled"],
+        columns: &[
+            "name",
+            "ports",
+            "static_routes",
+            "policies",
+            "nat",
+            "load_balancer",
+            "options",
+            "external_ids",
+            "enabled",
+        ],
     },
     TableSpec {
         table: "Logical_Router_Port",
-        columns: &["name", "mac", "networks", "peer", "options", "gateway_chassis", "ha_chassis_group", "external_ids", "enabled"],
+        columns: &[
+            "name",
+            "mac",
+            "networks",
+            "peer",
+            "options",
+            "gateway_chassis",
+            "ha_chassis_group",
+            "external_ids",
+            "enabled",
+        ],
     },
     TableSpec {
         table: "Logical_Router_Static_Route",
-        columns: &["ip_prefix", "nexthop", "output_port", "policy", "route_table", "options", "external_ids"],
+        columns: &[
+            "ip_prefix",
+            "nexthop",
+            "output_port",
+            "policy",
+            "route_table",
+            "options",
+            "external_ids",
+        ],
     },
-    TableSpec { table: "Logical_Router_Policy", columns: &["priority", "match", "action", "nexthop", "nexthops", "options", "external_ids"] },
+    TableSpec {
+        table: "Logical_Router_Policy",
+        columns: &["priority", "match", "action", "nexthop", "nexthops", "options", "external_ids"],
+    },
     TableSpec {
         table: "NAT",
         columns: &[
-            "type", "external_ip", "external_mac", "external_port_range", "logical_ip", "logical_port", "gateway_port", "allowed_ext_ips",
-            "exempted_ext_ips", "options", "external_ids",
+            "type",
+            "external_ip",
+            "external_mac",
+            "external_port_range",
+            "logical_ip",
+            "logical_port",
+            "gateway_port",
+            "allowed_ext_ips",
+            "exempted_ext_ips",
+            "options",
+            "external_ids",
         ],
     },
-    TableSpec { table: "Load_Balancer", columns: &["name", "vips", "protocol", "options", "external_ids"] },
-    TableSpec { table: "Gateway_Chassis", columns: &["name", "chassis_name", "priority", "options", "external_ids"] },
-    TableSpec { table: "HA_Chassis_Group", columns: &["name", "ha_chassis", "external_ids"] },
-    TableSpec { table: "HA_Chassis", columns: &["chassis_name", "priority", "external_ids"] },
-    TableSpec { table: "ACL", columns: &["name", "priority", "direction", "match", "action", "log", "options", "external_ids"] },
-    TableSpec { table: "Port_Group", columns: &["name", "ports", "acls", "external_ids"] },
-    TableSpec { table: "Address_Set", columns: &["name", "addresses", "external_ids"] },
+    TableSpec {
+        table: "Load_Balancer",
+        columns: &["name", "vips", "protocol", "options", "external_ids"],
+    },
+    TableSpec {
+        table: "Gateway_Chassis",
+        columns: &["name", "chassis_name", "priority", "options", "external_ids"],
+    },
+    TableSpec {
+        table: "HA_Chassis_Group",
+        columns: &["name", "ha_chassis", "external_ids"],
+    },
+    TableSpec {
+        table: "HA_Chassis",
+        columns: &["chassis_name", "priority", "external_ids"],
+    },
+    TableSpec {
+        table: "ACL",
+        columns: &["name", "priority", "direction", "match", "action", "log", "options", "external_ids"],
+    },
+    TableSpec {
+        table: "Port_Group",
+        columns: &["name", "ports", "acls", "external_ids"],
+    },
+    TableSpec {
+        table: "Address_Set",
+        columns: &["name", "addresses", "external_ids"],
+    },
 ];
 
 type Map = BTreeMap<String, String>;
@@ -336,8 +410,16 @@ impl NbDb {
                 chassis_name: r.str("chassis_name"),
                 priority: r.int("priority").unwrap_or(0),
             }),
-            ha_chassis_groups: rows(l, "HA_Chassis_Group", |r| HaChassisGroup { uuid: r.uuid, name: r.str("name"), ha_chassis: r.uuids("ha_chassis") }),
-            ha_chassis: rows(l, "HA_Chassis", |r| HaChassis { uuid: r.uuid, chassis_name: r.str("chassis_name"), priority: r.int("priority").unwrap_or(0) }),
+            ha_chassis_groups: rows(l, "HA_Chassis_Group", |r| HaChassisGroup {
+                uuid: r.uuid,
+                name: r.str("name"),
+                ha_chassis: r.uuids("ha_chassis"),
+            }),
+            ha_chassis: rows(l, "HA_Chassis", |r| HaChassis {
+                uuid: r.uuid,
+                chassis_name: r.str("chassis_name"),
+                priority: r.int("priority").unwrap_or(0),
+            }),
             acls: rows(l, "ACL", |r| Acl {
                 uuid: r.uuid,
                 name: r.opt_str("name"),
@@ -348,8 +430,17 @@ impl NbDb {
                 log: r.bool("log").unwrap_or(false),
                 external_ids: r.map("external_ids"),
             }),
-            port_groups: rows(l, "Port_Group", |r| PortGroup { uuid: r.uuid, name: r.str("name"), ports: r.uuids("ports"), acls: r.uuids("acls") }),
-            address_sets: rows(l, "Address_Set", |r| AddressSet { uuid: r.uuid, name: r.str("name"), addresses: r.strs("addresses") }),
+            port_groups: rows(l, "Port_Group", |r| PortGroup {
+                uuid: r.uuid,
+                name: r.str("name"),
+                ports: r.uuids("ports"),
+                acls: r.uuids("acls"),
+            }),
+            address_sets: rows(l, "Address_Set", |r| AddressSet {
+                uuid: r.uuid,
+                name: r.str("name"),
+                addresses: r.strs("addresses"),
+            }),
         }
     }
 

@@ -5,12 +5,32 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub const TABLES: &[TableSpec] = &[
-    TableSpec { table: "Open_vSwitch", columns: &["bridges", "external_ids", "other_config", "ovs_version", "db_version"] },
-    TableSpec { table: "Bridge", columns: &["name", "ports", "datapath_type", "fail_mode", "external_ids", "other_config"] },
-    TableSpec { table: "Port", columns: &["name", "interfaces", "tag", "external_ids", "other_config"] },
+    TableSpec {
+        table: "Open_vSwitch",
+        columns: &["bridges", "external_ids", "other_config", "ovs_version", "db_version"],
+    },
+    TableSpec {
+        table: "Bridge",
+        columns: &["name", "ports", "datapath_type", "fail_mode", "external_ids", "other_config"],
+    },
+    TableSpec {
+        table: "Port",
+        columns: &["name", "interfaces", "tag", "external_ids", "other_config"],
+    },
     TableSpec {
         table: "Interface",
-        columns: &["name", "type", "options", "ofport", "ifindex", "external_ids", "mac_in_use", "error", "status", "link_state"],
+        columns: &[
+            "name",
+            "type",
+            "options",
+            "ofport",
+            "ifindex",
+            "external_ids",
+            "mac_in_use",
+            "error",
+            "status",
+            "link_state",
+        ],
     },
 ];
 
@@ -92,47 +112,61 @@ impl OvsDb {
         });
         let bridges = RowView::all(s, "Bridge")
             .map(|r| {
-                (r.uuid, Bridge {
-                    uuid: r.uuid,
-                    name: r.str("name"),
-                    ports: r.uuids("ports"),
-                    datapath_type: r.str("datapath_type"),
-                    fail_mode: r.opt_str("fail_mode"),
-                    external_ids: r.map("external_ids"),
-                    other_config: r.map("other_config"),
-                })
+                (
+                    r.uuid,
+                    Bridge {
+                        uuid: r.uuid,
+                        name: r.str("name"),
+                        ports: r.uuids("ports"),
+                        datapath_type: r.str("datapath_type"),
+                        fail_mode: r.opt_str("fail_mode"),
+                        external_ids: r.map("external_ids"),
+                        other_config: r.map("other_config"),
+                    },
+                )
             })
             .collect();
         let ports = RowView::all(s, "Port")
             .map(|r| {
-                (r.uuid, Port {
-                    uuid: r.uuid,
-                    name: r.str("name"),
-                    interfaces: r.uuids("interfaces"),
-                    tag: r.int("tag"),
-                    external_ids: r.map("external_ids"),
-                    other_config: r.map("other_config"),
-                })
+                (
+                    r.uuid,
+                    Port {
+                        uuid: r.uuid,
+                        name: r.str("name"),
+                        interfaces: r.uuids("interfaces"),
+                        tag: r.int("tag"),
+                        external_ids: r.map("external_ids"),
+                        other_config: r.map("other_config"),
+                    },
+                )
             })
             .collect();
         let interfaces = RowView::all(s, "Interface")
             .map(|r| {
-                (r.uuid, Interface {
-                    uuid: r.uuid,
-                    name: r.str("name"),
-                    kind: r.str("type"),
-                    options: r.map("options"),
-                    ofport: r.int("ofport"),
-                    ifindex: r.int("ifindex"),
-                    external_ids: r.map("external_ids"),
-                    mac_in_use: r.opt_str("mac_in_use"),
-                    error: r.opt_str("error"),
-                    status: r.map("status"),
-                    link_state: r.opt_str("link_state"),
-                })
+                (
+                    r.uuid,
+                    Interface {
+                        uuid: r.uuid,
+                        name: r.str("name"),
+                        kind: r.str("type"),
+                        options: r.map("options"),
+                        ofport: r.int("ofport"),
+                        ifindex: r.int("ifindex"),
+                        external_ids: r.map("external_ids"),
+                        mac_in_use: r.opt_str("mac_in_use"),
+                        error: r.opt_str("error"),
+                        status: r.map("status"),
+                        link_state: r.opt_str("link_state"),
+                    },
+                )
             })
             .collect();
-        OvsDb { system, bridges, ports, interfaces }
+        OvsDb {
+            system,
+            bridges,
+            ports,
+            interfaces,
+        }
     }
 
     /// The bridges in name order.

@@ -18,7 +18,12 @@ pub struct RowView<'a> {
 impl<'a> RowView<'a> {
     /// All rows of a table.
     pub fn all(snap: &'a Snapshot, table: &'a str) -> impl Iterator<Item = RowView<'a>> + 'a {
-        snap.rows(table).map(move |(u, row)| RowView { snap, table, uuid: *u, row })
+        snap.rows(table).map(move |(u, row)| RowView {
+            snap,
+            table,
+            uuid: *u,
+            row,
+        })
     }
 
     /// The column's value; `None` when the schema has no such column.
@@ -57,11 +62,15 @@ impl<'a> RowView<'a> {
     }
     /// A set of strings.
     pub fn strs(&self, col: &str) -> Vec<String> {
-        self.datum(col).map(|d| d.as_set().iter().filter_map(|a| a.as_str().map(str::to_string)).collect()).unwrap_or_default()
+        self.datum(col)
+            .map(|d| d.as_set().iter().filter_map(|a| a.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
     }
     /// A set of uuids (references).
     pub fn uuids(&self, col: &str) -> Vec<Uuid> {
-        self.datum(col).map(|d| d.as_set().iter().filter_map(Atom::as_uuid).collect()).unwrap_or_default()
+        self.datum(col)
+            .map(|d| d.as_set().iter().filter_map(Atom::as_uuid).collect())
+            .unwrap_or_default()
     }
     /// A map rendered with string keys and values (integer keys/values as text).
     pub fn map(&self, col: &str) -> BTreeMap<String, String> {
@@ -72,7 +81,12 @@ impl<'a> RowView<'a> {
     /// A map from string keys to uuids (e.g. `HA_Chassis_Group` users).
     pub fn uuid_map(&self, col: &str) -> BTreeMap<String, Uuid> {
         self.datum(col)
-            .map(|d| d.as_map().iter().filter_map(|(k, v)| Some((k.to_plain_string(), v.as_uuid()?))).collect())
+            .map(|d| {
+                d.as_map()
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.to_plain_string(), v.as_uuid()?)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

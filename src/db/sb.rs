@@ -6,23 +6,62 @@ use uuid::Uuid;
 
 /// Tables for the inventory (what `show` needs); Logical_Flow is large and asked for separately.
 pub const TABLES: &[TableSpec] = &[
-    TableSpec { table: "SB_Global", columns: &["options", "nb_cfg", "external_ids"] },
-    TableSpec { table: "Chassis", columns: &["name", "hostname", "encaps", "other_config", "external_ids"] },
-    TableSpec { table: "Encap", columns: &["type", "ip", "options", "chassis_name"] },
-    TableSpec { table: "Datapath_Binding", columns: &["tunnel_key", "external_ids"] },
+    TableSpec {
+        table: "SB_Global",
+        columns: &["options", "nb_cfg", "external_ids"],
+    },
+    TableSpec {
+        table: "Chassis",
+        columns: &["name", "hostname", "encaps", "other_config", "external_ids"],
+    },
+    TableSpec {
+        table: "Encap",
+        columns: &["type", "ip", "options", "chassis_name"],
+    },
+    TableSpec {
+        table: "Datapath_Binding",
+        columns: &["tunnel_key", "external_ids"],
+    },
     TableSpec {
         table: "Port_Binding",
-        columns: &["logical_port", "type", "datapath", "tunnel_key", "chassis", "options", "mac", "parent_port", "tag", "up", "external_ids"],
+        columns: &[
+            "logical_port",
+            "type",
+            "datapath",
+            "tunnel_key",
+            "chassis",
+            "options",
+            "mac",
+            "parent_port",
+            "tag",
+            "up",
+            "external_ids",
+        ],
     },
-    TableSpec { table: "MAC_Binding", columns: &["logical_port", "ip", "mac", "datapath"] },
+    TableSpec {
+        table: "MAC_Binding",
+        columns: &["logical_port", "ip", "mac", "datapath"],
+    },
 ];
 
 pub const LOGICAL_FLOWS: &[TableSpec] = &[
     TableSpec {
         table: "Logical_Flow",
-        columns: &["logical_datapath", "logical_dp_group", "pipeline", "table_id", "priority", "match", "actions", "external_ids"],
+        columns: &[
+            "logical_datapath",
+            "logical_dp_group",
+            "pipeline",
+            "table_id",
+            "priority",
+            "match",
+            "actions",
+            "external_ids",
+        ],
     },
-    TableSpec { table: "Logical_DP_Group", columns: &["datapaths"] },
+    TableSpec {
+        table: "Logical_DP_Group",
+        columns: &["datapaths"],
+    },
 ];
 
 type Map = BTreeMap<String, String>;
@@ -127,7 +166,10 @@ fn rows<'a, T>(l: &'a Loaded, table: &'a str, f: impl Fn(RowView<'a>) -> T + 'a)
 impl SbDb {
     pub fn from_loaded(l: &Loaded) -> Self {
         SbDb {
-            options: RowView::all(&l.snapshot, "SB_Global").next().map(|g| g.map("options")).unwrap_or_default(),
+            options: RowView::all(&l.snapshot, "SB_Global")
+                .next()
+                .map(|g| g.map("options"))
+                .unwrap_or_default(),
             chassis: rows(l, "Chassis", |r| Chassis {
                 uuid: r.uuid,
                 name: r.str("name"),
@@ -136,8 +178,18 @@ impl SbDb {
                 other_config: r.map("other_config"),
                 external_ids: r.map("external_ids"),
             }),
-            encaps: rows(l, "Encap", |r| Encap { uuid: r.uuid, kind: r.str("type"), ip: r.str("ip"), options: r.map("options"), chassis_name: r.str("chassis_name") }),
-            datapaths: rows(l, "Datapath_Binding", |r| Datapath { uuid: r.uuid, tunnel_key: r.int("tunnel_key").unwrap_or(0), external_ids: r.map("external_ids") }),
+            encaps: rows(l, "Encap", |r| Encap {
+                uuid: r.uuid,
+                kind: r.str("type"),
+                ip: r.str("ip"),
+                options: r.map("options"),
+                chassis_name: r.str("chassis_name"),
+            }),
+            datapaths: rows(l, "Datapath_Binding", |r| Datapath {
+                uuid: r.uuid,
+                tunnel_key: r.int("tunnel_key").unwrap_or(0),
+                external_ids: r.map("external_ids"),
+            }),
             port_bindings: rows(l, "Port_Binding", |r| PortBinding {
                 uuid: r.uuid,
                 logical_port: r.str("logical_port"),
@@ -188,7 +240,12 @@ impl SbDb {
 
     /// Logical port names bound to a chassis, sorted.
     pub fn bindings_on(&self, c: &Chassis) -> Vec<&str> {
-        let mut v: Vec<&str> = self.port_bindings.values().filter(|p| p.chassis == Some(c.uuid)).map(|p| p.logical_port.as_str()).collect();
+        let mut v: Vec<&str> = self
+            .port_bindings
+            .values()
+            .filter(|p| p.chassis == Some(c.uuid))
+            .map(|p| p.logical_port.as_str())
+            .collect();
         v.sort();
         v
     }

@@ -55,7 +55,9 @@ pub struct OvsdbCodec {
 
 impl OvsdbCodec {
     pub fn new(max_message: usize) -> Self {
-        OvsdbCodec { scanner: FrameScanner::new(max_message) }
+        OvsdbCodec {
+            scanner: FrameScanner::new(max_message),
+        }
     }
 }
 
@@ -69,7 +71,9 @@ impl Decoder for OvsdbCodec {
             None => Ok(None),
             Some((skip, end)) => {
                 let frame = src.split_to(end);
-                parse_frame(&frame[skip..], offset + skip as u64).map(Some).map_err(CodecError::Frame)
+                parse_frame(&frame[skip..], offset + skip as u64)
+                    .map(Some)
+                    .map_err(CodecError::Frame)
             }
         }
     }
@@ -104,7 +108,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { probe_interval: None, call_timeout: Duration::from_secs(120), max_message: DEFAULT_MAX_MESSAGE }
+        Options {
+            probe_interval: None,
+            call_timeout: Duration::from_secs(120),
+            max_message: DEFAULT_MAX_MESSAGE,
+        }
     }
 }
 
@@ -169,7 +177,13 @@ pub fn over_stream<S: Stream>(stream: S, peer: &str, opts: &Options) -> (Client,
     let (tx, rx) = mpsc::unbounded_channel();
     let peer: Arc<str> = Arc::from(peer);
     let ended = Arc::new(Mutex::new(None));
-    let client = Client { tx, peer: peer.clone(), ended: ended.clone(), next_monitor: Arc::new(AtomicU64::new(0)), timeout: opts.call_timeout };
+    let client = Client {
+        tx,
+        peer: peer.clone(),
+        ended: ended.clone(),
+        next_monitor: Arc::new(AtomicU64::new(0)),
+        timeout: opts.call_timeout,
+    };
     let conn = Connection {
         framed: Framed::new(stream, OvsdbCodec::new(opts.max_message)),
         rx,
@@ -219,7 +233,10 @@ pub async fn connect(method: &str, opts: &Options) -> Result<Client> {
                 })
             }
             Method::File(_) => {
-                return Err(Error::Unsupported { method: m.to_string(), reason: "file: is an offline database file, not a server".into() })
+                return Err(Error::Unsupported {
+                    method: m.to_string(),
+                    reason: "file: is an offline database file, not a server".into(),
+                })
             }
         };
         match res {
@@ -234,7 +251,11 @@ pub async fn connect(method: &str, opts: &Options) -> Result<Client> {
             }
             Err(e) => {
                 let hint = connect_hint(m, &e);
-                last = Some(Error::Connect { method: m.to_string(), source: e, hint });
+                last = Some(Error::Connect {
+                    method: m.to_string(),
+                    source: e,
+                    hint,
+                });
             }
         }
     }
@@ -252,7 +273,10 @@ impl<S: Stream> Connection<S> {
         };
         *self.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
         for (_, (method, tx)) in self.pending.drain() {
-            let _ = tx.send(Err(Error::Closed { peer: self.peer.to_string(), detail: format!(" while waiting for the reply to {method}: {reason}") }));
+            let _ = tx.send(Err(Error::Closed {
+                peer: self.peer.to_string(),
+                detail: format!(" while waiting for the reply to {method}: {reason}"),
+            }));
         }
         self.monitors.clear();
         res
@@ -267,7 +291,10 @@ impl<S: Stream> Connection<S> {
         match e {
             CodecError::Io(source) => Error::Io { peer, source },
             CodecError::Frame(source) => Error::Framing { peer, source },
-            CodecError::Truncated(n) => Error::Closed { peer, detail: format!(" in the middle of a message ({n} bytes of it received)") },
+            CodecError::Truncated(n) => Error::Closed {
+                peer,
+                detail: format!(" in the middle of a message ({n} bytes of it received)"),
+            },
         }
     }
 
@@ -319,9 +346,17 @@ impl<S: Stream> Connection<S> {
         match msg {
             Message::Request { id, method, params } => {
                 if method == "echo" {
-                    self.send(Message::Reply { id, result: Value::Array(params) }).await?;
+                    self.send(Message::Reply {
+                        id,
+                        result: Value::Array(params),
+                    })
+                    .await?;
                 } else {
-                    self.send(Message::Error { id, error: json!("unknown method") }).await?;
+                    self.send(Message::Error {
+                        id,
+                        error: json!("unknown method"),
+                    })
+                    .await?;
                 }
             }
             Message::Notification { method, params } => {
@@ -337,7 +372,10 @@ impl<S: Stream> Connection<S> {
                     _ => return Ok(()), // locked/stolen and unknown notifications concern no call of ours
                 };
                 if let Some(tx) = mid.as_str().and_then(|m| self.monitors.get(m)) {
-                    let _ = tx.send(Update { method, table_updates: body });
+                    let _ = tx.send(Update {
+                        method,
+                        table_updates: body,
+                    });
                 }
             }
             Message::Reply { id, result } => {
@@ -348,7 +386,11 @@ impl<S: Stream> Connection<S> {
             }
             Message::Error { id, error } => {
                 if let Some((method, tx)) = id.as_u64().and_then(|i| self.pending.remove(&i)) {
-                    let _ = tx.send(Err(Error::Server { peer: self.peer.to_string(), method, error }));
+                    let _ = tx.send(Err(Error::Server {
+                        peer: self.peer.to_string(),
+                        method,
+                        error,
+                    }));
                 }
             }
         }
@@ -366,10 +408,18 @@ pub struct Condition {
 
 impl Condition {
     pub fn eq(column: &str, value: Value) -> Self {
-        Condition { column: column.into(), function: "==", value }
+        Condition {
+            column: column.into(),
+            function: "==",
+            value,
+        }
     }
     pub fn includes(column: &str, value: Value) -> Self {
-        Condition { column: column.into(), function: "includes", value }
+        Condition {
+            column: column.into(),
+            function: "includes",
+            value,
+        }
     }
     fn to_json(&self) -> Value {
         json!([self.column, self.function, self.value])
@@ -388,10 +438,15 @@ pub struct Select {
 
 impl Select {
     pub fn all(table: &str) -> Self {
-        Select { table: table.into(), conditions: vec![], columns: None }
+        Select {
+            table: table.into(),
+            conditions: vec![],
+            columns: None,
+        }
     }
     fn to_json(&self) -> Value {
-        let mut op = json!({"op": "select", "table": self.table, "where": self.conditions.iter().map(Condition::to_json).collect::<Vec<_>>()});
+        let mut op =
+            json!({"op": "select", "table": self.table, "where": self.conditions.iter().map(Condition::to_json).collect::<Vec<_>>()});
         if let Some(c) = &self.columns {
             op["columns"] = json!(c);
         }
@@ -428,22 +483,45 @@ impl Client {
         self.call_inner(method, params, None).await
     }
 
-    async fn call_inner(&self, method: &str, params: Vec<Value>, monitor: Option<(String, mpsc::UnboundedSender<Update>)>) -> Result<Value> {
+    async fn call_inner(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        monitor: Option<(String, mpsc::UnboundedSender<Update>)>,
+    ) -> Result<Value> {
         let (reply, rx) = oneshot::channel();
         let closed = || {
             let why = self.ended.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
-            Error::Closed { peer: self.peer.to_string(), detail: if why.is_empty() { String::new() } else { format!(": {why}") } }
+            Error::Closed {
+                peer: self.peer.to_string(),
+                detail: if why.is_empty() { String::new() } else { format!(": {why}") },
+            }
         };
-        self.tx.send(Call { method: method.into(), params, reply, monitor }).map_err(|_| closed())?;
+        self.tx
+            .send(Call {
+                method: method.into(),
+                params,
+                reply,
+                monitor,
+            })
+            .map_err(|_| closed())?;
         match tokio::time::timeout(self.timeout, rx).await {
-            Err(_) => Err(Error::Timeout { peer: self.peer.to_string(), what: method.into(), secs: self.timeout.as_secs() }),
+            Err(_) => Err(Error::Timeout {
+                peer: self.peer.to_string(),
+                what: method.into(),
+                secs: self.timeout.as_secs(),
+            }),
             Ok(Err(_)) => Err(closed()),
             Ok(Ok(r)) => r,
         }
     }
 
     fn reply_error(&self, method: &str, reason: impl Into<String>) -> Error {
-        Error::Reply { peer: self.peer.to_string(), method: method.into(), reason: reason.into() }
+        Error::Reply {
+            peer: self.peer.to_string(),
+            method: method.into(),
+            reason: reason.into(),
+        }
     }
 
     pub async fn echo(&self) -> Result<()> {
@@ -465,7 +543,11 @@ impl Client {
             Ok(v) => Ok(DatabaseSchema::from_json(&v)?),
             Err(Error::Server { error, .. }) if super::proto::message::describe_error(&error).starts_with("unknown database") => {
                 let available = self.list_dbs().await.map(|l| l.join(", ")).unwrap_or_else(|_| "?".into());
-                Err(Error::NoSuchDatabase { peer: self.peer.to_string(), db: db.into(), available })
+                Err(Error::NoSuchDatabase {
+                    peer: self.peer.to_string(),
+                    db: db.into(),
+                    available,
+                })
             }
             Err(e) => Err(e),
         }
@@ -481,12 +563,22 @@ impl Client {
         let results = r.as_array().ok_or_else(|| self.reply_error("transact", "result is not an array"))?;
         let mut out = Vec::with_capacity(selects.len());
         for (i, s) in selects.iter().enumerate() {
-            let res = results.get(i).ok_or_else(|| self.reply_error("transact", "fewer results than operations"))?;
+            let res = results
+                .get(i)
+                .ok_or_else(|| self.reply_error("transact", "fewer results than operations"))?;
             if let Some(rows) = res.get("rows").and_then(Value::as_array) {
                 out.push(rows.clone());
             } else {
-                let error = if res.get("error").is_some() { res.clone() } else { json!(format!("select on {} returned {res}", s.table)) };
-                return Err(Error::Server { peer: self.peer.to_string(), method: format!("transact (select on {})", s.table), error });
+                let error = if res.get("error").is_some() {
+                    res.clone()
+                } else {
+                    json!(format!("select on {} returned {res}", s.table))
+                };
+                return Err(Error::Server {
+                    peer: self.peer.to_string(),
+                    method: format!("transact (select on {})", s.table),
+                    error,
+                });
             }
         }
         Ok(out)
@@ -508,7 +600,13 @@ impl Client {
             reqs.insert(table.clone(), json!([o]));
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let initial = self.call_inner("monitor_cond", vec![json!(db), json!(id), Value::Object(reqs)], Some((id.clone(), tx))).await?;
+        let initial = self
+            .call_inner(
+                "monitor_cond",
+                vec![json!(db), json!(id), Value::Object(reqs)],
+                Some((id.clone(), tx)),
+            )
+            .await?;
         if !initial.is_object() {
             return Err(self.reply_error("monitor_cond", "initial contents are not an object"));
         }
@@ -521,7 +619,11 @@ impl Client {
 
     /// The `_Server.Database` rows: which databases this server has and their state.
     pub async fn server_databases(&self) -> Result<Vec<ServerDatabase>> {
-        let sel = Select { table: "Database".into(), conditions: vec![], columns: Some(vec!["name".into(), "model".into(), "connected".into(), "leader".into()]) };
+        let sel = Select {
+            table: "Database".into(),
+            conditions: vec![],
+            columns: Some(vec!["name".into(), "model".into(), "connected".into(), "leader".into()]),
+        };
         let rows = self.select("_Server", &[sel]).await?.remove(0);
         Ok(rows
             .iter()

@@ -12,7 +12,11 @@ pub enum Error {
     BadMethod { method: String, reason: String },
     /// Could not connect to any member of the method string.
     #[error("cannot connect to {method}: {source}{hint}")]
-    Connect { method: String, source: std::io::Error, hint: String },
+    Connect {
+        method: String,
+        source: std::io::Error,
+        hint: String,
+    },
     /// Reading or writing the established connection failed.
     #[error("I/O error talking to {peer}: {source}")]
     Io { peer: String, source: std::io::Error },

@@ -106,7 +106,10 @@ impl Atom {
         let err = || DatumError(format!("expected {:?}, got {}", base.atomic, short(v)));
         Ok(match base.atomic {
             AtomicType::Integer => Atom::Integer(match v {
-                Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)).ok_or_else(err)?,
+                Value::Number(n) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                    .ok_or_else(err)?,
                 _ => return Err(err()),
             }),
             AtomicType::Real => Atom::Real(v.as_f64().ok_or_else(err)?),
@@ -286,16 +289,34 @@ mod tests {
     use crate::ovsdb::proto::schema::{AtomicType::*, BaseType};
 
     fn bt(a: AtomicType) -> BaseType {
-        BaseType { atomic: a, ref_table: None }
+        BaseType {
+            atomic: a,
+            ref_table: None,
+        }
     }
     fn set_of(a: AtomicType) -> ColumnType {
-        ColumnType { key: bt(a), value: None, min: 0, max: None }
+        ColumnType {
+            key: bt(a),
+            value: None,
+            min: 0,
+            max: None,
+        }
     }
     fn optional(a: AtomicType) -> ColumnType {
-        ColumnType { key: bt(a), value: None, min: 0, max: Some(1) }
+        ColumnType {
+            key: bt(a),
+            value: None,
+            min: 0,
+            max: Some(1),
+        }
     }
     fn smap() -> ColumnType {
-        ColumnType { key: bt(String), value: Some(bt(String)), min: 0, max: None }
+        ColumnType {
+            key: bt(String),
+            value: Some(bt(String)),
+            min: 0,
+            max: None,
+        }
     }
     const U1: &str = "18bb26ec-0000-4000-8000-000000000001";
     const U2: &str = "d2e183c9-0000-4000-8000-000000000002";
@@ -311,12 +332,26 @@ mod tests {
 
     #[test]
     fn optional_columns() {
-        assert_eq!(Datum::from_json(&optional(String), &json!(["set", []])).unwrap(), Datum::empty_set());
         assert_eq!(
-            Datum::from_json(&optional(String), &json!("k8s-node1")).unwrap().first().unwrap().as_str(),
+            Datum::from_json(&optional(String), &json!(["set", []])).unwrap(),
+            Datum::empty_set()
+        );
+        assert_eq!(
+            Datum::from_json(&optional(String), &json!("k8s-node1"))
+                .unwrap()
+                .first()
+                .unwrap()
+                .as_str(),
             Some("k8s-node1")
         );
-        assert_eq!(Datum::from_json(&optional(Integer), &json!(["set", [5]])).unwrap().first().unwrap().as_i64(), Some(5));
+        assert_eq!(
+            Datum::from_json(&optional(Integer), &json!(["set", [5]]))
+                .unwrap()
+                .first()
+                .unwrap()
+                .as_i64(),
+            Some(5)
+        );
     }
 
     #[test]

@@ -53,7 +53,15 @@ impl Default for FrameScanner {
 
 impl FrameScanner {
     pub fn new(max: usize) -> Self {
-        FrameScanner { depth: 0, in_string: false, escape: false, scanned: 0, skip: 0, base: 0, max }
+        FrameScanner {
+            depth: 0,
+            in_string: false,
+            escape: false,
+            scanned: 0,
+            skip: 0,
+            base: 0,
+            max,
+        }
     }
 
     /// Looks for the end of the next message in `buf`. Returns `(skip, end)`: drop `skip` bytes
@@ -82,7 +90,10 @@ impl FrameScanner {
                     }
                     b'}' | b']' => {
                         if self.depth == 0 {
-                            return Err(FrameError::Unbalanced { shown: b as char, offset: self.base + i as u64 });
+                            return Err(FrameError::Unbalanced {
+                                shown: b as char,
+                                offset: self.base + i as u64,
+                            });
                         }
                         self.depth -= 1;
                         if self.depth == 0 {
@@ -120,7 +131,11 @@ impl FrameScanner {
 
     fn not_object(&self, byte: u8, i: usize) -> FrameError {
         let shown = if byte.is_ascii_graphic() { byte as char } else { '?' };
-        FrameError::NotAnObject { byte, shown, offset: self.base + i as u64 }
+        FrameError::NotAnObject {
+            byte,
+            shown,
+            offset: self.base + i as u64,
+        }
     }
 }
 
@@ -145,7 +160,11 @@ pub struct Framer {
 
 impl Framer {
     pub fn new(max: usize) -> Self {
-        Framer { buf: Vec::new(), start: 0, scanner: FrameScanner::new(max) }
+        Framer {
+            buf: Vec::new(),
+            start: 0,
+            scanner: FrameScanner::new(max),
+        }
     }
 
     pub fn feed(&mut self, bytes: &[u8]) {
@@ -215,7 +234,14 @@ mod tests {
     #[test]
     fn garbage_is_an_error_naming_the_offset() {
         let e = all(b"{\"a\":1}xyz").unwrap_err();
-        assert_eq!(e, FrameError::NotAnObject { byte: b'x', shown: 'x', offset: 7 });
+        assert_eq!(
+            e,
+            FrameError::NotAnObject {
+                byte: b'x',
+                shown: 'x',
+                offset: 7
+            }
+        );
         assert!(matches!(all(b"}").unwrap_err(), FrameError::Unbalanced { .. }));
         assert!(matches!(all(b"[1]").unwrap_err(), FrameError::NotAnObject { .. }));
     }

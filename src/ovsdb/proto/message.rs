@@ -124,19 +124,32 @@ mod tests {
     fn server_shapes() {
         assert_eq!(
             parse(r#"{"id":0,"result":["OVN_Northbound","_Server"],"error":null}"#).unwrap(),
-            Message::Reply { id: json!(0), result: json!(["OVN_Northbound", "_Server"]) }
+            Message::Reply {
+                id: json!(0),
+                result: json!(["OVN_Northbound", "_Server"])
+            }
         );
         assert_eq!(
             parse(r#"{"id":2,"error":"unknown method"}"#).unwrap(),
-            Message::Error { id: json!(2), error: json!("unknown method") }
+            Message::Error {
+                id: json!(2),
+                error: json!("unknown method")
+            }
         );
         assert_eq!(
             parse(r#"{"id":"echo","method":"echo","params":[]}"#).unwrap(),
-            Message::Request { id: json!("echo"), method: "echo".into(), params: vec![] }
+            Message::Request {
+                id: json!("echo"),
+                method: "echo".into(),
+                params: vec![]
+            }
         );
         assert_eq!(
             parse(r#"{"id":null,"method":"update2","params":["m",{}]}"#).unwrap(),
-            Message::Notification { method: "update2".into(), params: vec![json!("m"), json!({})] }
+            Message::Notification {
+                method: "update2".into(),
+                params: vec![json!("m"), json!({})]
+            }
         );
     }
 
@@ -155,9 +168,19 @@ mod tests {
 
     #[test]
     fn wire_form_has_no_jsonrpc_member() {
-        let r = Message::Request { id: json!(1), method: "list_dbs".into(), params: vec![] };
-        assert_eq!(String::from_utf8(r.to_bytes()).unwrap(), r#"{"method":"list_dbs","params":[],"id":1}"#);
-        let e = Message::Reply { id: json!("echo"), result: json!([]) };
+        let r = Message::Request {
+            id: json!(1),
+            method: "list_dbs".into(),
+            params: vec![],
+        };
+        assert_eq!(
+            String::from_utf8(r.to_bytes()).unwrap(),
+            r#"{"method":"list_dbs","params":[],"id":1}"#
+        );
+        let e = Message::Reply {
+            id: json!("echo"),
+            result: json!([]),
+        };
         assert_eq!(e.to_value(), json!({"result": [], "error": null, "id": "echo"}));
     }
 

@@ -48,7 +48,12 @@ pub struct ColumnType {
 impl ColumnType {
     /// A scalar column of one atomic type (`min = max = 1`).
     pub fn scalar(atomic: AtomicType) -> Self {
-        ColumnType { key: BaseType { atomic, ref_table: None }, value: None, min: 1, max: Some(1) }
+        ColumnType {
+            key: BaseType { atomic, ref_table: None },
+            value: None,
+            min: 1,
+            max: Some(1),
+        }
     }
 
     pub fn is_map(&self) -> bool {
@@ -86,9 +91,10 @@ impl TableSchema {
     pub fn column(&self, name: &str) -> Option<&ColumnSchema> {
         static UUID: std::sync::OnceLock<ColumnSchema> = std::sync::OnceLock::new();
         match name {
-            "_uuid" | "_version" => Some(
-                UUID.get_or_init(|| ColumnSchema { ty: ColumnType::scalar(AtomicType::Uuid), ephemeral: false }),
-            ),
+            "_uuid" | "_version" => Some(UUID.get_or_init(|| ColumnSchema {
+                ty: ColumnType::scalar(AtomicType::Uuid),
+                ephemeral: false,
+            })),
             _ => self.columns.get(name),
         }
     }
@@ -110,9 +116,15 @@ pub struct SchemaError(pub String);
 
 fn base_type(v: &Value) -> Result<BaseType, SchemaError> {
     match v {
-        Value::String(s) => Ok(BaseType { atomic: AtomicType::parse(s)?, ref_table: None }),
+        Value::String(s) => Ok(BaseType {
+            atomic: AtomicType::parse(s)?,
+            ref_table: None,
+        }),
         Value::Object(o) => {
-            let t = o.get("type").and_then(Value::as_str).ok_or_else(|| SchemaError("base type without \"type\"".into()))?;
+            let t = o
+                .get("type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| SchemaError("base type without \"type\"".into()))?;
             Ok(BaseType {
                 atomic: AtomicType::parse(t)?,
                 ref_table: o.get("refTable").and_then(Value::as_str).map(str::to_string),
@@ -124,11 +136,20 @@ fn base_type(v: &Value) -> Result<BaseType, SchemaError> {
 
 fn column_type(v: &Value) -> Result<ColumnType, SchemaError> {
     match v {
-        Value::String(_) => Ok(ColumnType { key: base_type(v)?, value: None, min: 1, max: Some(1) }),
+        Value::String(_) => Ok(ColumnType {
+            key: base_type(v)?,
+            value: None,
+            min: 1,
+            max: Some(1),
+        }),
         Value::Object(o) => {
             let key = base_type(o.get("key").ok_or_else(|| SchemaError("column type without \"key\"".into()))?)?;
             let value = o.get("value").map(base_type).transpose()?;
-            let min = o.get("min").map(|m| m.as_u64().ok_or_else(|| SchemaError(format!("bad min {m}")))).transpose()?.unwrap_or(1);
+            let min = o
+                .get("min")
+                .map(|m| m.as_u64().ok_or_else(|| SchemaError(format!("bad min {m}"))))
+                .transpose()?
+                .unwrap_or(1);
             let max = match o.get("max") {
                 None => Some(1),
                 Some(Value::String(s)) if s == "unlimited" => None,
@@ -142,7 +163,10 @@ fn column_type(v: &Value) -> Result<ColumnType, SchemaError> {
 
 impl DatabaseSchema {
     pub fn from_json(v: &Value) -> Result<Self, SchemaError> {
-        let name = v.get("name").and_then(Value::as_str).ok_or_else(|| SchemaError("schema without \"name\"".into()))?;
+        let name = v
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| SchemaError("schema without \"name\"".into()))?;
         let version = v.get("version").and_then(Value::as_str).unwrap_or("").to_string();
         let tables_json = v
             .get("tables")
@@ -156,8 +180,11 @@ impl DatabaseSchema {
                 .ok_or_else(|| SchemaError(format!("table {tname} has no \"columns\"")))?;
             let mut columns = BTreeMap::new();
             for (cname, c) in cols {
-                let ty = column_type(c.get("type").ok_or_else(|| SchemaError(format!("column {tname}.{cname} has no type")))?)
-                    .map_err(|e| SchemaError(format!("column {tname}.{cname}: {}", e.0)))?;
+                let ty = column_type(
+                    c.get("type")
+                        .ok_or_else(|| SchemaError(format!("column {tname}.{cname} has no type")))?,
+                )
+                .map_err(|e| SchemaError(format!("column {tname}.{cname}: {}", e.0)))?;
                 let ephemeral = c.get("ephemeral").and_then(Value::as_bool).unwrap_or(false);
                 columns.insert(cname.clone(), ColumnSchema { ty, ephemeral });
             }
@@ -204,9 +231,15 @@ impl SchemaDiff {
                     _ => {}
                 }
             }
-            d.extra_columns.extend(at.columns.keys().filter(|c| !et.columns.contains_key(*c)).map(|c| format!("{t}.{c}")));
+            d.extra_columns.extend(
+                at.columns
+                    .keys()
+                    .filter(|c| !et.columns.contains_key(*c))
+                    .map(|c| format!("{t}.{c}")),
+            );
         }
-        d.extra_tables.extend(actual.tables.keys().filter(|t| !expected.tables.contains_key(*t)).cloned());
+        d.extra_tables
+            .extend(actual.tables.keys().filter(|t| !expected.tables.contains_key(*t)).cloned());
         d
     }
 

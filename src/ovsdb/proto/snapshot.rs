@@ -42,24 +42,42 @@ fn table_schema<'a>(schema: &'a DatabaseSchema, table: &str) -> Result<&'a Table
 
 /// Decodes a row object `{column: datum, …}` by the table's schema.
 pub fn decode_row(ts: &TableSchema, table: &str, uuid: Option<Uuid>, v: &Value) -> Result<Row, UpdateError> {
-    let obj = v.as_object().ok_or_else(|| UpdateError { table: table.into(), row: uuid, reason: format!("row is not an object: {v}") })?;
+    let obj = v.as_object().ok_or_else(|| UpdateError {
+        table: table.into(),
+        row: uuid,
+        reason: format!("row is not an object: {v}"),
+    })?;
     let mut row = Row::default();
     for (c, val) in obj {
-        let col = ts.column(c).ok_or_else(|| UpdateError { table: table.into(), row: uuid, reason: format!("unknown column {c:?}") })?;
-        let d = Datum::from_json(&col.ty, val)
-            .map_err(|DatumError(e)| UpdateError { table: table.into(), row: uuid, reason: format!("column {c}: {e}") })?;
+        let col = ts.column(c).ok_or_else(|| UpdateError {
+            table: table.into(),
+            row: uuid,
+            reason: format!("unknown column {c:?}"),
+        })?;
+        let d = Datum::from_json(&col.ty, val).map_err(|DatumError(e)| UpdateError {
+            table: table.into(),
+            row: uuid,
+            reason: format!("column {c}: {e}"),
+        })?;
         row.columns.insert(c.clone(), d);
     }
     Ok(row)
 }
 
 fn parse_uuid(table: &str, s: &str) -> Result<Uuid, UpdateError> {
-    Uuid::parse_str(s).map_err(|e| UpdateError { table: table.into(), row: None, reason: format!("bad row uuid {s:?}: {e}") })
+    Uuid::parse_str(s).map_err(|e| UpdateError {
+        table: table.into(),
+        row: None,
+        reason: format!("bad row uuid {s:?}: {e}"),
+    })
 }
 
 impl Snapshot {
     pub fn new(schema: Arc<DatabaseSchema>) -> Self {
-        Snapshot { schema, tables: BTreeMap::new() }
+        Snapshot {
+            schema,
+            tables: BTreeMap::new(),
+        }
     }
 
     pub fn rows(&self, table: &str) -> impl Iterator<Item = (&Uuid, &Row)> {
@@ -76,19 +94,33 @@ impl Snapshot {
 
     /// Applies `<table-updates2>` (the `monitor_cond` reply or one `update2` notification).
     pub fn apply_update2(&mut self, updates: &Value) -> Result<(), UpdateError> {
-        let tables = updates
-            .as_object()
-            .ok_or_else(|| UpdateError { table: String::new(), row: None, reason: "table-updates2 is not an object".into() })?;
+        let tables = updates.as_object().ok_or_else(|| UpdateError {
+            table: String::new(),
+            row: None,
+            reason: "table-updates2 is not an object".into(),
+        })?;
         for (table, rows) in tables {
             let ts = table_schema(&self.schema, table)?;
-            let rows = rows.as_object().ok_or_else(|| UpdateError { table: table.clone(), row: None, reason: "rows are not an object".into() })?;
+            let rows = rows.as_object().ok_or_else(|| UpdateError {
+                table: table.clone(),
+                row: None,
+                reason: "rows are not an object".into(),
+            })?;
             let data = self.tables.entry(table.clone()).or_default();
             for (uuid_s, upd) in rows {
                 let uuid = parse_uuid(table, uuid_s)?;
-                let err = |reason: String| UpdateError { table: table.clone(), row: Some(uuid), reason };
+                let err = |reason: String| UpdateError {
+                    table: table.clone(),
+                    row: Some(uuid),
+                    reason,
+                };
                 let (kind, body) = match upd.as_object().map(|o| o.iter().next()) {
                     Some(Some((k, b))) if upd.as_object().is_some_and(|o| o.len() == 1) => (k.as_str(), b),
-                    _ => return Err(err(format!("row update must have exactly one of initial/insert/delete/modify: {upd}"))),
+                    _ => {
+                        return Err(err(format!(
+                            "row update must have exactly one of initial/insert/delete/modify: {upd}"
+                        )))
+                    }
                 };
                 match kind {
                     "initial" | "insert" => {
@@ -99,7 +131,9 @@ impl Snapshot {
                     }
                     "modify" => {
                         let diff = decode_row(ts, table, Some(uuid), body)?;
-                        let row = data.get_mut(&uuid).ok_or_else(|| err("modify for a row that does not exist".into()))?;
+                        let row = data
+                            .get_mut(&uuid)
+                            .ok_or_else(|| err("modify for a row that does not exist".into()))?;
                         for (c, d) in diff.columns {
                             let ty = &ts.column(&c).expect("decode_row checked the column").ty;
                             if ty.is_composite() {
@@ -127,7 +161,11 @@ impl Snapshot {
                 .columns
                 .remove("_uuid")
                 .and_then(|d| d.first().and_then(|a| a.as_uuid()))
-                .ok_or_else(|| UpdateError { table: table.into(), row: None, reason: "selected row has no _uuid".into() })?;
+                .ok_or_else(|| UpdateError {
+                    table: table.into(),
+                    row: None,
+                    reason: "selected row has no _uuid".into(),
+                })?;
             data.insert(uuid, row);
         }
         Ok(())
@@ -189,7 +227,8 @@ mod tests {
     fn modify_of_absent_map_column_starts_from_default() {
         let mut s = Snapshot::new(nat_schema());
         s.apply_update2(&json!({"NAT": {N1: {"insert": {"type": "snat"}}}})).unwrap();
-        s.apply_update2(&json!({"NAT": {N1: {"modify": {"options": ["map", [["stateless", "true"]]], "type": "dnat"}}}})).unwrap();
+        s.apply_update2(&json!({"NAT": {N1: {"modify": {"options": ["map", [["stateless", "true"]]], "type": "dnat"}}}}))
+            .unwrap();
         let r = s.row("NAT", &Uuid::parse_str(N1).unwrap()).unwrap();
         assert_eq!(r.columns["options"].get("stateless").unwrap().as_str(), Some("true"));
         assert_eq!(r.columns["type"].first().unwrap().as_str(), Some("dnat"));

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# README command 2: set up, then check formatting, lints, and run every test (unit, property,
+# fault injection, and the integration tests that bring up their own real OVN lab).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ovnscope-target}
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets "$@"

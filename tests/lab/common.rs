@@ -1,0 +1,203 @@
+//! The lab, brought up once for this test binary by the project's own script, and helpers that
+//! ask the real OVS/OVN tools (ground truth) and run the real ovnscope binary.
+
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub struct Lab {
+    pub dir: PathBuf,
+    pub prefix: String,
+    pub nb_port: u16,
+    pub sb_port: u16,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Lab {
+    /// Settings distinct from the demo lab's, so tests never disturb a lab a person is using.
+    pub fn new() -> Lab {
+        Lab {
+            dir: PathBuf::from("/tmp/ovnscope-test-lab"),
+            prefix: "ovst".into(),
+            nb_port: 16641,
+            sb_port: 16642,
+        }
+    }
+
+    pub fn script(&self, verb: &str) -> Output {
+        let out = Command::new(repo().join("lab/ovnlab"))
+            .arg(verb)
+            .envs(self.lab_env())
+            .output()
+            .expect("run lab/ovnlab");
+        if !out.status.success() && verb != "status" {
+            panic!(
+                "lab/ovnlab {verb} failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        out
+    }
+
+    fn lab_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("OVNLAB_DIR".into(), self.dir.display().to_string()),
+            ("OVNLAB_PREFIX".into(), self.prefix.clone()),
+            ("OVNLAB_NB_PORT".into(), self.nb_port.to_string()),
+            ("OVNLAB_SB_PORT".into(), self.sb_port.to_string()),
+        ]
+    }
+
+    /// The environment `lab/ovnlab env` prints, so the OVS/OVN tools reach this lab.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let out = self.script("env");
+        let mut env = self.lab_env();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            for kv in line.trim_start_matches("export ").split_whitespace() {
+                if let Some((k, v)) = kv.split_once('=') {
+                    env.push((k.into(), v.into()));
+                }
+            }
+        }
+        env
+    }
+
+    pub fn ovs_sock(&self) -> String {
+        format!("unix:{}/ovs/db.sock", self.dir.display())
+    }
+    pub fn nb_sock(&self) -> String {
+        format!("unix:{}/ovn/ovnnb_db.sock", self.dir.display())
+    }
+    pub fn sb_sock(&self) -> String {
+        format!("unix:{}/ovn/ovnsb_db.sock", self.dir.display())
+    }
+    pub fn ns(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    /// Runs a tool with the lab environment; panics with its stderr on failure.
+    pub fn run(&self, prog: &str, args: &[&str]) -> String {
+        let out = Command::new(prog)
+            .args(args)
+            .envs(self.env())
+            .output()
+            .unwrap_or_else(|e| panic!("{prog}: {e}"));
+        assert!(
+            out.status.success(),
+            "{prog} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn vsctl(&self, args: &[&str]) -> String {
+        let db = format!("--db={}", self.ovs_sock());
+        self.run("ovs-vsctl", &[&[db.as_str()], args].concat())
+    }
+    pub fn nbctl(&self, args: &[&str]) -> String {
+        let db = format!("--db={}", self.nb_sock());
+        self.run("ovn-nbctl", &[&[db.as_str()], args].concat())
+    }
+    pub fn sbctl(&self, args: &[&str]) -> String {
+        let db = format!("--db={}", self.sb_sock());
+        self.run("ovn-sbctl", &[&[db.as_str()], args].concat())
+    }
+
+    /// `<ctl> -f json --columns=… list TABLE`, as one object per row with plain JSON values.
+    pub fn list(&self, ctl: fn(&Lab, &[&str]) -> String, table: &str, columns: &[&str]) -> Vec<Map<String, Value>> {
+        let cols = format!("--columns={}", columns.join(","));
+        let out = ctl(self, &["-f", "json", &cols, "list", table]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let headings: Vec<String> = serde_json::from_value(v["headings"].clone()).unwrap();
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| headings.iter().cloned().zip(row.as_array().unwrap().iter().map(plain)).collect())
+            .collect()
+    }
+
+    /// Runs the real ovnscope binary.
+    pub fn ovnscope(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_ovnscope"))
+            .args(args)
+            .env_remove("OVN_NB_DB")
+            .env_remove("OVN_SB_DB")
+            .env_remove("OVS_RUNDIR")
+            .env_remove("OVN_RUNDIR")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    pub fn ovnscope_json(&self, args: &[&str]) -> Value {
+        let (code, out, err) = self.ovnscope(args);
+        assert_eq!(code, 0, "ovnscope {args:?}: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+}
+
+/// OVSDB wire notation as the ctl tools print it → plain JSON: uuids as strings, sets as
+/// arrays, maps as objects (written independently of ovnscope's own decoder).
+pub fn plain(v: &Value) -> Value {
+    match v.as_array().map(Vec::as_slice) {
+        Some([Value::String(t), Value::String(u)]) if t == "uuid" => Value::String(u.clone()),
+        Some([Value::String(t), Value::Array(items)]) if t == "set" => Value::Array(items.iter().map(plain).collect()),
+        Some([Value::String(t), Value::Array(pairs)]) if t == "map" => Value::Object(
+            pairs
+                .iter()
+                .map(|p| {
+                    let k = match &p[0] {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let v = match plain(&p[1]) {
+                        Value::String(s) => Value::String(s),
+                        other => Value::String(other.to_string()),
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        _ => v.clone(),
+    }
+}
+
+/// A set column as a list whatever its size (one-element sets print as the bare atom).
+pub fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        Value::Null => vec![],
+        other => vec![other.clone()],
+    }
+}
+
+/// An optional column: `[]` → null, `[x]`/x → x.
+pub fn as_opt(v: &Value) -> Value {
+    match v {
+        Value::Array(a) if a.is_empty() => Value::Null,
+        Value::Array(a) if a.len() == 1 => a[0].clone(),
+        other => other.clone(),
+    }
+}
+
+pub fn sorted_strings(v: impl IntoIterator<Item = Value>) -> Vec<String> {
+    let mut s: Vec<String> = v
+        .into_iter()
+        .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+        .collect();
+    s.sort();
+    s
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}

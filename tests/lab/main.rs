@@ -1,0 +1,59 @@
+//! Integration tests against a real OVN lab (real ovsdb-server, ovn-northd, ovs-vswitchd,
+//! ovn-controller from Debian packages), brought up once by `lab/ovnlab` and torn down at the
+//! end. Every expectation comes from the real tools (`ovs-vsctl`, `ovn-nbctl`, `ovn-sbctl`,
+//! `tcpdump`) on the same lab, or from a fact of the lab's construction.
+
+mod common;
+mod dataplane;
+mod errors;
+mod protocol;
+mod show;
+
+use common::Lab;
+use libtest_mimic::{Arguments, Trial};
+use std::sync::OnceLock;
+
+static LAB: OnceLock<Lab> = OnceLock::new();
+
+pub fn lab() -> &'static Lab {
+    LAB.get().expect("lab is up")
+}
+
+macro_rules! trials {
+    ($($m:ident :: $f:ident),* $(,)?) => {
+        vec![$(Trial::test(concat!(stringify!($m), "::", stringify!($f)), || { $m::$f(); Ok(()) })),*]
+    };
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let trials = trials![
+        show::ovs_section_matches_ovs_vsctl,
+        show::nb_section_matches_ovn_nbctl,
+        show::sb_section_matches_ovn_sbctl,
+        show::sections_follow_the_options_given,
+        show::defaults_come_from_the_environment_like_the_ovs_tools,
+        show::text_output_reads_like_the_ctl_tools,
+        protocol::monitor_follows_lr_nat_add_and_del,
+        protocol::live_schemas_match_the_committed_files,
+        protocol::list_dbs_and_server_database_match_ovsdb_client,
+        protocol::only_read_operations_go_on_the_wire,
+        protocol::idle_tcp_connection_survives_server_probes,
+        dataplane::ping_from_pod_crosses_both_snats,
+        errors::missing_socket,
+        errors::wrong_database_on_the_socket,
+        errors::bad_method_is_a_usage_error,
+        errors::refused_tcp_port,
+    ];
+    if args.list {
+        libtest_mimic::run(&args, trials).exit();
+    }
+    let new = Lab::new();
+    new.script("up");
+    LAB.set(new).ok();
+    let conclusion = libtest_mimic::run(&args, trials);
+    if std::env::var_os("OVNSCOPE_KEEP_LAB").is_none() {
+        lab().script("down");
+    }
+    conclusion.exit();
+}
