@@ -9,7 +9,11 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         if cause.is::<UsageError>() {
             return exit::USAGE;
         }
-        if cause.is::<ovnscope::ovsdb::Error>() || cause.is::<cli::dbopts::DbError>() || cause.is::<std::io::Error>() {
+        if cause.is::<ovnscope::ovsdb::Error>()
+            || cause.is::<cli::dbopts::DbError>()
+            || cause.is::<cli::dbopts::NoDatabase>()
+            || cause.is::<std::io::Error>()
+        {
             return exit::UNREACHABLE;
         }
     }

@@ -111,14 +111,21 @@ impl DbArgs {
 
 /// An error while reading one database, with the option that chose it.
 #[derive(Debug, thiserror::Error)]
-#[error("{kind_name} ({option} {method}): {source}")]
+#[error("{kind_name} ({option} {method}): {error}")]
 pub struct DbError {
     pub kind_name: &'static str,
     pub option: &'static str,
     pub method: String,
-    #[source]
-    pub source: ovsdb::Error,
+    pub error: ovsdb::Error,
 }
+
+/// Nothing was named and no default socket exists.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no database to read: none of the default sockets exists ({0})\n  hint: give --ovs-db/--nb-db/--sb-db METHOD, \
+     set OVN_NB_DB/OVN_SB_DB, or for the lab: eval \"$(lab/ovnlab env)\""
+)]
+pub struct NoDatabase(pub String);
 
 /// Connects to and loads every chosen database concurrently. Default sockets that do not exist
 /// are skipped with a note; anything asked for explicitly must work.
@@ -144,27 +151,16 @@ pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -
                 load_live(&client, c.kind, &spec).await
             }
             .await;
-            res.map_err(|source| DbError {
+            res.map_err(|error| DbError {
                 kind_name: c.kind.db_name(),
                 option: c.kind.option(),
                 method: c.method.clone(),
-                source,
+                error,
             })
         }));
     }
     if tasks.is_empty() {
-        return Err(DbError {
-            kind_name: "no database",
-            option: "--ovs-db/--nb-db/--sb-db",
-            method: String::new(),
-            source: ovsdb::Error::Connect {
-                method: skipped.join(", "),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "none of the default sockets exists"),
-                hint: "\n  hint: give --ovs-db/--nb-db/--sb-db METHOD, set OVN_NB_DB/OVN_SB_DB, or on the lab: eval \"$(lab/ovnlab env)\""
-                    .into(),
-            },
-        }
-        .into());
+        return Err(NoDatabase(skipped.join(", ")).into());
     }
     for s in &skipped {
         eprintln!("note: skipping {s}; pass its --*-db option to read it");

@@ -253,7 +253,7 @@ pub async fn connect(method: &str, opts: &Options) -> Result<Client> {
                 let hint = connect_hint(m, &e);
                 last = Some(Error::Connect {
                     method: m.to_string(),
-                    source: e,
+                    io: e,
                     hint,
                 });
             }
@@ -289,8 +289,8 @@ impl<S: Stream> Connection<S> {
     fn codec_error(&self, e: CodecError) -> Error {
         let peer = self.peer.to_string();
         match e {
-            CodecError::Io(source) => Error::Io { peer, source },
-            CodecError::Frame(source) => Error::Framing { peer, source },
+            CodecError::Io(io) => Error::Io { peer, io },
+            CodecError::Frame(error) => Error::Framing { peer, error },
             CodecError::Truncated(n) => Error::Closed {
                 peer,
                 detail: format!(" in the middle of a message ({n} bytes of it received)"),
@@ -327,7 +327,7 @@ impl<S: Stream> Connection<S> {
                     };
                     last_rx = Instant::now();
                     probing = false;
-                    let msg = Message::from_value(v).map_err(|source| Error::Message { peer: self.peer.to_string(), source })?;
+                    let msg = Message::from_value(v).map_err(|error| Error::Message { peer: self.peer.to_string(), error })?;
                     self.dispatch(msg).await?;
                 }
                 _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => {

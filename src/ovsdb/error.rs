@@ -11,21 +11,17 @@ pub enum Error {
     #[error("bad database method {method:?}: {reason}")]
     BadMethod { method: String, reason: String },
     /// Could not connect to any member of the method string.
-    #[error("cannot connect to {method}: {source}{hint}")]
-    Connect {
-        method: String,
-        source: std::io::Error,
-        hint: String,
-    },
+    #[error("cannot connect to {method}: {io}{hint}")]
+    Connect { method: String, io: std::io::Error, hint: String },
     /// Reading or writing the established connection failed.
-    #[error("I/O error talking to {peer}: {source}")]
-    Io { peer: String, source: std::io::Error },
+    #[error("I/O error talking to {peer}: {io}")]
+    Io { peer: String, io: std::io::Error },
     /// The server sent bytes that are not a stream of JSON objects.
-    #[error("{peer} sent malformed data: {source}")]
-    Framing { peer: String, source: FrameError },
+    #[error("{peer} sent malformed data: {error}")]
+    Framing { peer: String, error: FrameError },
     /// The server sent JSON that is not a JSON-RPC 1.0 message.
-    #[error("{peer} sent an invalid message: {source}")]
-    Message { peer: String, source: MessageError },
+    #[error("{peer} sent an invalid message: {error}")]
+    Message { peer: String, error: MessageError },
     /// The server closed the connection (possibly in the middle of a message).
     #[error("{peer} closed the connection{detail}")]
     Closed { peer: String, detail: String },
