@@ -6,7 +6,7 @@
 //! databases named on the command line are read, so a section is absent when its database
 //! was not asked for.
 
-use crate::db::{load_live, DbKind, Loaded, TableSpec};
+use crate::db::{load_file, load_live, DbKind, Loaded, TableSpec};
 use crate::ovsdb::{self, Method};
 use clap::Args;
 use std::path::PathBuf;
@@ -142,15 +142,29 @@ pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -
             }
         }
         // Validate early so a typo is a usage error naming the option.
-        Method::parse_list(&c.method).map_err(|e| super::UsageError(format!("{}: {e}", c.kind.option())))?;
+        let members = Method::parse_list(&c.method).map_err(|e| super::UsageError(format!("{}: {e}", c.kind.option())))?;
+        let file = match members.as_slice() {
+            [Method::File(p)] => Some(p.clone()),
+            m if m.iter().any(|x| matches!(x, Method::File(_))) => {
+                return Err(super::UsageError(format!("{}: file: cannot be combined with other methods", c.kind.option())).into())
+            }
+            _ => None,
+        };
         let opts = args.options();
         let spec = specs(c.kind);
         tasks.push(tokio::spawn(async move {
-            let res = async {
-                let client = ovsdb::connect(&c.method, &opts).await?;
-                load_live(&client, c.kind, &spec).await
-            }
-            .await;
+            let res = match file {
+                Some(path) => tokio::task::spawn_blocking(move || load_file(&path, c.kind, &spec))
+                    .await
+                    .expect("file reader panicked"),
+                None => {
+                    async {
+                        let client = ovsdb::connect(&c.method, &opts).await?;
+                        load_live(&client, c.kind, &spec).await
+                    }
+                    .await
+                }
+            };
             res.map_err(|error| DbError {
                 kind_name: c.kind.db_name(),
                 option: c.kind.option(),

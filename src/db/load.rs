@@ -79,3 +79,26 @@ pub async fn load_live(client: &Client, kind: DbKind, specs: &[TableSpec]) -> Re
         warnings,
     })
 }
+
+/// Reads the wanted tables from an offline database file (`file:PATH`). Blocking: call it from
+/// `spawn_blocking`. The file's own schema decides which wanted columns exist, exactly as a
+/// live server's would.
+pub fn load_file(path: &std::path::Path, kind: DbKind, specs: &[TableSpec]) -> Result<Loaded> {
+    let f = crate::ovsdb::file::read_path(path)?;
+    let name = &f.snapshot.schema.name;
+    if name != kind.db_name() {
+        return Err(crate::ovsdb::Error::WrongDatabase {
+            path: path.display().to_string(),
+            found: name.clone(),
+            wanted: kind.db_name().into(),
+        });
+    }
+    let (_, mut warnings) = plan(&f.snapshot.schema, specs);
+    warnings.splice(0..0, f.warnings);
+    Ok(Loaded {
+        kind,
+        source: format!("file:{}", path.display()),
+        snapshot: f.snapshot,
+        warnings,
+    })
+}

@@ -10,7 +10,7 @@ pub mod ovs;
 pub mod row;
 pub mod sb;
 
-pub use load::{load_live, Loaded, TableSpec};
+pub use load::{load_file, load_live, Loaded, TableSpec};
 pub use row::RowView;
 
 /// The three databases ovnscope reads, with their OVSDB names.

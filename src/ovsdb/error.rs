@@ -41,6 +41,12 @@ pub enum Error {
     /// The database is not served by this server.
     #[error("{peer} does not serve database {db:?} (it serves: {available}); check the --*-db option")]
     NoSuchDatabase { peer: String, db: String, available: String },
+    /// An offline database file could not be read.
+    #[error(transparent)]
+    File(#[from] super::file::FileError),
+    /// A database file holds another database than the option asked for.
+    #[error("{path} holds database {found:?}, not {wanted:?}; check the --*-db option")]
+    WrongDatabase { path: String, found: String, wanted: String },
     /// A connection method that this build cannot use yet.
     #[error("{method}: {reason}")]
     Unsupported { method: String, reason: String },

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod error;
+pub mod file;
 pub mod method;
 pub mod proto;
 

@@ -6,6 +6,7 @@
 mod common;
 mod dataplane;
 mod errors;
+mod offline;
 mod protocol;
 mod show;
 
@@ -44,6 +45,11 @@ fn main() {
         errors::wrong_database_on_the_socket,
         errors::bad_method_is_a_usage_error,
         errors::refused_tcp_port,
+        offline::real_nb_file_equals_ovsdb_client_dump,
+        offline::show_on_a_file_equals_show_on_the_server,
+        offline::torn_and_corrupt_files,
+        offline::clustered_file_equals_live_server,
+        offline::lab_files_equal_their_servers,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
