@@ -22,7 +22,12 @@ fn ovsdb_server_dump(file: &Path, dir: &Path) {
         .status()
         .unwrap();
     assert!(st.success());
-    let out = Command::new("ovsdb-client").arg("dump").arg(format!("unix:{}", sock.display())).stdout(Stdio::piped()).output().unwrap();
+    let out = Command::new("ovsdb-client")
+        .arg("dump")
+        .arg(format!("unix:{}", sock.display()))
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
     assert!(out.status.success() && !out.stdout.is_empty());
     let pid: u32 = std::fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
     Command::new("kill").arg(pid.to_string()).status().unwrap();
@@ -42,8 +47,12 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("replay_real_nb_3MB");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(size));
-    g.bench_function("ovnscope_file_reader", |b| b.iter(|| ovnscope::ovsdb::file::read_path(&file).unwrap()));
-    g.bench_function("copy+ovsdb-server+ovsdb-client_dump", |b| b.iter(|| ovsdb_server_dump(&file, dir.path())));
+    g.bench_function("ovnscope_file_reader", |b| {
+        b.iter(|| ovnscope::ovsdb::file::read_path(&file).unwrap())
+    });
+    g.bench_function("copy+ovsdb-server+ovsdb-client_dump", |b| {
+        b.iter(|| ovsdb_server_dump(&file, dir.path()))
+    });
     g.finish();
 }
 

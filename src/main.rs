@@ -12,6 +12,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         if cause.is::<ovnscope::ovsdb::Error>()
             || cause.is::<cli::dbopts::DbError>()
             || cause.is::<cli::dbopts::NoDatabase>()
+            || cause.is::<ovnscope::db::mustgather::MustGatherError>()
             || cause.is::<std::io::Error>()
         {
             return exit::UNREACHABLE;

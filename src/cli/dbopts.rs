@@ -6,7 +6,7 @@
 //! databases named on the command line are read, so a section is absent when its database
 //! was not asked for.
 
-use crate::db::{load_file, load_live, DbKind, Loaded, TableSpec};
+use crate::db::{load_file, load_live, mustgather, DbKind, Loaded, TableSpec};
 use crate::ovsdb::{self, Method};
 use clap::Args;
 use std::path::PathBuf;
@@ -23,6 +23,13 @@ pub struct DbArgs {
     /// OVN Southbound database [env: OVN_SB_DB; default: unix:$OVN_RUNDIR/ovnsb_db.sock or /var/run/ovn/ovnsb_db.sock]
     #[arg(long, value_name = "METHOD")]
     pub sb_db: Option<String>,
+    /// Read the NB/SB database files of a must-gather (its directory, the
+    /// network_logs/ovnk_database_store.tar.gz, or a directory of database files) instead of servers.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["ovs_db", "nb_db", "sb_db"])]
+    pub must_gather: Option<PathBuf>,
+    /// With --must-gather: the node whose databases to read (needed when it holds several).
+    #[arg(long, value_name = "NAME", requires = "must_gather")]
+    pub node: Option<String>,
     /// Seconds to wait for any one reply from a server.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
@@ -119,6 +126,37 @@ pub struct DbError {
     pub error: ovsdb::Error,
 }
 
+/// The node of a must-gather to read: the one asked for, or the only one.
+fn pick_node<'a>(mg: &'a mustgather::MustGather, want: Option<&str>) -> Result<&'a mustgather::NodeDbs, super::UsageError> {
+    let list = || {
+        mg.nodes
+            .iter()
+            .map(|n| {
+                let f = |p: &Option<PathBuf>| {
+                    p.as_ref()
+                        .and_then(|p| p.file_name())
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or("-".into())
+                };
+                format!("\n  {}  (named by {}; nb {}, sb {})", n.node, n.named_by, f(&n.nb), f(&n.sb))
+            })
+            .collect::<String>()
+    };
+    match (want, mg.nodes.as_slice()) {
+        (None, [one]) => Ok(one),
+        (None, _) => Err(super::UsageError(format!(
+            "{} holds the databases of {} nodes; choose one with --node NAME:{}",
+            mg.source.display(),
+            mg.nodes.len(),
+            list()
+        ))),
+        (Some(w), nodes) => nodes
+            .iter()
+            .find(|n| n.node == w || n.prefix == w)
+            .ok_or_else(|| super::UsageError(format!("no node {w:?} in {}; it holds:{}", mg.source.display(), list()))),
+    }
+}
+
 /// Nothing was named and no default socket exists.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -131,7 +169,28 @@ pub struct NoDatabase(pub String);
 /// are skipped with a note; anything asked for explicitly must work.
 pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -> anyhow::Result<Vec<Loaded>> {
     let env = |k: &str| std::env::var(k).ok();
-    let choices = args.choose(&env);
+    // Keeps an extracted archive on disk until the files are read.
+    let mut _must_gather = None;
+    let choices = match &args.must_gather {
+        None => args.choose(&env),
+        Some(path) => {
+            let p = path.clone();
+            let mg = tokio::task::spawn_blocking(move || mustgather::open(&p)).await??;
+            let n = pick_node(&mg, args.node.as_deref())?;
+            let c = [(DbKind::Nb, &n.nb), (DbKind::Sb, &n.sb)]
+                .into_iter()
+                .filter_map(|(kind, f)| {
+                    f.as_ref().map(|f| Choice {
+                        kind,
+                        method: format!("file:{}", f.display()),
+                        origin: Origin::Flag,
+                    })
+                })
+                .collect();
+            _must_gather = Some(mg);
+            c
+        }
+    };
     let mut tasks = vec![];
     let mut skipped = vec![];
     for c in choices {

@@ -5,6 +5,7 @@
 //! warning; columns we do not know are never requested and so never get in the way.
 
 pub mod load;
+pub mod mustgather;
 pub mod nb;
 pub mod ovs;
 pub mod row;

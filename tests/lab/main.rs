@@ -50,6 +50,8 @@ fn main() {
         offline::torn_and_corrupt_files,
         offline::clustered_file_equals_live_server,
         offline::lab_files_equal_their_servers,
+        offline::must_gather_archive_per_node,
+        offline::demo_files_match_a_fresh_lab_snapshot,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();

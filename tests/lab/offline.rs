@@ -339,3 +339,130 @@ pub fn lab_files_equal_their_servers() {
         }
     }
 }
+
+/// A must-gather laid out as OpenShift's gather_network_logs_basics lays it (per-node
+/// `<pod>_nbdb`/`<pod>_sbdb` in network_logs/ovnk_database_store.tar.gz), made with tar(1)
+/// from the lab's files and the real NB file as a second node.
+pub fn must_gather_archive_per_node() {
+    let Some(real) = real_nb() else { return };
+    let l = lab();
+    let mg = tempfile::tempdir().unwrap();
+    let store = mg.path().join("registry-ocp-must-gather/network_logs/ovnk_database_store");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::copy(l.dir.join("ovn/ovnnb_db.db"), store.join("ovnkube-node-x7k2p_nbdb")).unwrap();
+    std::fs::copy(l.dir.join("ovn/ovnsb_db.db"), store.join("ovnkube-node-x7k2p_sbdb")).unwrap();
+    std::fs::copy(&real, store.join("ovnkube-node-zz9q1_nbdb")).unwrap();
+    let archive = store.parent().unwrap().join("ovnk_database_store.tar.gz");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(store.parent().unwrap())
+        .arg("-czf")
+        .arg(&archive)
+        .arg("ovnk_database_store")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_dir_all(&store).unwrap();
+
+    // A file that is not a must-gather: exit 3 with what was looked for.
+    let (code, _, err) = l.ovnscope(&["show", "--must-gather", "/etc/hostname"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no OVN database files found"), "{err}");
+    // Two nodes: without --node, a usage error that lists them and how each was named.
+    for path in [mg.path().to_path_buf(), archive.clone()] {
+        let (code, _, err) = l.ovnscope(&["show", "--must-gather", &path.display().to_string()]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("worker-1  (named by gateway router GR_worker-1; nb ovnkube-node-x7k2p_nbdb, sb ovnkube-node-x7k2p_sbdb)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("ovnkube-node-zz9q1  (named by file name; nb ovnkube-node-zz9q1_nbdb, sb -)"),
+            "{err}"
+        );
+    }
+    // The node's view from the archive equals the live servers' view.
+    let mut off = l.ovnscope_json(&[
+        "show",
+        "--must-gather",
+        &archive.display().to_string(),
+        "--node",
+        "worker-1",
+        "-f",
+        "json",
+    ]);
+    let mut live = l.ovnscope_json(&["show", "--nb-db", &l.nb_sock(), "--sb-db", &l.sb_sock(), "-f", "json"]);
+    for d in [&mut off, &mut live] {
+        d["nb"]["source"] = Value::Null;
+        d["sb"]["source"] = Value::Null;
+    }
+    assert_eq!(off, live);
+    // By pod prefix too; an unknown node is a usage error.
+    let pod = l.ovnscope_json(&[
+        "show",
+        "--must-gather",
+        &mg.path().display().to_string(),
+        "--node",
+        "ovnkube-node-zz9q1",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(pod["nb"]["switches"].as_array().unwrap().len(), 68);
+    assert!(pod.get("sb").is_none());
+    let (code, _, err) = l.ovnscope(&["show", "--must-gather", &archive.display().to_string(), "--node", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no node \"nope\""), "{err}");
+}
+
+/// `show --format json` without the values that change on every `up` (uuids, kernel ifindex,
+/// MACs of OVS taps, ofports of ports added concurrently) and without the source.
+fn stable(mut doc: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                // ovn-remote names the lab's run directory, which differs between labs.
+                for k in ["uuid", "ifindex", "mac_in_use", "ofport", "source", "ovn-remote"] {
+                    o.remove(k);
+                }
+                o.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut doc);
+    doc
+}
+
+/// The recorded databases in demo/ (scripts/demo.sh's offline default) still describe what
+/// the lab builds: regenerate them with `lab/ovnlab snapshot` and compare.
+pub fn demo_files_match_a_fresh_lab_snapshot() {
+    let l = lab();
+    let fresh = tempfile::tempdir().unwrap();
+    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/ovnlab"))
+        .arg("snapshot")
+        .arg(fresh.path())
+        .envs(l.env())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let show = |d: &Path| {
+        stable(l.ovnscope_json(&[
+            "show",
+            "--ovs-db",
+            &format!("file:{}", d.join("conf.db").display()),
+            "--nb-db",
+            &format!("file:{}", d.join("ovnnb_db.db").display()),
+            "--sb-db",
+            &format!("file:{}", d.join("ovnsb_db.db").display()),
+            "-f",
+            "json",
+        ]))
+    };
+    assert_eq!(
+        show(&demo),
+        show(fresh.path()),
+        "demo/ is stale: run `lab/ovnlab up && lab/ovnlab snapshot demo`"
+    );
+}
