@@ -254,6 +254,8 @@ mod tests {
             ovs_db: ovs.map(Into::into),
             nb_db: nb.map(Into::into),
             sb_db: None,
+            must_gather: None,
+            node: None,
             timeout: 60,
         }
     }
