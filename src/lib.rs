@@ -8,3 +8,5 @@
 pub mod cli;
 pub mod db;
 pub mod ovsdb;
+pub mod render;
+pub mod topology;

@@ -6,6 +6,9 @@ use ovnscope::cli::{self, exit, Cli, UsageError};
 
 fn exit_code(e: &anyhow::Error) -> i32 {
     for cause in e.chain() {
+        if cause.is::<ovnscope::topology::focus::NotFound>() {
+            return exit::NO;
+        }
         if cause.is::<UsageError>() {
             return exit::USAGE;
         }
@@ -13,6 +16,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             || cause.is::<cli::dbopts::DbError>()
             || cause.is::<cli::dbopts::NoDatabase>()
             || cause.is::<ovnscope::db::mustgather::MustGatherError>()
+            || cause.is::<ovnscope::render::dot::SvgError>()
             || cause.is::<std::io::Error>()
         {
             return exit::UNREACHABLE;

@@ -27,8 +27,9 @@ pub struct DbArgs {
     /// network_logs/ovnk_database_store.tar.gz, or a directory of database files) instead of servers.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["ovs_db", "nb_db", "sb_db"])]
     pub must_gather: Option<PathBuf>,
-    /// With --must-gather: the node whose databases to read (needed when it holds several).
-    #[arg(long, value_name = "NAME", requires = "must_gather")]
+    /// The node: with --must-gather, whose databases to read (needed when it holds several);
+    /// for topology, whose own objects to draw.
+    #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
     /// Seconds to wait for any one reply from a server.
     #[arg(long, value_name = "SECS", default_value_t = 60)]

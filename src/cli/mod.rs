@@ -2,6 +2,7 @@
 
 pub mod dbopts;
 pub mod show;
+pub mod topology;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -42,6 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// What is there: OVS bridges, NB switches and routers (with NAT), SB chassis and bindings.
     Show(show::ShowArgs),
+    /// The graph: chassis, bridges, ports, tunnels, switches, routers, NAT — text, JSON, DOT or SVG.
+    Topology(topology::TopologyArgs),
 }
 
 /// Output format.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     rt.block_on(async {
         match cli.command {
             Command::Show(a) => show::run(a).await,
+            Command::Topology(a) => topology::run(a).await,
         }
     })
 }

@@ -16,6 +16,10 @@ pub struct ShowArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Instead of everything: one pod's chain (NAMESPACE/POD, an IP address or a logical switch
+    /// port), as `topology --focus` prints it.
+    #[arg(long, value_name = "POD|IP|LSP")]
+    pub focus: Option<String>,
 }
 
 fn specs(kind: DbKind) -> Vec<TableSpec> {
@@ -27,7 +31,17 @@ fn specs(kind: DbKind) -> Vec<TableSpec> {
 }
 
 pub async fn run(a: ShowArgs) -> anyhow::Result<i32> {
+    if a.db.node.is_some() && a.db.must_gather.is_none() {
+        return Err(super::UsageError("show: --node selects a node of a --must-gather".into()).into());
+    }
     let loaded = load_all(&a.db, &specs).await?;
+    if let Some(q) = &a.focus {
+        let v = super::topology::Views::from_loaded(&loaded);
+        v.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+        let (text, _) = super::topology::focus_output(&v, q, a.format == Format::Json)?;
+        super::print(&text)?;
+        return Ok(exit::OK);
+    }
     let doc = to_json(&loaded);
     for w in doc["warnings"].as_array().into_iter().flatten() {
         eprintln!("warning: {}", w.as_str().unwrap_or_default());

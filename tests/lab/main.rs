@@ -9,6 +9,7 @@ mod errors;
 mod offline;
 mod protocol;
 mod show;
+mod topology;
 
 use common::Lab;
 use libtest_mimic::{Arguments, Trial};
@@ -52,6 +53,12 @@ fn main() {
         offline::lab_files_equal_their_servers,
         offline::must_gather_archive_per_node,
         offline::demo_files_match_a_fresh_lab_snapshot,
+        topology::physical_graph_matches_ovs_vsctl,
+        topology::logical_adjacency_matches_ovn_nbctl_show,
+        topology::focus_chain_ifindex_is_the_pod_eth0_peer,
+        topology::committed_graphs_are_current,
+        topology::svg_and_missing_graphviz,
+        topology::readable_at_scale,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();

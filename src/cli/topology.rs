@@ -1,0 +1,160 @@
+//! `ovnscope topology`: the graph of the physical and logical network as text, JSON, DOT or SVG.
+
+use super::dbopts::{load_all, DbArgs};
+use super::{exit, UsageError};
+use crate::db::{nb::NbDb, ovs::OvsDb, sb::SbDb, DbKind, Loaded, TableSpec};
+use crate::render;
+use crate::topology::{build, focus, Topology, View};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// An indented tree.
+    Text,
+    /// Nodes and edges with their kinds and source rows.
+    Json,
+    /// Graphviz DOT.
+    Dot,
+    /// SVG, drawn by graphviz's `dot`.
+    Svg,
+}
+
+#[derive(Debug, Args)]
+pub struct TopologyArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// What to draw.
+    #[arg(long, value_enum, default_value_t = View::Full)]
+    pub view: View,
+    /// One pod's chain (NAMESPACE/POD, an IP address or a logical switch port): pod → switch port →
+    /// OVS interface (ifindex, ofport) → bridge → chassis → gateway router and its NAT rules.
+    #[arg(long, value_name = "POD|IP|LSP")]
+    pub focus: Option<String>,
+    #[arg(long, short = 'f', value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Draw every pod, veth, NAT rule and load balancer, however many.
+    #[arg(long)]
+    pub expand: bool,
+    /// Draw more than this many pods on a switch (veths on a bridge, NAT rules on a router,
+    /// load balancers) as one box with a count.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub collapse_above: usize,
+}
+
+pub fn all_specs(kind: DbKind) -> Vec<TableSpec> {
+    match kind {
+        DbKind::Ovs => crate::db::ovs::TABLES.to_vec(),
+        DbKind::Nb => crate::db::nb::TABLES.to_vec(),
+        DbKind::Sb => crate::db::sb::TABLES.to_vec(),
+    }
+}
+
+/// The three typed views of whatever was loaded.
+pub struct Views {
+    pub ovs: Option<OvsDb>,
+    pub nb: Option<NbDb>,
+    pub sb: Option<SbDb>,
+    pub warnings: Vec<String>,
+}
+
+impl Views {
+    pub fn from_loaded(loaded: &[Loaded]) -> Views {
+        let find = |k| loaded.iter().find(|l| l.kind == k);
+        Views {
+            ovs: find(DbKind::Ovs).map(OvsDb::from_loaded),
+            nb: find(DbKind::Nb).map(NbDb::from_loaded),
+            sb: find(DbKind::Sb).map(SbDb::from_loaded),
+            warnings: loaded.iter().flat_map(|l| l.warnings.iter().cloned()).collect(),
+        }
+    }
+}
+
+fn write_out(path: &Option<PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
+    match path {
+        Some(p) => std::fs::write(p, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display())),
+        None => super::print(&String::from_utf8_lossy(bytes)),
+    }
+}
+
+/// The focus chain in text or JSON (shared with `show --focus`).
+pub fn focus_output(v: &Views, query: &str, json: bool) -> anyhow::Result<(String, focus::Chain)> {
+    let nb =
+        v.nb.as_ref()
+            .ok_or_else(|| UsageError("--focus needs the Northbound database (--nb-db)".into()))?;
+    let chain = focus::focus(query, v.ovs.as_ref(), nb, v.sb.as_ref())?;
+    let text = if json {
+        serde_json::to_string_pretty(&chain)? + "\n"
+    } else {
+        chain.to_text()
+    };
+    Ok((text, chain))
+}
+
+pub async fn run(a: TopologyArgs) -> anyhow::Result<i32> {
+    let loaded = load_all(&a.db, &all_specs).await?;
+    let v = Views::from_loaded(&loaded);
+    for w in &v.warnings {
+        eprintln!("warning: {w}");
+    }
+    let opts = build::Options {
+        view: a.view,
+        expand: a.expand || a.focus.is_some(),
+        threshold: a.collapse_above,
+        node: a.db.node.clone(),
+    };
+    let mut topo = build::build(v.ovs.as_ref(), v.nb.as_ref(), v.sb.as_ref(), &opts);
+    let mut title = format!("ovnscope topology — {} view", format!("{:?}", a.view).to_lowercase());
+    if let Some(q) = &a.focus {
+        let (text, chain) = match focus_output(&v, q, a.format == GraphFormat::Json) {
+            Ok(x) => x,
+            Err(e) if e.is::<focus::NotFound>() => {
+                eprintln!("ovnscope: {e}");
+                return Ok(exit::NO);
+            }
+            Err(e) => return Err(e),
+        };
+        if matches!(a.format, GraphFormat::Text | GraphFormat::Json) {
+            write_out(&a.output, text.as_bytes())?;
+            return Ok(exit::OK);
+        }
+        topo = topo.subgraph(&chain_ids(&chain, &topo));
+        title = format!("ovnscope — {}/{}", chain.namespace, chain.pod);
+    }
+    let bytes = match a.format {
+        GraphFormat::Text => render::tree::to_text(&topo).into_bytes(),
+        GraphFormat::Json => (serde_json::to_string_pretty(&topo.to_json())? + "\n").into_bytes(),
+        GraphFormat::Dot => render::dot::to_dot(&topo, &title).into_bytes(),
+        GraphFormat::Svg => render::dot::render(&render::dot::to_dot(&topo, &title), "svg")?,
+    };
+    write_out(&a.output, &bytes)?;
+    Ok(exit::OK)
+}
+
+/// The graph nodes of a focus chain.
+fn chain_ids(c: &focus::Chain, t: &Topology) -> Vec<String> {
+    let mut ids = vec![format!("pod:{}/{}", c.namespace, c.pod), format!("lsp:{}", c.port.name)];
+    if let Some(s) = &c.port.switch {
+        ids.push(format!("ls:{s}"));
+    }
+    if let Some(ch) = &c.chassis {
+        ids.push(format!("chassis:{ch}"));
+        if let Some(i) = &c.interface {
+            ids.push(format!("iface:{ch}:{}", i.name));
+            if let Some(b) = &i.bridge {
+                ids.push(format!("bridge:{ch}:{b}"));
+            }
+        }
+    }
+    if let Some(gr) = &c.gateway_router {
+        ids.push(format!("lr:{gr}"));
+        for n in &c.nat {
+            ids.push(format!("nat:{gr}:{}:{}:{}", n.kind, n.external_ip, n.logical_ip));
+        }
+    }
+    ids.retain(|i| t.get(i).is_some());
+    ids
+}

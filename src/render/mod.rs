@@ -1,0 +1,4 @@
+//! Rendering: DOT (written directly; graphviz's `dot` turns it into SVG) and text trees.
+
+pub mod dot;
+pub mod tree;
