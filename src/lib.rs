@@ -7,6 +7,8 @@
 
 pub mod cli;
 pub mod db;
+pub mod nat;
 pub mod ovsdb;
 pub mod render;
 pub mod topology;
+pub mod trace;

@@ -6,7 +6,7 @@
 //! databases named on the command line are read, so a section is absent when its database
 //! was not asked for.
 
-use crate::db::{load_file, load_live, mustgather, DbKind, Loaded, TableSpec};
+use crate::db::{load_file, load_live_where, mustgather, Conditions, DbKind, Loaded, TableSpec};
 use crate::ovsdb::{self, Method};
 use clap::Args;
 use std::path::PathBuf;
@@ -169,6 +169,16 @@ pub struct NoDatabase(pub String);
 /// Connects to and loads every chosen database concurrently. Default sockets that do not exist
 /// are skipped with a note; anything asked for explicitly must work.
 pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -> anyhow::Result<Vec<Loaded>> {
+    load_all_where(args, specs, &|_| Conditions::new()).await
+}
+
+/// Like [`load_all`], with monitor conditions per database (live servers only; a file is read
+/// whole and the caller filters).
+pub async fn load_all_where(
+    args: &DbArgs,
+    specs: &dyn Fn(DbKind) -> Vec<TableSpec>,
+    conds: &dyn Fn(DbKind) -> Conditions,
+) -> anyhow::Result<Vec<Loaded>> {
     let env = |k: &str| std::env::var(k).ok();
     // Keeps an extracted archive on disk until the files are read.
     let mut _must_gather = None;
@@ -195,6 +205,9 @@ pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -
     let mut tasks = vec![];
     let mut skipped = vec![];
     for c in choices {
+        if specs(c.kind).is_empty() {
+            continue; // the command does not need this database
+        }
         if let Origin::Default(p) = &c.origin {
             if !p.exists() {
                 skipped.push(format!("{} (no {})", c.kind.db_name(), p.display()));
@@ -212,6 +225,7 @@ pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -
         };
         let opts = args.options();
         let spec = specs(c.kind);
+        let cond = conds(c.kind);
         tasks.push(tokio::spawn(async move {
             let res = match file {
                 Some(path) => tokio::task::spawn_blocking(move || load_file(&path, c.kind, &spec))
@@ -220,7 +234,7 @@ pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -
                 None => {
                     async {
                         let client = ovsdb::connect(&c.method, &opts).await?;
-                        load_live(&client, c.kind, &spec).await
+                        load_live_where(&client, c.kind, &spec, &cond).await
                     }
                     .await
                 }

@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions, one module per command, rendering.
 
 pub mod dbopts;
+pub mod nat;
 pub mod show;
 pub mod topology;
 
@@ -45,6 +46,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// The graph: chassis, bridges, ports, tunnels, switches, routers, NAT — text, JSON, DOT or SVG.
     Topology(topology::TopologyArgs),
+    /// Which NAT rule applies to a pod's traffic (or to an external IP), on which router, and why.
+    Nat(nat::NatArgs),
 }
 
 /// Output format.
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         match cli.command {
             Command::Show(a) => show::run(a).await,
             Command::Topology(a) => topology::run(a).await,
+            Command::Nat(a) => nat::run(a).await,
         }
     })
 }

@@ -2,7 +2,7 @@
 
 use super::DbKind;
 use crate::ovsdb::proto::{DatabaseSchema, Snapshot};
-use crate::ovsdb::{Client, MonitorRequest, Result};
+use crate::ovsdb::{Client, Condition, MonitorRequest, Result};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -54,16 +54,26 @@ pub fn plan(schema: &DatabaseSchema, specs: &[TableSpec]) -> (BTreeMap<String, V
 /// Reads the wanted tables through one `monitor_cond` (the same path a long-running watch
 /// uses), applies the initial rows, and cancels the monitor.
 pub async fn load_live(client: &Client, kind: DbKind, specs: &[TableSpec]) -> Result<Loaded> {
+    load_live_where(client, kind, specs, &Conditions::new()).await
+}
+
+/// Per-table monitor conditions (ORed by the server), for questions that need only some rows.
+pub type Conditions = BTreeMap<&'static str, Vec<Condition>>;
+
+/// Like [`load_live`], asking the server only for the rows that match `conds` in the tables
+/// named there (all rows elsewhere).
+pub async fn load_live_where(client: &Client, kind: DbKind, specs: &[TableSpec], conds: &Conditions) -> Result<Loaded> {
     let schema = Arc::new(client.get_schema(kind.db_name()).await?);
     let (plan, warnings) = plan(&schema, specs);
     let requests = plan
         .into_iter()
         .map(|(t, cols)| {
+            let conditions = conds.get(t.as_str()).cloned().unwrap_or_default();
             (
                 t,
                 MonitorRequest {
                     columns: Some(cols),
-                    conditions: vec![],
+                    conditions,
                 },
             )
         })

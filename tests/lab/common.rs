@@ -2,7 +2,7 @@
 //! ask the real OVS/OVN tools (ground truth) and run the real ovnscope binary.
 
 use serde_json::{Map, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub struct Lab {
@@ -10,6 +10,7 @@ pub struct Lab {
     pub prefix: String,
     pub nb_port: u16,
     pub sb_port: u16,
+    pub worker2: bool,
 }
 
 fn repo() -> PathBuf {
@@ -24,6 +25,7 @@ impl Lab {
             prefix: "ovst".into(),
             nb_port: 16641,
             sb_port: 16642,
+            worker2: true,
         }
     }
 
@@ -49,6 +51,7 @@ impl Lab {
             ("OVNLAB_PREFIX".into(), self.prefix.clone()),
             ("OVNLAB_NB_PORT".into(), self.nb_port.to_string()),
             ("OVNLAB_SB_PORT".into(), self.sb_port.to_string()),
+            ("LAB_WORKER2".into(), if self.worker2 { "1" } else { "0" }.into()),
         ]
     }
 
@@ -200,4 +203,58 @@ pub fn sorted_strings(v: impl IntoIterator<Item = Value>) -> Vec<String> {
 
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// An ovsdb-server of our own on a copy of a file, stopped (by PID) when dropped.
+pub struct Served {
+    pub dir: tempfile::TempDir,
+    pub sock: String,
+    pid: u32,
+}
+
+impl Served {
+    pub fn new(file: &Path) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("served.db");
+        std::fs::copy(file, &db).unwrap();
+        Self::start(dir, &db)
+    }
+
+    pub fn start(dir: tempfile::TempDir, db: &Path) -> Served {
+        let d = dir.path();
+        let sock = d.join("db.sock");
+        let st = Command::new("ovsdb-server")
+            .arg(db)
+            .arg(format!("--remote=punix:{}", sock.display()))
+            .arg(format!("--pidfile={}", d.join("s.pid").display()))
+            .arg(format!("--unixctl={}", d.join("s.ctl").display()))
+            .arg(format!("--log-file={}", d.join("s.log").display()))
+            .args(["-vconsole:off", "--detach", "--no-chdir"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let pid = std::fs::read_to_string(d.join("s.pid")).unwrap().trim().parse().unwrap();
+        Served {
+            sock: format!("unix:{}", sock.display()),
+            dir,
+            pid,
+        }
+    }
+
+    pub fn ctl(&self) -> String {
+        self.dir.path().join("s.ctl").display().to_string()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        for _ in 0..50 {
+            if !Path::new(&format!("/proc/{}", self.pid)).exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }

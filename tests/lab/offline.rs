@@ -1,7 +1,7 @@
 //! Offline database files read natively, compared with what a real ovsdb-server serving the
 //! same file reports (`ovsdb-client dump`), and `show` on a file equal to `show` on the server.
 
-use crate::common::plain;
+use crate::common::{plain, Served};
 use crate::lab;
 use ovnscope::db::RowView;
 use ovnscope::ovsdb::file::read_path;
@@ -19,60 +19,6 @@ fn real_nb() -> Option<PathBuf> {
     } else {
         println!("skipped: {} is not here (a clone outside the workplace)", p.display());
         None
-    }
-}
-
-/// An ovsdb-server of our own on a copy of a file, stopped (by PID) when dropped.
-pub struct Served {
-    pub dir: tempfile::TempDir,
-    pub sock: String,
-    pid: u32,
-}
-
-impl Served {
-    pub fn new(file: &Path) -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("served.db");
-        std::fs::copy(file, &db).unwrap();
-        Self::start(dir, &db)
-    }
-
-    pub fn start(dir: tempfile::TempDir, db: &Path) -> Served {
-        let d = dir.path();
-        let sock = d.join("db.sock");
-        let st = Command::new("ovsdb-server")
-            .arg(db)
-            .arg(format!("--remote=punix:{}", sock.display()))
-            .arg(format!("--pidfile={}", d.join("s.pid").display()))
-            .arg(format!("--unixctl={}", d.join("s.ctl").display()))
-            .arg(format!("--log-file={}", d.join("s.log").display()))
-            .args(["-vconsole:off", "--detach", "--no-chdir"])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let pid = std::fs::read_to_string(d.join("s.pid")).unwrap().trim().parse().unwrap();
-        Served {
-            sock: format!("unix:{}", sock.display()),
-            dir,
-            pid,
-        }
-    }
-
-    pub fn ctl(&self) -> String {
-        self.dir.path().join("s.ctl").display().to_string()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
-        for _ in 0..50 {
-            if !Path::new(&format!("/proc/{}", self.pid)).exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
     }
 }
 

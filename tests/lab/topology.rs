@@ -324,8 +324,8 @@ pub fn readable_at_scale() {
     );
     run("ovsdb-tool", &["create", nb.to_str().unwrap(), "/usr/share/ovn/ovn-nb.ovsschema"]);
     // Fill them through the real ctl tools (ovsdb-server only, no vswitchd: --no-wait).
-    let served_ovs = crate::offline::Served::start(tempfile::tempdir().unwrap(), &ovs);
-    let served_nb = crate::offline::Served::start(tempfile::tempdir().unwrap(), &nb);
+    let served_ovs = crate::common::Served::start(tempfile::tempdir().unwrap(), &ovs);
+    let served_nb = crate::common::Served::start(tempfile::tempdir().unwrap(), &nb);
     let mut vs = vec![
         "--no-wait".to_string(),
         format!("--db={}", served_ovs.sock),

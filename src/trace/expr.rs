@@ -1,0 +1,533 @@
+//! The OVN logical-flow match language (ovn-sb(5) "Logical_Flow match"), parsed into an AST and
+//! evaluated against a packet that knows only some fields.
+//!
+//! Evaluation is three-valued: a clause about a field the packet does not carry (or a construct
+//! not modelled) is `Unknown`, never guessed, and the caller says so. `&&` and `||` combine
+//! unknowns the Kleene way, so `ip4.src == X && <unknown>` is still `False` when the source
+//! differs.
+
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(u128),
+    /// An address or a network (`10.0.0.0/8`; a bare address is a /32 or /128).
+    Net(IpNet),
+    Str(String),
+    /// `$name`: an address set.
+    AddrSet(String),
+    /// `@name`: a port group.
+    PortGroup(String),
+    Mac(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Bool(bool),
+    /// A bare field used as a boolean (`ip4`, `tcp`, `ct.new`).
+    Field(String),
+    /// `field op {values}` (a single value is a set of one).
+    Cmp {
+        field: String,
+        op: Op,
+        values: Vec<Value>,
+    },
+    Not(Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    /// `is_chassis_resident("port")`.
+    Resident(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot parse match {input:?} at byte {at}: {reason}")]
+pub struct ParseError {
+    pub input: String,
+    pub at: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Num(String),
+    Op(&'static str),
+    LParen,
+    RParen,
+    LBrace,
+    RBrace,
+    Comma,
+}
+
+fn lex(s: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut out = vec![];
+    let err = |at: usize, reason: &str| ParseError {
+        input: s.into(),
+        at,
+        reason: reason.into(),
+    };
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        match c {
+            b' ' | b'\t' | b'\n' => i += 1,
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let end = s[i + 2..].find("*/").ok_or_else(|| err(i, "unterminated comment"))?;
+                i += end + 4;
+            }
+            b'(' => {
+                out.push((start, Tok::LParen));
+                i += 1
+            }
+            b')' => {
+                out.push((start, Tok::RParen));
+                i += 1
+            }
+            b'{' => {
+                out.push((start, Tok::LBrace));
+                i += 1
+            }
+            b'}' => {
+                out.push((start, Tok::RBrace));
+                i += 1
+            }
+            b',' => {
+                out.push((start, Tok::Comma));
+                i += 1
+            }
+            b'"' => {
+                let mut v = String::new();
+                i += 1;
+                loop {
+                    match b.get(i) {
+                        None => return Err(err(start, "unterminated string")),
+                        Some(b'"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(b'\\') => {
+                            v.push(*b.get(i + 1).ok_or_else(|| err(i, "dangling escape"))? as char);
+                            i += 2;
+                        }
+                        Some(_) => {
+                            let ch = s[i..].chars().next().expect("in bounds");
+                            v.push(ch);
+                            i += ch.len_utf8();
+                        }
+                    }
+                }
+                out.push((start, Tok::Str(v)));
+            }
+            b'&' | b'|' | b'=' | b'!' | b'<' | b'>' => {
+                let two = &s[i..(i + 2).min(s.len())];
+                let op = match two {
+                    "&&" => "&&",
+                    "||" => "||",
+                    "==" => "==",
+                    "!=" => "!=",
+                    "<=" => "<=",
+                    ">=" => ">=",
+                    _ => match c {
+                        b'!' => "!",
+                        b'<' => "<",
+                        b'>' => ">",
+                        _ => return Err(err(i, "unexpected character")),
+                    },
+                };
+                i += op.len();
+                out.push((start, Tok::Op(op)));
+            }
+            _ if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'$' | b'@' | b'/' | b'[' | b']') => {
+                // Identifiers (ip4.src, reg0[1], $set), numbers, addresses, CIDRs and MACs.
+                while i < b.len()
+                    && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b':' | b'$' | b'@' | b'/' | b'[' | b']' | b'-'))
+                {
+                    i += 1;
+                }
+                let w = &s[start..i];
+                let tok = if c.is_ascii_digit() {
+                    Tok::Num(w.into())
+                } else {
+                    Tok::Ident(w.into())
+                };
+                out.push((start, tok));
+            }
+            _ => return Err(err(i, "unexpected character")),
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    toks: Vec<(usize, Tok)>,
+    pos: usize,
+    input: &'a str,
+}
+
+impl Parser<'_> {
+    fn err(&self, reason: impl Into<String>) -> ParseError {
+        let at = self.toks.get(self.pos).map_or(self.input.len(), |t| t.0);
+        ParseError {
+            input: self.input.into(),
+            at,
+            reason: reason.into(),
+        }
+    }
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|t| &t.1)
+    }
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).map(|t| t.1.clone());
+        self.pos += 1;
+        t
+    }
+
+    fn or(&mut self) -> Result<Expr, ParseError> {
+        let mut v = vec![self.and()?];
+        while self.peek() == Some(&Tok::Op("||")) {
+            self.pos += 1;
+            v.push(self.and()?);
+        }
+        Ok(if v.len() == 1 { v.pop().expect("one") } else { Expr::Or(v) })
+    }
+
+    fn and(&mut self) -> Result<Expr, ParseError> {
+        let mut v = vec![self.unary()?];
+        while self.peek() == Some(&Tok::Op("&&")) {
+            self.pos += 1;
+            v.push(self.unary()?);
+        }
+        Ok(if v.len() == 1 { v.pop().expect("one") } else { Expr::And(v) })
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        match self.next() {
+            Some(Tok::Op("!")) => Ok(Expr::Not(Box::new(self.unary()?))),
+            Some(Tok::LParen) => {
+                let e = self.or()?;
+                match self.next() {
+                    Some(Tok::RParen) => Ok(e),
+                    _ => Err(self.err("expected ')'")),
+                }
+            }
+            Some(Tok::Num(n)) if n == "1" || n == "0" => Ok(Expr::Bool(n == "1")),
+            Some(Tok::Ident(id)) if id == "is_chassis_resident" => {
+                if self.next() != Some(Tok::LParen) {
+                    return Err(self.err("expected '(' after is_chassis_resident"));
+                }
+                let Some(Tok::Str(port)) = self.next() else {
+                    return Err(self.err("expected a port name"));
+                };
+                if self.next() != Some(Tok::RParen) {
+                    return Err(self.err("expected ')'"));
+                }
+                Ok(Expr::Resident(port))
+            }
+            Some(Tok::Ident(field)) => {
+                let op = match self.peek() {
+                    Some(Tok::Op("==")) => Op::Eq,
+                    Some(Tok::Op("!=")) => Op::Ne,
+                    Some(Tok::Op("<")) => Op::Lt,
+                    Some(Tok::Op("<=")) => Op::Le,
+                    Some(Tok::Op(">")) => Op::Gt,
+                    Some(Tok::Op(">=")) => Op::Ge,
+                    _ => return Ok(Expr::Field(field)),
+                };
+                self.pos += 1;
+                let values = if self.peek() == Some(&Tok::LBrace) {
+                    self.pos += 1;
+                    let mut v = vec![];
+                    loop {
+                        match self.peek() {
+                            Some(Tok::RBrace) => {
+                                self.pos += 1;
+                                break;
+                            }
+                            Some(Tok::Comma) => self.pos += 1,
+                            _ => v.push(self.value()?),
+                        }
+                    }
+                    v
+                } else {
+                    vec![self.value()?]
+                };
+                Ok(Expr::Cmp { field, op, values })
+            }
+            _ => Err(self.err("expected a field, '!', '(' or a constant")),
+        }
+    }
+
+    fn value(&mut self) -> Result<Value, ParseError> {
+        match self.next() {
+            Some(Tok::Str(s)) => Ok(Value::Str(s)),
+            Some(Tok::Ident(s)) if s.starts_with('$') => Ok(Value::AddrSet(s[1..].into())),
+            Some(Tok::Ident(s)) if s.starts_with('@') => Ok(Value::PortGroup(s[1..].into())),
+            Some(Tok::Num(s)) | Some(Tok::Ident(s)) => parse_const(&s).ok_or_else(|| self.err(format!("bad constant {s:?}"))),
+            _ => Err(self.err("expected a value")),
+        }
+    }
+}
+
+fn parse_const(s: &str) -> Option<Value> {
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Some(Value::Net(n));
+    }
+    if let Ok(a) = s.parse::<IpAddr>() {
+        return Some(Value::Net(IpNet::from(a)));
+    }
+    if s.len() == 17 && s.split(':').count() == 6 {
+        return Some(Value::Mac(s.to_ascii_lowercase()));
+    }
+    if let Some(h) = s.strip_prefix("0x") {
+        return u128::from_str_radix(h, 16).ok().map(Value::Int);
+    }
+    s.parse::<u128>().ok().map(Value::Int)
+}
+
+/// Parses a match expression.
+pub fn parse(s: &str) -> Result<Expr, ParseError> {
+    let toks = lex(s)?;
+    if toks.is_empty() {
+        return Ok(Expr::Bool(true));
+    }
+    let mut p = Parser { toks, pos: 0, input: s };
+    let e = p.or()?;
+    if p.pos < p.toks.len() {
+        return Err(p.err("unexpected token after the expression"));
+    }
+    Ok(e)
+}
+
+/// Three-valued truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Truth {
+    True,
+    False,
+    /// Depends on something not known; the reason names it.
+    Unknown(String),
+}
+
+impl Truth {
+    fn from_bool(b: bool) -> Truth {
+        if b {
+            Truth::True
+        } else {
+            Truth::False
+        }
+    }
+    fn not(self) -> Truth {
+        match self {
+            Truth::True => Truth::False,
+            Truth::False => Truth::True,
+            u => u,
+        }
+    }
+}
+
+/// What is known about a packet (and its context) for evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct Packet {
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub inport: Option<String>,
+    pub outport: Option<String>,
+    /// `tcp`, `udp`, `icmp4`, …
+    pub proto: Option<String>,
+    /// Address sets by name.
+    pub address_sets: BTreeMap<String, Vec<String>>,
+    /// Port groups by name (port names).
+    pub port_groups: BTreeMap<String, Vec<String>>,
+    /// Ports resident on the chassis in question; `None` = residency is not known.
+    pub resident: Option<Vec<String>>,
+}
+
+fn in_set(ip: IpAddr, set: &[String]) -> bool {
+    set.iter().any(|a| {
+        a.parse::<IpNet>()
+            .map(|n| n.contains(&ip))
+            .or_else(|_| a.parse::<IpAddr>().map(|x| x == ip))
+            .unwrap_or(false)
+    })
+}
+
+impl Packet {
+    fn ip_field(&self, field: &str) -> Option<Option<IpAddr>> {
+        match field {
+            "ip4.src" | "ip6.src" => Some(self.src.filter(|a| a.is_ipv4() == (field == "ip4.src"))),
+            "ip4.dst" | "ip6.dst" => Some(self.dst.filter(|a| a.is_ipv4() == (field == "ip4.dst"))),
+            _ => None,
+        }
+    }
+
+    pub fn eval(&self, e: &Expr) -> Truth {
+        match e {
+            Expr::Bool(b) => Truth::from_bool(*b),
+            Expr::Not(x) => self.eval(x).not(),
+            Expr::And(v) => {
+                let mut unknown = None;
+                for x in v {
+                    match self.eval(x) {
+                        Truth::False => return Truth::False,
+                        Truth::Unknown(r) => unknown = unknown.or(Some(r)),
+                        Truth::True => {}
+                    }
+                }
+                unknown.map_or(Truth::True, Truth::Unknown)
+            }
+            Expr::Or(v) => {
+                let mut unknown = None;
+                for x in v {
+                    match self.eval(x) {
+                        Truth::True => return Truth::True,
+                        Truth::Unknown(r) => unknown = unknown.or(Some(r)),
+                        Truth::False => {}
+                    }
+                }
+                unknown.map_or(Truth::False, Truth::Unknown)
+            }
+            Expr::Field(f) => match (f.as_str(), self.src) {
+                ("ip", Some(_)) => Truth::True,
+                ("ip4", Some(a)) => Truth::from_bool(a.is_ipv4()),
+                ("ip6", Some(a)) => Truth::from_bool(a.is_ipv6()),
+                ("tcp" | "udp" | "sctp" | "icmp4" | "icmp6" | "icmp", _) if self.proto.is_some() => {
+                    let p = self.proto.as_deref().unwrap_or_default();
+                    Truth::from_bool(p == f || (f == "icmp" && p.starts_with("icmp")))
+                }
+                _ => Truth::Unknown(format!("field {f}")),
+            },
+            Expr::Resident(port) => match &self.resident {
+                Some(r) => Truth::from_bool(r.contains(port)),
+                None => Truth::Unknown(format!("is_chassis_resident(\"{port}\")")),
+            },
+            Expr::Cmp { field, op, values } => {
+                if let Some(v) = self.ip_field(field) {
+                    let Some(ip) = v else {
+                        return if self.src.is_some() {
+                            Truth::False
+                        } else {
+                            Truth::Unknown(format!("field {field}"))
+                        };
+                    };
+                    let mut hit = false;
+                    for val in values {
+                        match val {
+                            Value::Net(n) => hit |= n.contains(&ip),
+                            Value::AddrSet(name) => match self.address_sets.get(name) {
+                                Some(set) => hit |= in_set(ip, set),
+                                None => return Truth::Unknown(format!("address set ${name}")),
+                            },
+                            _ => return Truth::Unknown(format!("{field} compared with {val:?}")),
+                        }
+                    }
+                    return match op {
+                        Op::Eq => Truth::from_bool(hit),
+                        Op::Ne => Truth::from_bool(!hit),
+                        _ => Truth::Unknown(format!("{field} with an ordering operator")),
+                    };
+                }
+                let port = match field.as_str() {
+                    "inport" => &self.inport,
+                    "outport" => &self.outport,
+                    _ => return Truth::Unknown(format!("field {field}")),
+                };
+                let Some(port) = port else {
+                    return Truth::Unknown(format!("field {field}"));
+                };
+                let mut hit = false;
+                for val in values {
+                    match val {
+                        Value::Str(s) => hit |= s == port,
+                        Value::PortGroup(g) => match self.port_groups.get(g) {
+                            Some(ports) => hit |= ports.contains(port),
+                            None => return Truth::Unknown(format!("port group @{g}")),
+                        },
+                        _ => return Truth::Unknown(format!("{field} compared with {val:?}")),
+                    }
+                }
+                match op {
+                    Op::Eq => Truth::from_bool(hit),
+                    Op::Ne => Truth::from_bool(!hit),
+                    _ => Truth::Unknown(format!("{field} with an ordering operator")),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(src: &str, dst: &str) -> Packet {
+        Packet {
+            src: src.parse().ok(),
+            dst: dst.parse().ok(),
+            inport: Some("rtos-worker-1".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ovn_kubernetes_policies() {
+        let p = pkt("10.128.2.43", "203.0.113.8");
+        let cases = [
+            ("ip4.src == 10.128.0.0/14 && ip4.dst == 10.128.0.0/14", Truth::False),
+            ("ip4.src == 10.128.0.0/14 && ip4.dst == 100.64.0.0/16", Truth::False),
+            ("ip4.src == 10.128.2.43", Truth::True),
+            (r#"inport == "rtos-worker-1" && ip4.dst == 172.18.0.2 /* worker-1 */"#, Truth::False),
+            ("ip4.src == {10.128.2.43, 10.128.2.44} && ip4.dst != 10.0.0.0/8", Truth::True),
+            (
+                "ip && ip4.src == 10.128.2.43 && (!ct.trk || !ct.rpl)",
+                Truth::Unknown("field ct.trk".into()),
+            ),
+            ("ip4.src == $a123 && ip4.dst == 1.2.3.4", Truth::False),
+            ("ip4.src == $a123", Truth::Unknown("address set $a123".into())),
+            ("ip6.src == fd00::1", Truth::False),
+            ("1", Truth::True),
+        ];
+        for (m, want) in cases {
+            assert_eq!(p.eval(&parse(m).unwrap()), want, "{m}");
+        }
+    }
+
+    #[test]
+    fn address_sets_and_residency() {
+        let mut p = pkt("10.128.2.43", "203.0.113.8");
+        p.address_sets.insert("exempt".into(), vec!["203.0.113.0/24".into()]);
+        p.resident = Some(vec!["cr-lrp-1".into()]);
+        assert_eq!(
+            p.eval(&parse("ip4.dst == $exempt && is_chassis_resident(\"cr-lrp-1\")").unwrap()),
+            Truth::True
+        );
+        assert_eq!(p.eval(&parse("is_chassis_resident(\"other\")").unwrap()), Truth::False);
+    }
+
+    #[test]
+    fn parse_errors_are_errors() {
+        for bad in [
+            "ip4.src ==",
+            "(ip4.src == 1.2.3.4",
+            "ip4.src == 1.2.3.4 )",
+            "\"unterminated",
+            "a == {1,",
+            "&&",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Path prediction and the OVN match language. For now: the expression parser and an evaluator
+//! over the few fields a routing or NAT question knows (addresses, ports, protocol).
+
+pub mod expr;

@@ -1,0 +1,210 @@
+//! The real Northbound file (OpenShift on OpenStack, OVN 20.09 schema, a router with a
+//! distributed gateway port), with a Southbound that a real ovn-northd computes from it:
+//! ovnscope's answer for pod addresses against ovn-trace's lr_out_snat step.
+
+use crate::common::Served;
+use crate::{lab, trace_snat};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+struct Northd {
+    pid: u32,
+}
+
+impl Drop for Northd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        for _ in 0..50 {
+            if !Path::new(&format!("/proc/{}", self.pid)).exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+fn ctl(prog: &str, db: &str, args: &[&str]) -> String {
+    let out = Command::new(prog)
+        .arg(format!("--db={db}"))
+        .arg("--timeout=120")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{prog} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `<ctl> -f json list TABLE` as objects (values in wire notation, plain for strings).
+fn list(prog: &str, db: &str, table: &str, cols: &str) -> Vec<BTreeMap<String, Value>> {
+    let v: Value = serde_json::from_str(&ctl(prog, db, &["-f", "json", &format!("--columns={cols}"), "list", table])).unwrap();
+    let heads: Vec<String> = serde_json::from_value(v["headings"].clone()).unwrap();
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            heads
+                .iter()
+                .cloned()
+                .zip(r.as_array().unwrap().iter().map(crate::common::plain))
+                .collect()
+        })
+        .collect()
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        Value::String(s) => vec![s.clone()],
+        _ => vec![],
+    }
+}
+
+pub fn real_nb_answers_match_ovn_trace() {
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real/neutron-ovnnb_db.db");
+    if !real.exists() {
+        println!("skipped: {} is not here", real.display());
+        return;
+    }
+    let nb = Served::new(&real);
+    let sbdir = tempfile::tempdir().unwrap();
+    let sbfile = sbdir.path().join("sb.db");
+    assert!(Command::new("ovsdb-tool")
+        .arg("create")
+        .arg(&sbfile)
+        .arg("/usr/share/ovn/ovn-sb.ovsschema")
+        .status()
+        .unwrap()
+        .success());
+    let sb = Served::start(sbdir, &sbfile);
+    let pidfile = nb.dir.path().join("northd.pid");
+    let st = Command::new("ovn-northd")
+        .arg(format!("--ovnnb-db={}", nb.sock))
+        .arg(format!("--ovnsb-db={}", sb.sock))
+        .arg(format!("--pidfile={}", pidfile.display()))
+        .arg(format!("--log-file={}", nb.dir.path().join("northd.log").display()))
+        .arg(format!("--unixctl={}", nb.dir.path().join("northd.ctl").display()))
+        .args(["-vconsole:off", "--detach", "--no-chdir"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _northd = Northd {
+        pid: std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap(),
+    };
+    ctl("ovn-nbctl", &nb.sock, &["--wait=sb", "sync"]);
+
+    // The router, its distributed gateway port, and a MAC binding for the default route's next
+    // hop, so that ovn-trace gets past ARP resolution.
+    let routers = list("ovn-nbctl", &nb.sock, "Logical_Router", "_uuid,name");
+    assert_eq!(routers.len(), 1);
+    let lr_uuid = routers[0]["_uuid"].as_str().unwrap().to_string();
+    let lrps = list("ovn-nbctl", &nb.sock, "Logical_Router_Port", "name,mac,networks,gateway_chassis");
+    let dgp = lrps
+        .iter()
+        .find(|p| !strs(&p["gateway_chassis"]).is_empty())
+        .expect("a distributed gateway port");
+    let dgp_name = dgp["name"].as_str().unwrap();
+    let routes = list("ovn-nbctl", &nb.sock, "Logical_Router_Static_Route", "ip_prefix,nexthop");
+    let gw = routes.iter().find(|r| r["ip_prefix"] == "0.0.0.0/0").unwrap()["nexthop"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(gw, "10.46.44.126");
+    let dp = ctl(
+        "ovn-sbctl",
+        &sb.sock,
+        &[
+            "--bare",
+            "--columns=_uuid",
+            "find",
+            "Datapath_Binding",
+            &format!("external_ids:logical-router={lr_uuid}"),
+        ],
+    );
+    ctl(
+        "ovn-sbctl",
+        &sb.sock,
+        &[
+            "create",
+            "MAC_Binding",
+            &format!("logical_port={dgp_name}"),
+            &format!("ip={gw}"),
+            "mac=\"fa:16:3e:00:00:7e\"",
+            &format!("datapath={}", dp.trim()),
+        ],
+    );
+
+    // Pods: VIF ports with a 10.128/14 address, on switches the router serves.
+    let lrp_mac: BTreeMap<String, String> = lrps
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_string(), p["mac"].as_str().unwrap().to_string()))
+        .collect();
+    let lsps = list("ovn-nbctl", &nb.sock, "Logical_Switch_Port", "_uuid,name,type,addresses,options");
+    let switches = list("ovn-nbctl", &nb.sock, "Logical_Switch", "name,ports");
+    let mut pods = vec![];
+    for s in &switches {
+        let ports: Vec<&BTreeMap<String, Value>> = strs(&s["ports"])
+            .iter()
+            .filter_map(|u| lsps.iter().find(|p| p["_uuid"] == u.as_str()))
+            .collect();
+        let Some(rp) = ports
+            .iter()
+            .find(|p| p["type"] == "router")
+            .and_then(|p| p["options"]["router-port"].as_str())
+        else {
+            continue;
+        };
+        for p in ports.iter().filter(|p| p["type"] == "") {
+            let addr = strs(&p["addresses"]).into_iter().next().unwrap_or_default();
+            let f: Vec<&str> = addr.split_whitespace().collect();
+            if f.len() == 2 && f[1].starts_with("10.12") {
+                pods.push((
+                    s["name"].as_str().unwrap().to_string(),
+                    p["name"].as_str().unwrap().to_string(),
+                    f[0].to_string(),
+                    f[1].to_string(),
+                    lrp_mac[rp].clone(),
+                ));
+            }
+        }
+    }
+    pods.sort();
+    assert!(pods.len() >= 12, "pods found: {}", pods.len());
+    let l = lab();
+    let (mut agree, mut asked) = (0, 0);
+    let mut differences = vec![];
+    for (i, (ls, lsp, mac, ip, rmac)) in pods.iter().enumerate().step_by(pods.len() / 12) {
+        let flow = format!("inport==\"{lsp}\" && eth.src=={mac} && eth.dst=={rmac} && ip4.src=={ip} && ip4.dst==8.8.8.8 && ip.ttl==64 && icmp4.type==8 && icmp4.code==0");
+        let tr = trace_snat(&sb.sock, ls, &flow);
+        // Live for most, offline (file:) for every third, on the same data.
+        let nbm = if i % 3 == 0 {
+            format!("file:{}", real.display())
+        } else {
+            nb.sock.clone()
+        };
+        let ans = l.ovnscope_json(&[
+            "nat", "--nb-db", &nbm, "--sb-db", &sb.sock, "--lsp", lsp, "--dst", "8.8.8.8", "-f", "json",
+        ]);
+        asked += 1;
+        let ours = &ans["applies"];
+        let ok = match &tr {
+            Some(t) => {
+                !ours.is_null()
+                    && t.action == format!("ct_snat_in_czone({});", ours["external_ip"].as_str().unwrap())
+                    && ours["lflow"]["uuid"].as_str().is_some_and(|u| u.starts_with(&t.uuid8))
+                    && ours["priority"] == t.priority
+            }
+            None => ours.is_null(),
+        };
+        if ok {
+            agree += 1;
+        } else {
+            differences.push(format!("{lsp} {ip}: ovn-trace {tr:?}, ovnscope {}", ours));
+        }
+    }
+    println!("real NB: {agree}/{asked} pod addresses agree with ovn-trace");
+    assert!(agree >= 10 && differences.is_empty(), "{differences:#?}");
+}
