@@ -3,6 +3,8 @@
 use super::dbopts::{load_all_where, DbArgs};
 use super::topology::Views;
 use super::{exit, Format, UsageError};
+use crate::db::nb::NbDb;
+use crate::db::sb::SbDb;
 use crate::db::{Conditions, DbKind, TableSpec};
 use crate::nat;
 use crate::ovsdb::Condition;
@@ -66,52 +68,138 @@ fn conditions(kind: DbKind) -> Conditions {
     c
 }
 
+/// The answer from views, or the exit code when the pod/address does not exist.
+fn answer(a: &NatArgs, nb: &NbDb, sb: Option<&SbDb>) -> anyhow::Result<Result<nat::Answer, i32>> {
+    let default_dst = |src: IpAddr| -> IpAddr {
+        if src.is_ipv4() {
+            "8.8.8.8".parse().expect("constant")
+        } else {
+            "2001:4860:4860::8888".parse().expect("constant")
+        }
+    };
+    if let Some(ext) = a.external_ip {
+        return Ok(Ok(nat::inbound(nb, sb, ext, a.src.unwrap_or_else(|| default_dst(ext)))));
+    }
+    let (src, lsp) = match (&a.pod, &a.lsp, a.ip) {
+        (Some(q), _, _) | (_, Some(q), _) => {
+            let p = match find_port(nb, q) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("ovnscope: {e}");
+                    return Ok(Err(exit::NO));
+                }
+            };
+            let ip = port_ips(p).iter().find_map(|i| i.split('/').next()?.parse::<IpAddr>().ok());
+            let ip = ip.ok_or_else(|| UsageError(format!("port {} has no IP address in its addresses; give --ip", p.name)))?;
+            (ip, Some(p.name.clone()))
+        }
+        (_, _, Some(ip)) => (ip, find_port(nb, &ip.to_string()).ok().map(|p| p.name.clone())),
+        _ => unreachable!("clap requires one of them"),
+    };
+    match nat::outbound(nb, sb, src, a.dst.unwrap_or_else(|| default_dst(src)), lsp.as_deref()) {
+        Ok(x) => Ok(Ok(x)),
+        Err(e) => {
+            eprintln!("ovnscope: {e}");
+            Ok(Err(exit::NO))
+        }
+    }
+}
+
+/// Live servers: three small conditional reads instead of whole databases (see nat::load).
+async fn targeted(a: &NatArgs, nb_method: &str, sb_method: Option<&str>) -> anyhow::Result<(NbDb, Option<SbDb>, Vec<String>)> {
+    use crate::nat::load::{nb_nats, nb_topology, sb_evidence, Who};
+    let opts = a.db.options();
+    let db_err = |kind: DbKind, method: &str| {
+        let method = method.to_string();
+        move |error| super::dbopts::DbError {
+            kind_name: kind.db_name(),
+            option: kind.option(),
+            method,
+            error,
+        }
+    };
+    let nb_client = crate::ovsdb::connect(nb_method, &opts)
+        .await
+        .map_err(db_err(DbKind::Nb, nb_method))?;
+    let port_name = a.pod.as_ref().map(|p| p.replacen('/', "_", 1)).or_else(|| a.lsp.clone());
+    let who = match (&port_name, a.ip, a.external_ip) {
+        (Some(p), _, _) => Who::Port(p),
+        (_, _, Some(e)) => Who::External(e),
+        (_, Some(ip), _) => Who::Ip(ip),
+        _ => unreachable!("clap requires one of them"),
+    };
+    let mut nb_loaded = nb_topology(&nb_client, &who).await.map_err(db_err(DbKind::Nb, nb_method))?;
+    let mut nb = NbDb::from_loaded(&nb_loaded);
+    // Walk once without NAT rows to learn the routers on the path, then fetch their rules.
+    if a.external_ip.is_none() {
+        if let Ok(Ok(first)) = answer(a, &nb, None) {
+            let routers: Vec<&str> = first.path.iter().map(|h| h.router.as_str()).collect();
+            nb_nats(&nb_client, &mut nb_loaded, &routers)
+                .await
+                .map_err(db_err(DbKind::Nb, nb_method))?;
+            nb = NbDb::from_loaded(&nb_loaded);
+        }
+    }
+    let mut sb = None;
+    if let Some(m) = sb_method {
+        let (routers, nats) = match answer(a, &nb, None)? {
+            Ok(ans) => {
+                let names: Vec<&str> = ans
+                    .path
+                    .iter()
+                    .map(|h| h.router.as_str())
+                    .chain(ans.candidates.iter().map(|c| c.router.as_str()))
+                    .chain(ans.applies.iter().map(|c| c.router.as_str()))
+                    .collect();
+                let routers: Vec<uuid::Uuid> = nb
+                    .routers
+                    .values()
+                    .filter(|r| names.contains(&r.name.as_str()))
+                    .map(|r| r.uuid)
+                    .collect();
+                let nats: Vec<uuid::Uuid> = ans
+                    .candidates
+                    .iter()
+                    .chain(ans.applies.iter())
+                    .filter_map(|c| c.uuid.parse().ok())
+                    .collect();
+                (routers, nats)
+            }
+            Err(_) => (vec![], vec![]),
+        };
+        let sb_client = crate::ovsdb::connect(m, &opts).await.map_err(db_err(DbKind::Sb, m))?;
+        sb = Some(sb_evidence(&sb_client, &routers, &nats).await.map_err(db_err(DbKind::Sb, m))?);
+    }
+    Ok((nb, sb, nb_loaded.warnings))
+}
+
 pub async fn run(a: NatArgs) -> anyhow::Result<i32> {
-    let loaded = load_all_where(&a.db, &specs, &conditions).await?;
-    let v = Views::from_loaded(&loaded);
-    for w in &v.warnings {
+    let env = |k: &str| std::env::var(k).ok();
+    // Live servers get targeted reads; files and must-gathers are read whole.
+    let live = |c: &super::dbopts::Choice| {
+        !c.method.starts_with("file:") && !matches!(&c.origin, super::dbopts::Origin::Default(p) if !p.exists())
+    };
+    let choices = if a.db.must_gather.is_none() { a.db.choose(&env) } else { vec![] };
+    let nb_choice = choices.iter().find(|c| c.kind == DbKind::Nb && live(c));
+    let sb_choice = choices.iter().find(|c| c.kind == DbKind::Sb && live(c));
+    let (nb, sb, warnings) = match nb_choice {
+        Some(n) if sb_choice.is_none_or(|s| !s.method.starts_with("file:")) && choices.iter().all(|c| !c.method.starts_with("file:")) => {
+            targeted(&a, &n.method, sb_choice.map(|s| s.method.as_str())).await?
+        }
+        _ => {
+            let loaded = load_all_where(&a.db, &specs, &conditions).await?;
+            let v = Views::from_loaded(&loaded);
+            let nb =
+                v.nb.ok_or_else(|| UsageError("ovnscope nat needs the Northbound database (--nb-db)".into()))?;
+            (nb, v.sb, v.warnings)
+        }
+    };
+    for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let nb =
-        v.nb.as_ref()
-            .ok_or_else(|| UsageError("ovnscope nat needs the Northbound database (--nb-db)".into()))?;
-    let outside = |ip: &str| -> IpAddr {
-        let cand: IpAddr = ip.parse().expect("constant");
-        cand
-    };
-    let answer = if let Some(ext) = a.external_ip {
-        nat::inbound(nb, v.sb.as_ref(), ext, a.src.unwrap_or_else(|| outside("8.8.8.8")))
-    } else {
-        let (src, lsp) = match (&a.pod, &a.lsp, a.ip) {
-            (Some(q), _, _) | (_, Some(q), _) => {
-                let p = match find_port(nb, q) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        eprintln!("ovnscope: {e}");
-                        return Ok(exit::NO);
-                    }
-                };
-                let ip = port_ips(p).iter().find_map(|i| i.split('/').next()?.parse::<IpAddr>().ok());
-                let ip = ip.ok_or_else(|| UsageError(format!("port {} has no IP address in its addresses; give --ip", p.name)))?;
-                (ip, Some(p.name.clone()))
-            }
-            (_, _, Some(ip)) => (ip, find_port(nb, &ip.to_string()).ok().map(|p| p.name.clone())),
-            _ => unreachable!("clap requires one of them"),
-        };
-        let dst = a.dst.unwrap_or_else(|| {
-            if src.is_ipv4() {
-                outside("8.8.8.8")
-            } else {
-                outside("2001:4860:4860::8888")
-            }
-        });
-        match nat::outbound(nb, v.sb.as_ref(), src, dst, lsp.as_deref()) {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("ovnscope: {e}");
-                return Ok(exit::NO);
-            }
-        }
+    let answer = match answer(&a, &nb, sb.as_ref())? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
     };
     let out = match a.format {
         Format::Json => serde_json::to_string_pretty(&answer)? + "\n",

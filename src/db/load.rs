@@ -112,3 +112,45 @@ pub fn load_file(path: &std::path::Path, kind: DbKind, specs: &[TableSpec]) -> R
         warnings,
     })
 }
+
+/// An empty view of a live database, to be filled table by table with [`fetch_into`] when a
+/// question needs only a few rows.
+pub async fn start_live(client: &Client, kind: DbKind) -> Result<Loaded> {
+    let schema = Arc::new(client.get_schema(kind.db_name()).await?);
+    Ok(Loaded {
+        kind,
+        source: client.peer().to_string(),
+        snapshot: Snapshot::new(schema),
+        warnings: vec![],
+    })
+}
+
+/// Adds the rows of `specs` tables that match `conds` (ORed per table; a table without
+/// conditions is read whole) to `loaded`, through one conditional monitor.
+pub async fn fetch_into(client: &Client, loaded: &mut Loaded, specs: &[TableSpec], conds: &Conditions) -> Result<()> {
+    let (plan, warnings) = plan(&loaded.snapshot.schema, specs);
+    for w in warnings {
+        if !loaded.warnings.contains(&w) {
+            loaded.warnings.push(w);
+        }
+    }
+    let requests: BTreeMap<String, MonitorRequest> = plan
+        .into_iter()
+        .map(|(t, cols)| {
+            let conditions = conds.get(t.as_str()).cloned().unwrap_or_default();
+            (
+                t,
+                MonitorRequest {
+                    columns: Some(cols),
+                    conditions,
+                },
+            )
+        })
+        .collect();
+    if requests.is_empty() {
+        return Ok(());
+    }
+    let (initial, monitor) = client.monitor_cond(loaded.kind.db_name(), &requests).await?;
+    loaded.snapshot.apply_update2(&initial)?;
+    client.monitor_cancel(monitor).await
+}

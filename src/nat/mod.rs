@@ -9,6 +9,8 @@
 //! priority flow that matches wins. Equal priorities are a tie: OVN leaves the winner
 //! undefined, so ovnscope names both and picks neither.
 
+pub mod load;
+
 use crate::db::nb::{Nat, NbDb, Router, RouterPort, StaticRoute};
 use crate::db::sb::{LogicalFlow, SbDb};
 use crate::topology::build::{lsp_kind, pod_identity, port_ips};

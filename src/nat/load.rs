@@ -1,0 +1,136 @@
+//! Asking a live server only for what a NAT question needs.
+//!
+//! On a 13k-pod cluster the Northbound's NAT and switch-port tables and the Southbound's
+//! logical flows are most of the bytes; a NAT answer needs the logical topology (small), the
+//! pod's own port, the NAT rows of the routers on its path, and the few logical flows whose
+//! `stage-hint` names those rules. Three conditional monitors fetch exactly that:
+//!
+//! 1. the topology: switches, routers, router ports, routes, policies, gateway chassis,
+//!    address sets, and only the switch ports that are the pod itself, router or localnet ports;
+//! 2. after a first walk of the path: the NAT rows of the routers on it (by uuid);
+//! 3. the Southbound datapaths of those routers and the logical flows whose `stage-hint` is
+//!    one of those rules.
+
+use crate::db::nb::NbDb;
+use crate::db::sb::SbDb;
+use crate::db::{fetch_into, start_live, Conditions, DbKind, TableSpec};
+use crate::ovsdb::{Client, Condition, Result};
+use serde_json::json;
+use std::net::IpAddr;
+
+/// Who the question is about.
+pub enum Who<'a> {
+    /// A logical switch port name (from `--lsp`, or `ns_pod` from `--pod`).
+    Port(&'a str),
+    /// An address: every switch port is read (a port cannot be selected by address).
+    Ip(IpAddr),
+    /// Inbound: NAT rules with this external address.
+    External(IpAddr),
+}
+
+fn spec(table: &'static str) -> TableSpec {
+    *crate::db::nb::TABLES.iter().find(|t| t.table == table).expect("known NB table")
+}
+
+fn topology_specs() -> Vec<TableSpec> {
+    [
+        "NB_Global",
+        "Logical_Switch",
+        "Logical_Switch_Port",
+        "Logical_Router",
+        "Logical_Router_Port",
+        "Logical_Router_Static_Route",
+        "Logical_Router_Policy",
+        "Gateway_Chassis",
+        "HA_Chassis_Group",
+        "Address_Set",
+    ]
+    .into_iter()
+    .map(spec)
+    .collect()
+}
+
+/// Phase 1: the logical topology and the pod's port.
+pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Loaded> {
+    let mut nb = start_live(client, DbKind::Nb).await?;
+    let mut conds = Conditions::new();
+    match who {
+        Who::Port(name) => {
+            conds.insert(
+                "Logical_Switch_Port",
+                vec![
+                    Condition::eq("name", json!(name)),
+                    Condition::eq("type", json!("router")),
+                    Condition::eq("type", json!("localnet")),
+                ],
+            );
+        }
+        Who::Ip(_) => {}
+        Who::External(ip) => {
+            // Inbound needs no path: the NAT rows with that external address, their routers.
+            let mut c = Conditions::new();
+            c.insert("NAT", vec![Condition::eq("external_ip", json!(ip.to_string()))]);
+            fetch_into(client, &mut nb, &[spec("NAT")], &c).await?;
+            // The pod behind each rule: by the rule's logical_port when it names one; a rule
+            // without one can only be matched by address, which needs every switch port.
+            let view = NbDb::from_loaded(&nb);
+            let ports: Option<Vec<String>> = view.nats.values().map(|n| n.logical_port.clone()).collect();
+            if let Some(ports) = ports {
+                let mut c = vec![Condition::eq("type", json!("router")), Condition::eq("type", json!("localnet"))];
+                c.extend(ports.iter().map(|p| Condition::eq("name", json!(p))));
+                conds.insert("Logical_Switch_Port", c);
+            }
+        }
+    }
+    fetch_into(client, &mut nb, &topology_specs(), &conds).await?;
+    Ok(nb)
+}
+
+/// Phase 2: the NAT rows of these routers.
+pub async fn nb_nats(client: &Client, nb: &mut crate::db::Loaded, routers: &[&str]) -> Result<()> {
+    let view = NbDb::from_loaded(nb);
+    let uuids: Vec<Condition> = view
+        .routers
+        .values()
+        .filter(|r| routers.contains(&r.name.as_str()))
+        .flat_map(|r| r.nat.iter())
+        .filter(|u| !view.nats.contains_key(u))
+        .map(|u| Condition::eq("_uuid", json!(["uuid", u.to_string()])))
+        .collect();
+    if uuids.is_empty() {
+        return Ok(());
+    }
+    let mut c = Conditions::new();
+    c.insert("NAT", uuids);
+    fetch_into(client, nb, &[spec("NAT")], &c).await
+}
+
+/// Phase 3: the routers' datapaths and the logical flows of these NAT rules.
+pub async fn sb_evidence(client: &Client, routers: &[uuid::Uuid], nats: &[uuid::Uuid]) -> Result<SbDb> {
+    let mut sb = start_live(client, DbKind::Sb).await?;
+    if routers.is_empty() || nats.is_empty() {
+        return Ok(SbDb::from_loaded(&sb));
+    }
+    let mut c = Conditions::new();
+    c.insert(
+        "Datapath_Binding",
+        routers
+            .iter()
+            .map(|u| Condition::includes("external_ids", json!(["map", [["logical-router", u.to_string()]]])))
+            .collect(),
+    );
+    c.insert(
+        "Logical_Flow",
+        nats.iter()
+            .map(|u| Condition::includes("external_ids", json!(["map", [["stage-hint", &u.to_string()[..8]]]])))
+            .collect(),
+    );
+    let mut specs: Vec<TableSpec> = crate::db::sb::TABLES
+        .iter()
+        .filter(|t| t.table == "Datapath_Binding")
+        .copied()
+        .collect();
+    specs.extend_from_slice(crate::db::sb::LOGICAL_FLOWS);
+    fetch_into(client, &mut sb, &specs, &c).await?;
+    Ok(SbDb::from_loaded(&sb))
+}
