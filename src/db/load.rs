@@ -154,3 +154,40 @@ pub async fn fetch_into(client: &Client, loaded: &mut Loaded, specs: &[TableSpec
     loaded.snapshot.apply_update2(&initial)?;
     client.monitor_cancel(monitor).await
 }
+
+/// Adds the rows that each `(table, conditions)` select returns (conditions ANDed), all in one
+/// read-only transaction. Cheaper than a conditional monitor for a few rows of a big table:
+/// ovsdb-server answers a select without setting up monitor state.
+pub async fn select_into(
+    client: &Client,
+    loaded: &mut Loaded,
+    specs: &[TableSpec],
+    selects: &[(&'static str, Vec<Condition>)],
+) -> Result<()> {
+    if selects.is_empty() {
+        return Ok(());
+    }
+    let (plan, warnings) = plan(&loaded.snapshot.schema, specs);
+    for w in warnings {
+        if !loaded.warnings.contains(&w) {
+            loaded.warnings.push(w);
+        }
+    }
+    let ops: Vec<crate::ovsdb::Select> = selects
+        .iter()
+        .filter_map(|(t, conds)| {
+            let mut cols = plan.get(*t)?.clone();
+            cols.push("_uuid".into());
+            Some(crate::ovsdb::Select {
+                table: (*t).into(),
+                conditions: conds.clone(),
+                columns: Some(cols),
+            })
+        })
+        .collect();
+    let results = client.select(loaded.kind.db_name(), &ops).await?;
+    for (op, rows) in ops.iter().zip(results) {
+        loaded.snapshot.insert_selected(&op.table, &rows)?;
+    }
+    Ok(())
+}

@@ -11,7 +11,7 @@ pub mod ovs;
 pub mod row;
 pub mod sb;
 
-pub use load::{fetch_into, load_file, load_live, load_live_where, start_live, Conditions, Loaded, TableSpec};
+pub use load::{fetch_into, load_file, load_live, load_live_where, select_into, start_live, Conditions, Loaded, TableSpec};
 pub use row::RowView;
 
 /// The three databases ovnscope reads, with their OVSDB names.

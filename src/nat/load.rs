@@ -13,7 +13,7 @@
 
 use crate::db::nb::NbDb;
 use crate::db::sb::SbDb;
-use crate::db::{fetch_into, start_live, Conditions, DbKind, TableSpec};
+use crate::db::{fetch_into, select_into, start_live, Conditions, DbKind, TableSpec};
 use crate::ovsdb::{Client, Condition, Result};
 use serde_json::json;
 use std::net::IpAddr;
@@ -32,12 +32,18 @@ fn spec(table: &'static str) -> TableSpec {
     *crate::db::nb::TABLES.iter().find(|t| t.table == table).expect("known NB table")
 }
 
+/// Logical_Router without its `nat` column (13k uuids on a big cluster): phase 2 reads it for
+/// the routers on the path only.
+const ROUTER_TOPOLOGY: TableSpec = TableSpec {
+    table: "Logical_Router",
+    columns: &["name", "ports", "static_routes", "policies", "options", "external_ids", "enabled"],
+};
+
 fn topology_specs() -> Vec<TableSpec> {
-    [
+    let mut v: Vec<TableSpec> = [
         "NB_Global",
         "Logical_Switch",
         "Logical_Switch_Port",
-        "Logical_Router",
         "Logical_Router_Port",
         "Logical_Router_Static_Route",
         "Logical_Router_Policy",
@@ -47,7 +53,9 @@ fn topology_specs() -> Vec<TableSpec> {
     ]
     .into_iter()
     .map(spec)
-    .collect()
+    .collect();
+    v.push(ROUTER_TOPOLOGY);
+    v
 }
 
 /// Phase 1: the logical topology and the pod's port.
@@ -86,23 +94,23 @@ pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Lo
     Ok(nb)
 }
 
-/// Phase 2: the NAT rows of these routers.
+/// Phase 2: the routers on the path with their `nat` column, then those NAT rows.
 pub async fn nb_nats(client: &Client, nb: &mut crate::db::Loaded, routers: &[&str]) -> Result<()> {
+    let sel: Vec<(&'static str, Vec<Condition>)> = routers
+        .iter()
+        .map(|r| ("Logical_Router", vec![Condition::eq("name", json!(r))]))
+        .collect();
+    select_into(client, nb, &[spec("Logical_Router")], &sel).await?;
     let view = NbDb::from_loaded(nb);
-    let uuids: Vec<Condition> = view
+    let sel: Vec<(&'static str, Vec<Condition>)> = view
         .routers
         .values()
         .filter(|r| routers.contains(&r.name.as_str()))
         .flat_map(|r| r.nat.iter())
         .filter(|u| !view.nats.contains_key(u))
-        .map(|u| Condition::eq("_uuid", json!(["uuid", u.to_string()])))
+        .map(|u| ("NAT", vec![Condition::eq("_uuid", json!(["uuid", u.to_string()]))]))
         .collect();
-    if uuids.is_empty() {
-        return Ok(());
-    }
-    let mut c = Conditions::new();
-    c.insert("NAT", uuids);
-    fetch_into(client, nb, &[spec("NAT")], &c).await
+    select_into(client, nb, &[spec("NAT")], &sel).await
 }
 
 /// Phase 3: the routers' datapaths and the logical flows of these NAT rules.
