@@ -50,13 +50,13 @@ fn bench(c: &mut Criterion) {
     let Some(d) = scale_dir() else { return };
     let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("info.json")).unwrap()).unwrap();
     eprintln!("scale info: {info}");
-    let s = |k: &str| {
-        info[k]
+    let s = |a: &str, b: &str| {
+        info[a][b]
             .as_str()
-            .unwrap_or_else(|| panic!("info.json has no {k}: {info}"))
+            .unwrap_or_else(|| panic!("info.json has no {a}.{b}: {info}"))
             .to_string()
     };
-    let (pod, ip, gr) = (s("P0"), s("IP0"), format!("GR_{}", s("N0")));
+    let (pod, ip, gr) = (s("pod0", "lsp"), s("pod0", "ip"), format!("GR_{}", s("pod0", "node")));
     let nb = format!("unix:{}", d.join("nb.sock").display());
     let sb = format!("unix:{}", d.join("sb.sock").display());
     let bin = env!("CARGO_BIN_EXE_ovnscope");

@@ -142,33 +142,18 @@ async fn targeted(a: &NatArgs, nb_method: &str, sb_method: Option<&str>) -> anyh
     }
     let mut sb = None;
     if let Some(m) = sb_method {
-        let (routers, nats) = match answer(a, &nb, None)? {
-            Ok(ans) => {
-                let names: Vec<&str> = ans
-                    .path
-                    .iter()
-                    .map(|h| h.router.as_str())
-                    .chain(ans.candidates.iter().map(|c| c.router.as_str()))
-                    .chain(ans.applies.iter().map(|c| c.router.as_str()))
-                    .collect();
-                let routers: Vec<uuid::Uuid> = nb
-                    .routers
-                    .values()
-                    .filter(|r| names.contains(&r.name.as_str()))
-                    .map(|r| r.uuid)
-                    .collect();
-                let nats: Vec<uuid::Uuid> = ans
-                    .candidates
-                    .iter()
-                    .chain(ans.applies.iter())
-                    .filter_map(|c| c.uuid.parse().ok())
-                    .collect();
-                (routers, nats)
-            }
-            Err(_) => (vec![], vec![]),
+        // Each candidate rule's flows, looked for on its own router.
+        let pairs: Vec<(uuid::Uuid, uuid::Uuid)> = match answer(a, &nb, None)? {
+            Ok(ans) => ans
+                .candidates
+                .iter()
+                .chain(ans.applies.iter())
+                .filter_map(|c| Some((nb.routers.values().find(|r| r.name == c.router)?.uuid, c.uuid.parse().ok()?)))
+                .collect(),
+            Err(_) => vec![],
         };
         let sb_client = crate::ovsdb::connect(m, &opts).await.map_err(db_err(DbKind::Sb, m))?;
-        sb = Some(sb_evidence(&sb_client, &routers, &nats).await.map_err(db_err(DbKind::Sb, m))?);
+        sb = Some(sb_evidence(&sb_client, &pairs).await.map_err(db_err(DbKind::Sb, m))?);
     }
     Ok((nb, sb, nb_loaded.warnings))
 }

@@ -91,6 +91,14 @@ pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Lo
         }
     }
     fetch_into(client, &mut nb, &topology_specs(), &conds).await?;
+    if let Who::External(_) = who {
+        // The routers that own those rules, with their nat column (a reverse lookup: NAT is not
+        // a root table and has no back reference).
+        let nats: Vec<uuid::Uuid> = NbDb::from_loaded(&nb).nats.keys().copied().collect();
+        let sel: Vec<(&'static str, Vec<Condition>)> =
+            nats.iter().map(|u| ("Logical_Router", vec![Condition::includes("nat", json!(["uuid", u.to_string()]))])).collect();
+        select_into(client, &mut nb, &[spec("Logical_Router")], &sel).await?;
+    }
     Ok(nb)
 }
 
@@ -113,32 +121,58 @@ pub async fn nb_nats(client: &Client, nb: &mut crate::db::Loaded, routers: &[&st
     select_into(client, nb, &[spec("NAT")], &sel).await
 }
 
-/// Phase 3: the routers' datapaths and the logical flows of these NAT rules.
-pub async fn sb_evidence(client: &Client, routers: &[uuid::Uuid], nats: &[uuid::Uuid]) -> Result<SbDb> {
+/// Phase 3: the datapaths of the routers and the logical flows of the NAT rules, given as
+/// (router uuid, rule uuid) pairs: each rule's flows are looked for on its own router only.
+/// Plain selects, not a conditional monitor: on 79k logical flows ovsdb-server answers a
+/// select in tens of milliseconds but takes hundreds to set up a conditional monitor
+/// (measured at scale L); testing the datapath first makes its scan cheap.
+pub async fn sb_evidence(client: &Client, pairs: &[(uuid::Uuid, uuid::Uuid)]) -> Result<SbDb> {
     let mut sb = start_live(client, DbKind::Sb).await?;
-    if routers.is_empty() || nats.is_empty() {
+    if pairs.is_empty() {
         return Ok(SbDb::from_loaded(&sb));
     }
-    let mut c = Conditions::new();
-    c.insert(
-        "Datapath_Binding",
-        routers
-            .iter()
-            .map(|u| Condition::includes("external_ids", json!(["map", [["logical-router", u.to_string()]]])))
-            .collect(),
-    );
-    c.insert(
-        "Logical_Flow",
-        nats.iter()
-            .map(|u| Condition::includes("external_ids", json!(["map", [["stage-hint", &u.to_string()[..8]]]])))
-            .collect(),
-    );
+    let mut routers: Vec<uuid::Uuid> = pairs.iter().map(|p| p.0).collect();
+    routers.sort();
+    routers.dedup();
     let mut specs: Vec<TableSpec> = crate::db::sb::TABLES
         .iter()
         .filter(|t| t.table == "Datapath_Binding")
         .copied()
         .collect();
     specs.extend_from_slice(crate::db::sb::LOGICAL_FLOWS);
-    fetch_into(client, &mut sb, &specs, &c).await?;
+    let dps: Vec<(&'static str, Vec<Condition>)> = routers
+        .iter()
+        .map(|u| {
+            (
+                "Datapath_Binding",
+                vec![Condition::includes(
+                    "external_ids",
+                    json!(["map", [["logical-router", u.to_string()]]]),
+                )],
+            )
+        })
+        .collect();
+    select_into(client, &mut sb, &specs, &dps).await?;
+    let dp_of: std::collections::BTreeMap<String, uuid::Uuid> = SbDb::from_loaded(&sb)
+        .datapaths
+        .values()
+        .filter_map(|d| Some((d.external_ids.get("logical-router")?.clone(), d.uuid)))
+        .collect();
+    let mut sel: Vec<(&'static str, Vec<Condition>)> = vec![];
+    let mut seen = std::collections::BTreeSet::new();
+    for (r, u) in pairs {
+        let Some(dp) = dp_of.get(&r.to_string()) else { continue };
+        if !seen.insert((*dp, *u)) {
+            continue;
+        }
+        sel.push((
+            "Logical_Flow",
+            vec![
+                Condition::eq("logical_datapath", json!(["uuid", dp.to_string()])),
+                Condition::includes("external_ids", json!(["map", [["stage-hint", &u.to_string()[..8]]]])),
+            ],
+        ));
+    }
+    select_into(client, &mut sb, &specs, &sel).await?;
     Ok(SbDb::from_loaded(&sb))
 }
