@@ -95,8 +95,10 @@ pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Lo
         // The routers that own those rules, with their nat column (a reverse lookup: NAT is not
         // a root table and has no back reference).
         let nats: Vec<uuid::Uuid> = NbDb::from_loaded(&nb).nats.keys().copied().collect();
-        let sel: Vec<(&'static str, Vec<Condition>)> =
-            nats.iter().map(|u| ("Logical_Router", vec![Condition::includes("nat", json!(["uuid", u.to_string()]))])).collect();
+        let sel: Vec<(&'static str, Vec<Condition>)> = nats
+            .iter()
+            .map(|u| ("Logical_Router", vec![Condition::includes("nat", json!(["uuid", u.to_string()]))]))
+            .collect();
         select_into(client, &mut nb, &[spec("Logical_Router")], &sel).await?;
     }
     Ok(nb)
