@@ -1,7 +1,6 @@
 //! The thin binary: parse the command line, run, map errors to exit codes in one place.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
 use ovnscope::cli::{self, exit, Cli, UsageError};
 
 fn exit_code(e: &anyhow::Error) -> i32 {
@@ -26,7 +25,13 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    use clap::FromArgMatches;
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let matches = cli::command_for(&argv0).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let code = match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -48,6 +48,13 @@ pub enum Command {
     Topology(topology::TopologyArgs),
     /// Which NAT rule applies to a pod's traffic (or to an external IP), on which router, and why.
     Nat(nat::NatArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line.
+    Man,
 }
 
 /// Output format.
@@ -60,13 +67,47 @@ pub enum Format {
 }
 
 /// Runs a parsed command line; returns the exit code for a successful run.
+/// The command as invoked: `ovnscope`, or `kubectl ovnscope` / `oc ovnscope` when installed
+/// as the plugin `kubectl-ovnscope` / `oc-ovnscope` (kubectl and oc run `kubectl-<name>` found
+/// on PATH for `kubectl <name>`).
+pub fn command_for(argv0: &str) -> clap::Command {
+    use clap::CommandFactory;
+    let base = std::path::Path::new(argv0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("ovnscope");
+    let cmd = Cli::command();
+    match base {
+        "kubectl-ovnscope" => cmd.name("kubectl-ovnscope").bin_name("kubectl ovnscope"),
+        "oc-ovnscope" => cmd.name("oc-ovnscope").bin_name("oc ovnscope"),
+        _ => cmd,
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = command_for("ovnscope");
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "ovnscope", &mut out);
+            print(&String::from_utf8_lossy(&out))?;
+            return Ok(exit::OK);
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(command_for("ovnscope")).render(&mut out)?;
+            print(&String::from_utf8_lossy(&out))?;
+            return Ok(exit::OK);
+        }
+        _ => {}
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         match cli.command {
             Command::Show(a) => show::run(a).await,
             Command::Topology(a) => topology::run(a).await,
             Command::Nat(a) => nat::run(a).await,
+            Command::Completions { .. } | Command::Man => unreachable!("handled above"),
         }
     })
 }
