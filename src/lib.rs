@@ -5,6 +5,7 @@
 //! schema-tolerant views of the Open_vSwitch, OVN_Northbound and OVN_Southbound databases.
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod cli;
 pub mod db;
 pub mod nat;

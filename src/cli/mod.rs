@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions, one module per command, rendering.
 
 pub mod dbopts;
+pub mod explain;
 pub mod nat;
 pub mod show;
 pub mod topology;
@@ -48,6 +49,8 @@ pub enum Command {
     Topology(topology::TopologyArgs),
     /// Which NAT rule applies to a pod's traffic (or to an external IP), on which router, and why.
     Nat(nat::NatArgs),
+    /// Recorded captures (pcap/pcapng, one per capture point) explained hop by hop.
+    Explain(explain::ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -107,6 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Show(a) => show::run(a).await,
             Command::Topology(a) => topology::run(a).await,
             Command::Nat(a) => nat::run(a).await,
+            Command::Explain(a) => explain::run(a).await,
             Command::Completions { .. } | Command::Man => unreachable!("handled above"),
         }
     })

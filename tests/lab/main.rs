@@ -6,6 +6,7 @@
 mod common;
 mod dataplane;
 mod errors;
+mod explain;
 mod offline;
 mod protocol;
 mod show;
@@ -59,6 +60,7 @@ fn main() {
         topology::committed_graphs_are_current,
         topology::svg_and_missing_graphviz,
         topology::readable_at_scale,
+        explain::ping_explained_hop_by_hop,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();

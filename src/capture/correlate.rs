@@ -1,0 +1,85 @@
+//! The same packet at several capture points, matched by what NAT leaves alone: ICMP echo id
+//! and sequence, TCP sequence/acknowledgement numbers and flags, a UDP payload digest. Clocks
+//! of different capture points need not agree, as nothing is matched by time.
+
+use super::decode::{Frame, Observation, L4};
+use serde::Serialize;
+
+/// What identifies one packet across points, and its direction.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Key {
+    pub what: String,
+    /// `true` for the direction the conversation starts in (echo request, TCP from the client).
+    pub forward: bool,
+}
+
+/// The innermost frame: for a Geneve packet, the encapsulated one.
+pub fn inner(f: &Frame) -> &Frame {
+    match &f.geneve {
+        Some(g) => inner(&g.inner),
+        None => f,
+    }
+}
+
+pub fn key(f: &Frame) -> Option<Key> {
+    let f = inner(f);
+    match f.l4.as_ref()? {
+        L4::Echo { request, id, seq } => Some(Key {
+            what: format!("icmp echo id {id} seq {seq}"),
+            forward: *request,
+        }),
+        L4::Tcp { seq, ack, flags, .. } => Some(Key {
+            what: format!("tcp seq {seq} ack {ack} [{flags}]"),
+            forward: true,
+        }),
+        L4::Udp { payload_digest, .. } => Some(Key {
+            what: format!("udp payload {payload_digest:016x}"),
+            forward: true,
+        }),
+        _ => None,
+    }
+}
+
+/// One packet's journey: one slot per capture point in path order (None = not seen there).
+#[derive(Debug, Clone, Serialize)]
+pub struct Journey {
+    pub key: Key,
+    pub points: Vec<String>,
+    pub seen: Vec<Option<Observation>>,
+}
+
+/// Groups observations by key. `points` is the path order for forward packets; replies are
+/// shown in the reverse order. Journeys are sorted by first sighting.
+pub fn correlate(points: &[String], observations: Vec<Observation>) -> Vec<Journey> {
+    let mut out: Vec<Journey> = vec![];
+    for o in observations {
+        let Some(k) = key(&o.frame) else { continue };
+        let order: Vec<String> = if k.forward {
+            points.to_vec()
+        } else {
+            points.iter().rev().cloned().collect()
+        };
+        let j = match out.iter_mut().position(|j| j.key == k) {
+            Some(i) => &mut out[i],
+            None => {
+                out.push(Journey {
+                    key: k.clone(),
+                    seen: vec![None; order.len()],
+                    points: order,
+                });
+                out.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(i) = j.points.iter().position(|p| p == &o.point) {
+            // The first sighting at a point counts (a retransmission is the same packet again).
+            if j.seen[i].is_none() {
+                j.seen[i] = Some(o);
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        let first = |j: &Journey| j.seen.iter().flatten().map(|o| o.ts).min();
+        first(a).cmp(&first(b))
+    });
+    out
+}

@@ -1,0 +1,64 @@
+//! `ovnscope explain`: recorded captures explained hop by hop.
+
+use super::dbopts::{load_all, DbArgs, NoDatabase};
+use super::topology::Views;
+use super::{exit, Format, UsageError};
+use crate::capture::{correlate, file};
+use crate::db::{DbKind, TableSpec};
+use crate::trace::explain;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// A capture file and where it was taken, in path order (the direction of the first packet):
+    /// an OVS interface name, pod:NS/NAME for a pod's eth0, or any label for a point outside OVN
+    /// (e.g. bastion-in=bastion-eth1.pcap). pcap or pcapng, Ethernet.
+    #[arg(long = "capture", value_name = "POINT=FILE", required = true)]
+    pub captures: Vec<String>,
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+fn specs(kind: DbKind) -> Vec<TableSpec> {
+    match kind {
+        DbKind::Nb => crate::db::nb::TABLES.to_vec(),
+        _ => vec![],
+    }
+}
+
+pub async fn run(a: ExplainArgs) -> anyhow::Result<i32> {
+    let mut points = vec![];
+    let mut observations = vec![];
+    for c in &a.captures {
+        let (point, path) = c
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--capture {c:?}: expected POINT=FILE")))?;
+        if points.iter().any(|p| p == point) {
+            return Err(UsageError(format!("--capture: point {point} given twice")).into());
+        }
+        let path = PathBuf::from(path);
+        let p = point.to_string();
+        observations.extend(tokio::task::spawn_blocking(move || file::read(&path, &p)).await??);
+        points.push(point.to_string());
+    }
+    // The Northbound explains NAT rules and router ports; without one the changes are still shown.
+    let nb = match load_all(&a.db, &specs).await {
+        Ok(l) => Views::from_loaded(&l).nb,
+        Err(e) if e.is::<NoDatabase>() => {
+            eprintln!("note: no Northbound database to name the OVN objects; give --nb-db (a live server or file:) for that");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let journeys = correlate::correlate(&points, observations);
+    let explained = explain::explain(&journeys, nb.as_ref());
+    let out = match a.format {
+        Format::Json => serde_json::to_string_pretty(&serde_json::json!({"points": points, "packets": explained}))? + "\n",
+        Format::Text => explain::to_text(&explained),
+    };
+    super::print(&out)?;
+    Ok(exit::OK)
+}

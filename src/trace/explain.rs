@@ -1,0 +1,257 @@
+//! Captured packets explained hop by hop: for each packet, one row per capture point in path
+//! order, and what changed since the previous point — and which OVN object changed it (a NAT
+//! rule on a router, a router's port MAC, the routers of the path), or that nothing in OVN
+//! explains it ("outside OVN", e.g. a bastion's MASQUERADE).
+
+use crate::capture::correlate::{inner, Journey, Key};
+use crate::capture::decode::{Frame, Observation};
+use crate::db::nb::NbDb;
+use serde::Serialize;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub point: String,
+    pub seen: bool,
+    /// Packet number in that point's file.
+    pub number: Option<usize>,
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub src_mac: Option<String>,
+    pub dst_mac: Option<String>,
+    pub ttl: Option<u8>,
+    /// Geneve VNI when the packet was seen encapsulated.
+    pub vni: Option<u32>,
+    pub what: String,
+    /// The OVN rows that explain the change (NAT uuids, router names, port names).
+    pub by: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Explained {
+    pub key: Key,
+    pub rows: Vec<Row>,
+    /// "lost between A and B" when the packet stops being seen.
+    pub lost: Option<String>,
+}
+
+fn covers(net: &str, ip: IpAddr) -> bool {
+    net.parse::<ipnet::IpNet>()
+        .map(|n| n.contains(&ip))
+        .or_else(|_| net.parse::<IpAddr>().map(|a| a == ip))
+        .unwrap_or(false)
+}
+
+/// The NAT rule (and its router) that maps `logical` to `external`.
+fn nat_rule(nb: &NbDb, logical: IpAddr, external: IpAddr, types: &[&str]) -> Option<(String, String, String, String)> {
+    for r in nb.routers_sorted() {
+        for n in nb.nats_of(r) {
+            if types.contains(&n.kind.as_str()) && n.external_ip.parse::<IpAddr>().ok() == Some(external) && covers(&n.logical_ip, logical)
+            {
+                return Some((n.uuid.to_string(), n.kind.clone(), n.logical_ip.clone(), r.name.clone()));
+            }
+        }
+    }
+    None
+}
+
+fn router_port_of_mac<'a>(nb: &'a NbDb, mac: &str) -> Option<(&'a str, &'a str)> {
+    for r in nb.routers_sorted() {
+        for p in nb.router_ports_of(r) {
+            if p.mac.eq_ignore_ascii_case(mac) {
+                return Some((p.name.as_str(), r.name.as_str()));
+            }
+        }
+    }
+    None
+}
+
+/// The routers OVN routes a packet through, in order (from the NAT path walk).
+fn ovn_routers(nb: &NbDb, src: IpAddr, dst: IpAddr) -> Vec<String> {
+    crate::nat::outbound(nb, None, src, dst, None)
+        .map(|a| a.path.into_iter().filter(|h| h.outport.is_some()).map(|h| h.router).collect())
+        .unwrap_or_default()
+}
+
+fn describe(prev: &Frame, cur: &Frame, forward: bool, nb: Option<&NbDb>) -> (String, Vec<String>) {
+    let mut what = vec![];
+    let mut by = vec![];
+    let mut ovn = false;
+    let mut outside = false;
+    if prev.src != cur.src {
+        let (Some(old), Some(new)) = (prev.src, cur.src) else {
+            return ("source address appeared or vanished".into(), by);
+        };
+        // Forward: SNAT maps logical → external. Reply: un-DNAT maps logical → external too.
+        let rule = nb.and_then(|nb| nat_rule(nb, old, new, &["snat", "dnat_and_snat"]).or_else(|| nat_rule(nb, old, new, &["dnat"])));
+        match rule {
+            Some((uuid, kind, logical, router)) => {
+                let verb = if forward { "SNAT" } else { "un-DNAT (reply)" };
+                what.push(format!(
+                    "{verb} {old} → {new} by {kind} rule {} (logical_ip {logical}) on {router}",
+                    &uuid[..8]
+                ));
+                by.extend([uuid, router]);
+                ovn = true;
+            }
+            None => {
+                what.push(format!(
+                    "source {old} → {new}: no OVN NAT rule maps these — rewritten outside OVN (e.g. a MASQUERADE)"
+                ));
+                outside = true;
+            }
+        }
+    }
+    if prev.dst != cur.dst {
+        let (Some(old), Some(new)) = (prev.dst, cur.dst) else {
+            return ("destination address appeared or vanished".into(), by);
+        };
+        let rule = nb.and_then(|nb| nat_rule(nb, new, old, &["snat", "dnat_and_snat", "dnat"]));
+        match rule {
+            Some((uuid, kind, logical, router)) => {
+                let verb = if forward { "DNAT" } else { "un-SNAT (reply)" };
+                what.push(format!(
+                    "{verb} {old} → {new} by {kind} rule {} (logical_ip {logical}) on {router}",
+                    &uuid[..8]
+                ));
+                by.extend([uuid, router]);
+                ovn = true;
+            }
+            None => {
+                what.push(format!(
+                    "destination {old} → {new}: no OVN NAT rule maps these — rewritten outside OVN (e.g. conntrack un-NAT of a MASQUERADE)"
+                ));
+                outside = true;
+            }
+        }
+    }
+    let hops = match (prev.ttl, cur.ttl) {
+        (Some(a), Some(b)) if b < a => a - b,
+        _ => 0,
+    };
+    let mac_port = nb.zip(cur.src_mac.as_deref()).and_then(|(nb, m)| router_port_of_mac(nb, m));
+    if hops > 0 {
+        // Name the routers when OVN's own path has that many and the change is OVN's to explain.
+        // Forward: the routers from the packet's source (before this hop's NAT) to its destination.
+        // Reply: the forward path of the conversation, reversed.
+        let routers = match (nb, forward, prev.src, prev.dst, cur.src, cur.dst) {
+            (Some(nb), true, Some(s), Some(d), _, _) if !outside => ovn_routers(nb, s, d),
+            (Some(nb), false, _, _, Some(s), Some(d)) if !outside => ovn_routers(nb, d, s).into_iter().rev().collect(),
+            _ => vec![],
+        };
+        if (ovn || mac_port.is_some()) && routers.len() == usize::from(hops) {
+            what.push(format!("TTL −{hops}: routed by {}", routers.join(" → ")));
+            by.extend(routers);
+        } else if outside || (!ovn && mac_port.is_none()) {
+            what.push(format!("TTL −{hops}: {hops} router hop(s) outside OVN"));
+        } else {
+            what.push(format!("TTL −{hops}: {hops} router hop(s)"));
+        }
+    }
+    if prev.src_mac != cur.src_mac {
+        match mac_port {
+            Some((port, router)) => {
+                what.push(format!(
+                    "source MAC {} is router port {port} of {router}",
+                    cur.src_mac.as_deref().unwrap_or("?")
+                ));
+                by.push(port.to_string());
+            }
+            None if hops > 0 => what.push(format!("source MAC now {}", cur.src_mac.as_deref().unwrap_or("?"))),
+            None => {}
+        }
+    }
+    if what.is_empty() {
+        what.push("unchanged".into());
+    }
+    (what.join("; "), by)
+}
+
+fn row(point: &str, o: Option<&Observation>) -> Row {
+    let f = o.map(|o| inner(&o.frame));
+    Row {
+        point: point.into(),
+        seen: o.is_some(),
+        number: o.map(|o| o.number),
+        src: f.and_then(|f| f.src),
+        dst: f.and_then(|f| f.dst),
+        src_mac: f.and_then(|f| f.src_mac.clone()),
+        dst_mac: f.and_then(|f| f.dst_mac.clone()),
+        ttl: f.and_then(|f| f.ttl),
+        vni: o.and_then(|o| o.frame.geneve.as_ref().map(|g| g.vni)),
+        what: String::new(),
+        by: vec![],
+    }
+}
+
+pub fn explain(journeys: &[Journey], nb: Option<&NbDb>) -> Vec<Explained> {
+    journeys
+        .iter()
+        .map(|j| {
+            let mut rows = vec![];
+            let mut prev: Option<(&str, &Frame)> = None;
+            let mut lost = None;
+            let last_seen = j.seen.iter().rposition(Option::is_some);
+            for (i, (point, o)) in j.points.iter().zip(&j.seen).enumerate() {
+                let mut r = row(point, o.as_ref());
+                match (o, prev) {
+                    (Some(_), None) => {
+                        r.what = if i == 0 {
+                            "original packet".into()
+                        } else {
+                            "first seen here".into()
+                        }
+                    }
+                    (Some(o), Some((_, p))) => {
+                        let (w, by) = describe(p, inner(&o.frame), j.key.forward, nb);
+                        r.what = w;
+                        r.by = by;
+                    }
+                    (None, Some((pp, _))) if last_seen.is_some_and(|l| i > l) && lost.is_none() => {
+                        r.what = format!("not seen: lost between {pp} and {point}");
+                        lost = Some(format!("lost between {pp} and {point}"));
+                    }
+                    (None, _) => r.what = "not seen here".into(),
+                }
+                if let Some(o) = o {
+                    prev = Some((point, inner(&o.frame)));
+                }
+                rows.push(r);
+            }
+            Explained {
+                key: j.key.clone(),
+                rows,
+                lost,
+            }
+        })
+        .collect()
+}
+
+/// The guide's table, one per packet.
+pub fn to_text(all: &[Explained]) -> String {
+    let mut o = String::new();
+    for e in all {
+        o += &format!("{} ({})\n", e.key.what, if e.key.forward { "forward" } else { "reply" });
+        let w = e.rows.iter().map(|r| r.point.len()).max().unwrap_or(5).max(13);
+        o += &format!(
+            "  {:<w$}  {:<16} {:<16} {:>3}  What happened\n",
+            "Capture point", "Source IP", "Destination IP", "TTL"
+        );
+        for r in &e.rows {
+            let ip = |a: &Option<IpAddr>| a.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+            o += &format!(
+                "  {:<w$}  {:<16} {:<16} {:>3}  {}\n",
+                r.point,
+                ip(&r.src),
+                ip(&r.dst),
+                r.ttl.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                r.what
+            );
+        }
+        if let Some(l) = &e.lost {
+            o += &format!("  => {l}\n");
+        }
+        o.push('\n');
+    }
+    o
+}
