@@ -5,6 +5,7 @@ pub mod explain;
 pub mod nat;
 pub mod show;
 pub mod topology;
+pub mod trace;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -49,6 +50,8 @@ pub enum Command {
     Topology(topology::TopologyArgs),
     /// Which NAT rule applies to a pod's traffic (or to an external IP), on which router, and why.
     Nat(nat::NatArgs),
+    /// The predicted path of a packet from a pod, with the headers expected at each capture point.
+    Trace(trace::TraceArgs),
     /// Recorded captures (pcap/pcapng, one per capture point) explained hop by hop.
     Explain(explain::ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Topology(a) => topology::run(a).await,
             Command::Nat(a) => nat::run(a).await,
             Command::Explain(a) => explain::run(a).await,
+            Command::Trace(a) => trace::run(a).await,
             Command::Completions { .. } | Command::Man => unreachable!("handled above"),
         }
     })

@@ -518,6 +518,18 @@ pub fn outbound(nb: &NbDb, sb: Option<&SbDb>, src: IpAddr, dst: IpAddr, lsp: Opt
     let mut from_port: Option<String> = None; // the switch port the packet came in on
     let mut gateway_seen = false;
     let mut src_now = src;
+    // A destination on the pod's own switch is switched, not routed.
+    if nb
+        .ports_of(switch)
+        .iter()
+        .any(|p| lsp_kind(p) != LspKind::Router && port_ips(p).iter().any(|i| i.split('/').next() == Some(dst.to_string().as_str())))
+    {
+        a.exit = format!("delivered on switch {} (the same switch: switched, not routed)", switch.name);
+        a.reasoning
+            .push("source and destination share a switch: no router, so no NAT".into());
+        a.translated = Some(src.to_string());
+        return Ok(a);
+    }
     for _ in 0..16 {
         // The router this switch hands the packet to: toward the next hop, or the only one.
         let router_ports: Vec<&RouterPort> = nb

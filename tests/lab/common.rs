@@ -258,3 +258,11 @@ impl Drop for Served {
         }
     }
 }
+
+/// Tests that send traffic and capture it take turns, so one test's packets never land in
+/// another's capture.
+pub static DATAPLANE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn dataplane_turn() -> std::sync::MutexGuard<'static, ()> {
+    DATAPLANE.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -23,6 +23,7 @@ fn tcpdump(ns: &str, iface: &str) -> Child {
 }
 
 pub fn ping_from_pod_crosses_both_snats() {
+    let _turn = crate::common::dataplane_turn();
     let l = lab();
     let nic = tcpdump(&l.ns("worker-1"), "ens2f0np0");
     let outside = tcpdump(&l.ns("bastion"), "ens3");

@@ -41,6 +41,7 @@ fn tcpdump_read(file: &std::path::Path) -> Vec<(String, String, String)> {
 }
 
 pub fn ping_explained_hop_by_hop() {
+    let _turn = crate::common::dataplane_turn();
     let l = lab();
     let dir = tempfile::tempdir().unwrap();
     let veth = l

@@ -11,6 +11,7 @@ mod offline;
 mod protocol;
 mod show;
 mod topology;
+mod trace;
 
 use common::Lab;
 use libtest_mimic::{Arguments, Trial};
@@ -61,6 +62,7 @@ fn main() {
         topology::svg_and_missing_graphviz,
         topology::readable_at_scale,
         explain::ping_explained_hop_by_hop,
+        trace::predicted_headers_match_tcpdump,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();

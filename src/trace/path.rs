@@ -1,0 +1,325 @@
+//! `ovnscope trace`: the predicted path of a packet from a pod, with the headers expected at
+//! each point where one could capture (the pod's eth0, its host veth, the node NIC, the
+//! geneve underlay), built from the model: the router walk of `nat::outbound`, router port
+//! MACs, Southbound MAC bindings, Port_Binding chassis and datapath tunnel keys.
+
+use crate::db::nb::{NbDb, SwitchPort};
+use crate::db::ovs::OvsDb;
+use crate::db::sb::SbDb;
+use crate::nat::{self, Answer};
+use crate::topology::build::{iface_kind, local_chassis, port_ips};
+use crate::topology::IfaceKind;
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// Expected headers at one point of the path.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    /// What to pass to `explain --capture` (an OVS interface name, `pod:NS/NAME`), or a
+    /// description for a point inside OVN that cannot be captured.
+    pub name: String,
+    /// `pod-eth0`, `host-veth`, `router`, `nic`, `tunnel`.
+    pub kind: &'static str,
+    pub capturable: bool,
+    pub src_mac: Option<String>,
+    pub dst_mac: Option<String>,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ttl: u8,
+    /// Geneve VNI (the Datapath_Binding tunnel key) and port keys on the underlay.
+    pub vni: Option<i64>,
+    pub ingress_port_key: Option<i64>,
+    pub egress_port_key: Option<i64>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    pub from: String,
+    pub to: IpAddr,
+    pub points: Vec<Point>,
+    /// The NAT answer for the same packet (path, rule, evidence).
+    pub nat: Answer,
+    pub warnings: Vec<String>,
+}
+
+fn mac_of(p: &SwitchPort) -> Option<String> {
+    p.addresses.first().and_then(|a| a.split_whitespace().next()).map(str::to_string)
+}
+
+/// The MAC the router resolves `ip` to on `port`: another router port's MAC, a switch port's
+/// address, or a learned MAC_Binding.
+fn resolve(nb: &NbDb, sb: Option<&SbDb>, port: &str, ip: IpAddr) -> Option<String> {
+    let s = ip.to_string();
+    if let Some(p) = nb
+        .router_ports
+        .values()
+        .find(|p| p.networks.iter().any(|n| n.split('/').next() == Some(s.as_str())))
+    {
+        return Some(p.mac.clone());
+    }
+    if let Some(p) = nb
+        .switch_ports
+        .values()
+        .find(|p| port_ips(p).iter().any(|i| i.split('/').next() == Some(s.as_str())))
+    {
+        return mac_of(p);
+    }
+    sb.and_then(|sb| {
+        sb.mac_bindings
+            .values()
+            .find(|m| m.logical_port == port && m.ip == s)
+            .map(|m| m.mac.clone())
+    })
+}
+
+/// Predicts the path of a packet from `port` (a pod's switch port) to `dst`.
+pub fn predict(
+    ovs: Option<&OvsDb>,
+    nb: &NbDb,
+    sb: Option<&SbDb>,
+    port: &SwitchPort,
+    dst: IpAddr,
+    ttl: u8,
+) -> Result<Prediction, nat::NotFound> {
+    let src: IpAddr = port_ips(port)
+        .iter()
+        .find_map(|i| i.split('/').next()?.parse().ok())
+        .ok_or_else(|| nat::NotFound(format!("port {} has no IP address", port.name)))?;
+    let ans = nat::outbound(nb, sb, src, dst, Some(&port.name))?;
+    let mut warnings = vec![];
+    let mut points = vec![];
+    let pod = ans.query.pod.clone().unwrap_or_else(|| port.name.clone());
+    let first_lrp = ans
+        .path
+        .first()
+        .and_then(|h| h.inport.as_deref())
+        .and_then(|n| nb.router_ports.values().find(|p| p.name == n));
+    // East-west on one switch: the destination's MAC; otherwise the router's.
+    let dst_on_switch = nb
+        .switch_ports
+        .values()
+        .find(|p| port_ips(p).iter().any(|i| i.split('/').next() == Some(dst.to_string().as_str())));
+    let (mut src_mac, mut dst_mac) = (
+        mac_of(port),
+        first_lrp.map(|p| p.mac.clone()).or_else(|| dst_on_switch.and_then(mac_of)),
+    );
+    let (mut cur_src, mut cur_ttl) = (src, ttl);
+    let local = ovs.map(local_chassis);
+    let iface_of = |lsp: &str| ovs.and_then(|o| o.interfaces.values().find(|i| i.iface_id() == Some(lsp)).map(|i| i.name.clone()));
+    let mk = |name: String, kind, capturable, src_mac: &Option<String>, dst_mac: &Option<String>, s, ttl, note: String| Point {
+        name,
+        kind,
+        capturable,
+        src_mac: src_mac.clone(),
+        dst_mac: dst_mac.clone(),
+        src: s,
+        dst,
+        ttl,
+        vni: None,
+        ingress_port_key: None,
+        egress_port_key: None,
+        note,
+    };
+    points.push(mk(
+        format!("pod:{pod}"),
+        "pod-eth0",
+        true,
+        &src_mac,
+        &dst_mac,
+        cur_src,
+        cur_ttl,
+        "the pod's eth0".into(),
+    ));
+    match iface_of(&port.name) {
+        Some(v) => points.push(mk(
+            v,
+            "host-veth",
+            true,
+            &src_mac,
+            &dst_mac,
+            cur_src,
+            cur_ttl,
+            "host end of the pod's veth (a pipe: unchanged)".into(),
+        )),
+        None if ovs.is_some() => warnings.push(format!("no OVS interface has iface-id {} in this Open_vSwitch database", port.name)),
+        None => {}
+    }
+    for h in &ans.path {
+        let Some(out) = h.outport.as_deref() else { break };
+        cur_ttl = cur_ttl.saturating_sub(1);
+        src_mac = nb.router_ports.values().find(|p| p.name == out).map(|p| p.mac.clone());
+        let next = h.nexthop.as_deref().and_then(|n| n.parse::<IpAddr>().ok()).unwrap_or(dst);
+        dst_mac = resolve(nb, sb, out, next);
+        if dst_mac.is_none() {
+            warnings.push(format!(
+                "{} has no MAC for {next} on {out} yet: it would send an ARP request first",
+                h.router
+            ));
+        }
+        let mut note = format!("{}: {} → out {out}, TTL −1, source MAC of {out}", h.router, h.decided_by);
+        if let Some(c) = ans.applies.as_ref().filter(|c| c.router == h.router) {
+            cur_src = c.external_ip.parse().unwrap_or(cur_src);
+            note += &format!(", SNAT to {} by {} {}", c.external_ip, c.kind, &c.uuid[..8]);
+        }
+        points.push(mk(
+            format!("after {}", h.router),
+            "router",
+            false,
+            &src_mac,
+            &dst_mac,
+            cur_src,
+            cur_ttl,
+            note,
+        ));
+    }
+    // Where it leaves the node.
+    let last_switch = ans
+        .exit
+        .split("switch ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .map(str::to_string);
+    let localnet = last_switch
+        .as_ref()
+        .and_then(|s| nb.switches.values().find(|x| &x.name == s))
+        .and_then(|s| nb.ports_of(s).into_iter().find(|p| p.kind == "localnet"));
+    if let (Some(ln), Some(o)) = (localnet, ovs) {
+        let net = ln.options.get("network_name").cloned().unwrap_or_default();
+        let maps = o
+            .system
+            .as_ref()
+            .and_then(|s| s.external_ids.get("ovn-bridge-mappings"))
+            .cloned()
+            .unwrap_or_default();
+        let bridge = maps
+            .split(',')
+            .filter_map(|m| m.split_once(':'))
+            .find(|(n, _)| *n == net)
+            .map(|(_, b)| b.to_string());
+        let nic = bridge
+            .as_ref()
+            .and_then(|b| o.bridges.values().find(|x| &x.name == b))
+            .and_then(|b| {
+                o.ports_of(b)
+                    .into_iter()
+                    .flat_map(|p| o.interfaces_of(p))
+                    .find(|i| iface_kind(i) == IfaceKind::System)
+                    .map(|i| i.name.clone())
+            });
+        match nic {
+            Some(n) => points.push(mk(
+                n,
+                "nic",
+                true,
+                &src_mac,
+                &dst_mac,
+                cur_src,
+                cur_ttl,
+                format!("node NIC on {} (localnet {} → {net})", bridge.unwrap_or_default(), ln.name),
+            )),
+            None => warnings.push(format!("no NIC found on the bridge that {net} maps to")),
+        }
+    } else if let Some(dp) = dst_on_switch {
+        // Delivered to a pod: on this chassis through its veth, elsewhere through a tunnel.
+        let pb = sb.and_then(|s| s.port_bindings.values().find(|b| b.logical_port == dp.name));
+        let chassis = pb.and_then(|b| b.chassis).and_then(|c| sb.and_then(|s| s.chassis.get(&c)));
+        let remote = chassis.filter(|c| Some(c.name.as_str()) != local.as_deref());
+        if let (Some(c), Some(o), Some(sb)) = (remote, ovs, sb) {
+            let ips: Vec<String> = sb.encaps_of(c).iter().map(|e| e.ip.clone()).collect();
+            let tunnel = o
+                .interfaces
+                .values()
+                .find(|i| iface_kind(i) == IfaceKind::Tunnel && i.options.get("remote_ip").is_some_and(|r| ips.contains(r)));
+            let dpb = pb.and_then(|b| b.datapath).and_then(|d| sb.datapaths.get(&d));
+            // Routed traffic enters the destination switch through its router port.
+            let ingress = ans.path.last().and_then(|h| h.outport.as_deref()).and_then(|out| {
+                nb.switch_ports
+                    .values()
+                    .find(|p| p.options.get("router-port").map(String::as_str) == Some(out))
+                    .and_then(|p| sb.port_bindings.values().find(|b| b.logical_port == p.name))
+            });
+            let mut p = mk(
+                tunnel.map(|t| t.name.clone()).unwrap_or_else(|| format!("tunnel to {}", c.name)),
+                "tunnel",
+                tunnel.is_some(),
+                &src_mac,
+                &dst_mac,
+                cur_src,
+                cur_ttl,
+                format!(
+                    "geneve to chassis {} ({}): outer UDP 6081, inner frame as shown",
+                    c.name,
+                    ips.join(", ")
+                ),
+            );
+            p.vni = dpb.map(|d| d.tunnel_key);
+            p.ingress_port_key = ingress.map(|b| b.tunnel_key);
+            p.egress_port_key = pb.map(|b| b.tunnel_key);
+            points.push(p);
+        } else if let Some(v) = iface_of(&dp.name) {
+            points.push(mk(
+                v,
+                "host-veth",
+                true,
+                &src_mac,
+                &dst_mac,
+                cur_src,
+                cur_ttl,
+                format!("host veth of {}", dp.name),
+            ));
+        }
+        points.push(mk(
+            format!("pod:{}", dp.name.replacen('_', "/", 1)),
+            "pod-eth0",
+            remote.is_none(),
+            &src_mac,
+            &dst_mac,
+            cur_src,
+            cur_ttl,
+            "the destination pod's eth0".into(),
+        ));
+    }
+    Ok(Prediction {
+        from: pod,
+        to: dst,
+        points,
+        nat: ans,
+        warnings,
+    })
+}
+
+impl Prediction {
+    pub fn to_text(&self) -> String {
+        let mut o = format!("{} → {}: {}\n", self.from, self.to, self.nat.exit);
+        o += &format!(
+            "  {:<34} {:<17} {:<17} {:<15} {:<15} {:>3}  {}\n",
+            "Point", "Source MAC", "Destination MAC", "Source IP", "Destination IP", "TTL", "Note"
+        );
+        for p in &self.points {
+            let m = |x: &Option<String>| x.clone().unwrap_or_else(|| "?".into());
+            let mut note = p.note.clone();
+            if let Some(v) = p.vni {
+                note += &format!(
+                    " [vni {v}, ingress port key {}, egress port key {}]",
+                    p.ingress_port_key.unwrap_or(0),
+                    p.egress_port_key.unwrap_or(0)
+                );
+            }
+            o += &format!(
+                "  {:<34} {:<17} {:<17} {:<15} {:<15} {:>3}  {}\n",
+                if p.capturable { p.name.clone() } else { format!("({})", p.name) },
+                m(&p.src_mac),
+                m(&p.dst_mac),
+                p.src,
+                p.dst,
+                p.ttl,
+                note
+            );
+        }
+        for w in &self.warnings {
+            o += &format!("warning: {w}\n");
+        }
+        o
+    }
+}

@@ -1,0 +1,140 @@
+//! `ovnscope trace` predictions against what tcpdump sees: the headers at the node NIC for a
+//! packet to the internet, and the geneve VNI and OVN port keys on the underlay for a packet
+//! to the pod on worker-2.
+
+use crate::common::dataplane_turn;
+use crate::lab;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// Runs tcpdump (-e -vv, one packet) in a namespace while `send` runs; returns its text.
+fn seen(ns: &str, iface: &str, filter: &str, send: impl FnOnce()) -> String {
+    let mut c = Command::new("ip")
+        .args([
+            "netns", "exec", ns, "tcpdump", "-l", "-nn", "-e", "-vv", "-i", iface, "-c", "1", filter,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(c.stderr.take().unwrap());
+    let mut s = String::new();
+    while !s.contains("listening on") {
+        assert!(err.read_line(&mut s).unwrap() > 0, "tcpdump: {s}");
+    }
+    send();
+    String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+}
+
+fn predict(to: &str) -> Value {
+    let l = lab();
+    l.ovnscope_json(&[
+        "trace",
+        "--ovs-db",
+        &l.ovs_sock(),
+        "--nb-db",
+        &l.nb_sock(),
+        "--sb-db",
+        &l.sb_sock(),
+        "--from",
+        "network-trace/nettools-dual-pod",
+        "--to",
+        to,
+        "-f",
+        "json",
+    ])
+}
+
+fn point<'a>(p: &'a Value, kind: &str) -> &'a Value {
+    p["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} point: {p:#}"))
+}
+
+pub fn predicted_headers_match_tcpdump() {
+    let _turn = dataplane_turn();
+    let l = lab();
+    let ping = |to: &'static str| {
+        move || {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", &lab().ns("pod1"), "ping", "-c", "1", "-W", "2", to])
+                .output();
+        }
+    };
+    // Learn the bastion's MAC first (the prediction reads it from MAC_Binding).
+    ping("203.0.113.8")();
+    let p = predict("203.0.113.8");
+    let nic = point(&p, "nic");
+    assert_eq!(nic["name"], "ens2f0np0");
+    let text = seen(&l.ns("worker-1"), "ens2f0np0", "icmp[icmptype] == icmp-echo", ping("203.0.113.8"));
+    let want = format!(
+        "{} > {}, ethertype IPv4",
+        nic["src_mac"].as_str().unwrap(),
+        nic["dst_mac"].as_str().unwrap()
+    );
+    assert!(text.contains(&want), "{want} in:\n{text}");
+    assert!(text.contains(&format!("ttl {},", nic["ttl"])), "ttl {} in:\n{text}", nic["ttl"]);
+    assert!(
+        text.contains(&format!("{} > 203.0.113.8: ICMP echo request", nic["src"].as_str().unwrap())),
+        "{text}"
+    );
+    // The first two points are the pod's eth0 and its host veth, with the pod's own headers.
+    assert_eq!(point(&p, "pod-eth0")["src"], "10.128.2.43");
+    assert_eq!(point(&p, "host-veth")["ttl"], 64);
+
+    // Across nodes: the underlay frame, decoded by tcpdump.
+    let p = predict("10.128.4.5");
+    let tun = point(&p, "tunnel");
+    assert_eq!(tun["name"], "ovn-worker-0");
+    let text = seen(&l.ns("worker-1"), "ovl-ul-w1", "udp port 6081", ping("10.128.4.5"));
+    assert!(
+        text.contains(&format!("vni 0x{:x},", tun["vni"].as_i64().unwrap())),
+        "vni {} in:\n{text}",
+        tun["vni"]
+    );
+    let data = format!(
+        "data {:04x}{:04x}",
+        tun["ingress_port_key"].as_i64().unwrap(),
+        tun["egress_port_key"].as_i64().unwrap()
+    );
+    assert!(text.contains(&data), "{data} in:\n{text}");
+    let inner = format!(
+        "{} > {}, ethertype IPv4",
+        tun["src_mac"].as_str().unwrap(),
+        tun["dst_mac"].as_str().unwrap()
+    );
+    assert!(text.contains(&inner), "{inner} in:\n{text}");
+    assert!(text.contains(&format!("ttl {},", tun["ttl"])));
+    // The VNI is the destination switch's Southbound tunnel key.
+    let key = l.sbctl(&[
+        "--bare",
+        "--columns=tunnel_key",
+        "find",
+        "Datapath_Binding",
+        "external_ids:name=worker-2",
+    ]);
+    assert_eq!(tun["vni"].as_i64().unwrap().to_string(), key.trim());
+
+    // Same switch: switched, not routed (TTL unchanged), as ping reports.
+    let p = predict("10.128.2.44");
+    assert!(p["nat"]["exit"].as_str().unwrap().contains("same switch"));
+    let out = Command::new("ip")
+        .args(["netns", "exec", &l.ns("pod1"), "ping", "-c", "1", "-W", "2", "10.128.2.44"])
+        .output()
+        .unwrap();
+    let reply_ttl = String::from_utf8(out.stdout)
+        .unwrap()
+        .split("ttl=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let last = p["points"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["ttl"].to_string(), reply_ttl, "the reply crosses the same (zero) routers");
+}
