@@ -518,6 +518,14 @@ pub fn outbound(nb: &NbDb, sb: Option<&SbDb>, src: IpAddr, dst: IpAddr, lsp: Opt
     let mut from_port: Option<String> = None; // the switch port the packet came in on
     let mut gateway_seen = false;
     let mut src_now = src;
+    // To its own address: containers of one pod talk over the pod's network namespace.
+    if src == dst {
+        a.exit = "stays inside the pod's network namespace (its containers share it): OVN never sees it".into();
+        a.reasoning
+            .push("source and destination are the same pod: the packet never reaches the veth, OVS or OVN".into());
+        a.translated = Some(src.to_string());
+        return Ok(a);
+    }
     // A destination on the pod's own switch is switched, not routed.
     if nb
         .ports_of(switch)

@@ -18,7 +18,7 @@ pub struct Point {
     /// What to pass to `explain --capture` (an OVS interface name, `pod:NS/NAME`), or a
     /// description for a point inside OVN that cannot be captured.
     pub name: String,
-    /// `pod-eth0`, `host-veth`, `router`, `nic`, `tunnel`.
+    /// `pod-eth0`, `pod-lo`, `host-veth`, `router`, `nic`, `tunnel`.
     pub kind: &'static str,
     pub capturable: bool,
     pub src_mac: Option<String>,
@@ -121,6 +121,25 @@ pub fn predict(
         egress_port_key: None,
         note,
     };
+    if src == dst {
+        let p = mk(
+            format!("pod:{pod}"),
+            "pod-lo",
+            true,
+            &None,
+            &None,
+            src,
+            ttl,
+            "inside the pod's network namespace: capture on lo (tcpdump -i lo), not on eth0 or the veth".into(),
+        );
+        return Ok(Prediction {
+            from: pod,
+            to: dst,
+            points: vec![p],
+            nat: ans,
+            warnings,
+        });
+    }
     points.push(mk(
         format!("pod:{pod}"),
         "pod-eth0",

@@ -7,6 +7,7 @@ mod common;
 mod dataplane;
 mod errors;
 mod explain;
+mod guide;
 mod offline;
 mod protocol;
 mod show;
@@ -63,6 +64,7 @@ fn main() {
         topology::readable_at_scale,
         explain::ping_explained_hop_by_hop,
         trace::predicted_headers_match_tcpdump,
+        guide::readme_guide_matches_the_lab,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
