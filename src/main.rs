@@ -17,6 +17,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             || cause.is::<ovnscope::db::mustgather::MustGatherError>()
             || cause.is::<ovnscope::render::dot::SvgError>()
             || cause.is::<ovnscope::capture::file::CaptureError>()
+            || cause.is::<ovnscope::capture::live::LiveError>()
             || cause.is::<std::io::Error>()
         {
             return exit::UNREACHABLE;

@@ -5,3 +5,4 @@
 pub mod correlate;
 pub mod decode;
 pub mod file;
+pub mod live;

@@ -1,5 +1,6 @@
 //! Command-line interface: clap definitions, one module per command, rendering.
 
+pub mod capture;
 pub mod dbopts;
 pub mod explain;
 pub mod nat;
@@ -54,6 +55,8 @@ pub enum Command {
     Trace(trace::TraceArgs),
     /// Recorded captures (pcap/pcapng, one per capture point) explained hop by hop.
     Explain(explain::ExplainArgs),
+    /// Live capture at several points (tcpdump, in network namespaces), explained, pcapng out.
+    Capture(capture::CaptureArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Nat(a) => nat::run(a).await,
             Command::Explain(a) => explain::run(a).await,
             Command::Trace(a) => trace::run(a).await,
+            Command::Capture(a) => capture::run(a).await,
             Command::Completions { .. } | Command::Man => unreachable!("handled above"),
         }
     })

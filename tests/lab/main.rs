@@ -3,6 +3,7 @@
 //! end. Every expectation comes from the real tools (`ovs-vsctl`, `ovn-nbctl`, `ovn-sbctl`,
 //! `tcpdump`) on the same lab, or from a fact of the lab's construction.
 
+mod capture;
 mod common;
 mod dataplane;
 mod errors;
@@ -65,6 +66,7 @@ fn main() {
         explain::ping_explained_hop_by_hop,
         trace::predicted_headers_match_tcpdump,
         guide::readme_guide_matches_the_lab,
+        capture::live_capture_explained_and_written,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
