@@ -28,9 +28,17 @@ pub fn key(f: &Frame) -> Option<Key> {
             what: format!("icmp echo id {id} seq {seq}"),
             forward: *request,
         }),
-        L4::Tcp { seq, ack, flags, .. } => Some(Key {
+        // A client usually talks from an ephemeral (higher) port to a service port.
+        L4::Tcp {
+            seq,
+            ack,
+            flags,
+            sport,
+            dport,
+            ..
+        } => Some(Key {
             what: format!("tcp seq {seq} ack {ack} [{flags}]"),
-            forward: true,
+            forward: dport < sport,
         }),
         L4::Udp { payload_digest, .. } => Some(Key {
             what: format!("udp payload {payload_digest:016x}"),

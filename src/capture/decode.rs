@@ -25,6 +25,9 @@ pub enum L4 {
         seq: u32,
         ack: u32,
         flags: String,
+        payload_len: usize,
+        /// The first line of an HTTP request or response carried in this segment.
+        http: Option<String>,
     },
     Udp {
         sport: u16,
@@ -121,6 +124,14 @@ fn geneve(payload: &[u8]) -> Option<Geneve> {
     })
 }
 
+/// The first line of an HTTP/1.x request or status line at the start of a segment.
+fn http_line(p: &[u8]) -> Option<String> {
+    let end = p.iter().position(|b| *b == b'\r' || *b == b'\n')?;
+    let line = std::str::from_utf8(&p[..end]).ok()?;
+    let methods = ["GET ", "POST ", "PUT ", "DELETE ", "HEAD ", "OPTIONS ", "PATCH ", "CONNECT "];
+    (line.starts_with("HTTP/1.") || (methods.iter().any(|m| line.starts_with(m)) && line.contains(" HTTP/1."))).then(|| line.to_string())
+}
+
 /// Decodes an Ethernet frame; `None` when it is not even an Ethernet header.
 pub fn decode_ethernet(data: &[u8]) -> Option<Frame> {
     let p = SlicedPacket::from_ethernet(data).ok()?;
@@ -196,6 +207,8 @@ pub fn decode_ethernet(data: &[u8]) -> Option<Frame> {
                 seq: t.sequence_number(),
                 ack: t.acknowledgment_number(),
                 flags: f,
+                payload_len: t.payload().len(),
+                http: http_line(t.payload()),
             })
         }
         Some(TransportSlice::Udp(u)) => {

@@ -4,11 +4,10 @@
 use super::dbopts::{load_all, DbArgs, NoDatabase};
 use super::topology::Views;
 use super::{exit, Format, UsageError};
-use crate::capture::correlate::{self, inner};
+use crate::capture::correlate::inner;
 use crate::capture::decode::L4;
 use crate::capture::live::{self, Point};
 use crate::db::{DbKind, TableSpec};
-use crate::trace::explain;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -115,8 +114,7 @@ pub async fn run(a: CaptureArgs) -> anyhow::Result<i32> {
     })
     .await??;
     let names: Vec<String> = points.iter().map(|p| p.name.clone()).collect();
-    let journeys = correlate::correlate(&names, captured.iter().map(|c| c.obs.clone()).collect());
-    let explained = explain::explain(&journeys, nb.as_ref());
+    let (out, explained) = super::explain::report(&names, captured.iter().map(|c| c.obs.clone()).collect(), nb.as_ref(), a.format)?;
     if let Some(path) = &a.write {
         let mut what: BTreeMap<(String, usize), String> = BTreeMap::new();
         for e in &explained {
@@ -147,10 +145,6 @@ pub async fn run(a: CaptureArgs) -> anyhow::Result<i32> {
         live::write_pcapng(path, &points, &packets).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         eprintln!("wrote {} packets to {}", packets.len(), path.display());
     }
-    let out = match a.format {
-        Format::Json => serde_json::to_string_pretty(&serde_json::json!({"points": names, "packets": explained}))? + "\n",
-        Format::Text => explain::to_text(&explained),
-    };
     super::print(&out)?;
     Ok(exit::OK)
 }

@@ -3,7 +3,7 @@
 use super::dbopts::{load_all, DbArgs, NoDatabase};
 use super::topology::Views;
 use super::{exit, Format, UsageError};
-use crate::capture::{correlate, file};
+use crate::capture::{conversation, correlate, file};
 use crate::db::{DbKind, TableSpec};
 use crate::trace::explain;
 use clap::Args;
@@ -53,12 +53,40 @@ pub async fn run(a: ExplainArgs) -> anyhow::Result<i32> {
         }
         Err(e) => return Err(e),
     };
-    let journeys = correlate::correlate(&points, observations);
-    let explained = explain::explain(&journeys, nb.as_ref());
-    let out = match a.format {
-        Format::Json => serde_json::to_string_pretty(&serde_json::json!({"points": points, "packets": explained}))? + "\n",
-        Format::Text => explain::to_text(&explained),
-    };
+    let (out, _) = report(&points, observations, nb.as_ref(), a.format)?;
     super::print(&out)?;
     Ok(exit::OK)
+}
+
+/// The explanation of captured observations (shared by `explain` and `capture`): packets hop
+/// by hop across the points, and the TCP conversations at the first point that saw any.
+pub fn report(
+    points: &[String],
+    observations: Vec<crate::capture::decode::Observation>,
+    nb: Option<&crate::db::nb::NbDb>,
+    format: Format,
+) -> anyhow::Result<(String, Vec<explain::Explained>)> {
+    let tcp_point = points.iter().find(|p| {
+        observations.iter().any(|o| {
+            &o.point == *p
+                && matches!(
+                    crate::capture::correlate::inner(&o.frame).l4,
+                    Some(crate::capture::decode::L4::Tcp { .. })
+                )
+        })
+    });
+    let convs = tcp_point.map(|p| conversation::conversations(p, &observations)).unwrap_or_default();
+    let journeys = correlate::correlate(points, observations);
+    let explained = explain::explain(&journeys, nb);
+    let out = match format {
+        Format::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({"points": points, "packets": explained, "conversations": convs}))? + "\n"
+        }
+        Format::Text => {
+            // With one capture point there is no hop to explain; the conversation says it all.
+            let multi: Vec<explain::Explained> = explained.iter().filter(|e| e.rows.len() > 1).cloned().collect();
+            explain::to_text(&multi) + &conversation::to_text(&convs)
+        }
+    };
+    Ok((out, explained))
 }

@@ -2,6 +2,7 @@
 //! host veth, node NIC, bastion inside, bastion outside), compared with what tcpdump itself
 //! reads from the same files and with the NAT rule ovn-nbctl reports.
 
+use crate::common::dataplane_turn;
 use crate::lab;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -41,7 +42,7 @@ fn tcpdump_read(file: &std::path::Path) -> Vec<(String, String, String)> {
 }
 
 pub fn ping_explained_hop_by_hop() {
-    let _turn = crate::common::dataplane_turn();
+    let _turn = dataplane_turn();
     let l = lab();
     let dir = tempfile::tempdir().unwrap();
     let veth = l
@@ -172,4 +173,266 @@ pub fn ping_explained_hop_by_hop() {
     let (code, _, err) = l.ovnscope(&["explain", "--capture", "x=/etc/hostname"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("not a pcap or pcapng file"), "{err}");
+}
+
+/// Runs `ovnscope capture` (JSON) on `points` while `traffic` runs; returns its document.
+fn capture_json(points: &[String], filter: &str, secs: &str, traffic: impl FnOnce()) -> Value {
+    let l = lab();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ovnscope"));
+    cmd.args([
+        "capture",
+        "--nb-db",
+        &l.nb_sock(),
+        "-f",
+        "json",
+        "--filter",
+        filter,
+        "--duration",
+        secs,
+    ]);
+    for p in points {
+        cmd.args(["--point", p]);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut progress = String::new();
+    while !progress.contains("capturing on") {
+        assert!(err.read_line(&mut progress).unwrap() > 0, "capture did not start: {progress}");
+    }
+    traffic();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{progress}{rest}");
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn http_server(ns: &str, bind: &str) -> std::process::Child {
+    let c = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "python3",
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            bind,
+            "--directory",
+            "/usr/share/doc/iproute2",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        let ok = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "python3",
+                "-c",
+                &format!("import socket; socket.create_connection(('{bind}', 8080), 1)"),
+            ])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        if ok {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    c
+}
+
+fn fetch(ns: &str, url: &str) {
+    let st = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "python3",
+            "-c",
+            &format!("import urllib.request; assert urllib.request.urlopen('{url}', timeout=5).status == 200"),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "GET {url}");
+}
+
+fn labels(doc: &Value) -> Vec<String> {
+    doc["conversations"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["label"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The guide's container-to-container case: two processes of one pod talk over loopback;
+/// the lifecycle is labelled and nothing reaches the host veth.
+pub fn container_to_container_over_loopback() {
+    let _turn = dataplane_turn();
+    let l = lab();
+    let mut srv = http_server(&l.ns("pod1"), "127.0.0.1");
+    let veth = l
+        .vsctl(&[
+            "--bare",
+            "--columns=name",
+            "find",
+            "Interface",
+            "external_ids:iface-id=network-trace_nettools-dual-pod",
+        ])
+        .trim()
+        .to_string();
+    let points = vec![format!("pod-lo=lo@{}", l.ns("pod1")), format!("{veth}={veth}@{}", l.ns("worker-1"))];
+    let doc = capture_json(&points, "tcp port 8080", "4", || fetch(&l.ns("pod1"), "http://127.0.0.1:8080/"));
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let got = labels(&doc);
+    assert_eq!(&got[..3], ["handshake: SYN", "handshake: SYN-ACK", "handshake: ACK"], "{got:?}");
+    assert!(got.iter().any(|x| x.starts_with("request: GET / HTTP/1.1")), "{got:?}");
+    assert!(got.iter().any(|x| x.starts_with("response: HTTP/1.0 200 OK")), "{got:?}");
+    // Teardown: the server's FIN, then the client's FIN or a reset (Python's client may reset).
+    assert!(got.iter().any(|x| x.starts_with("teardown: FIN")), "{got:?}");
+    assert!(
+        got.last()
+            .is_some_and(|x| x.starts_with("teardown") || x.starts_with("reset") || x == "ACK"),
+        "{got:?}"
+    );
+    assert_eq!(doc["conversations"][0]["server"], "127.0.0.1:8080");
+    // Not one of these packets reached the host veth: loopback stays in the pod.
+    for p in doc["packets"].as_array().unwrap() {
+        let veth_row = p["rows"].as_array().unwrap().iter().find(|r| r["point"] == veth.as_str()).unwrap();
+        assert_eq!(veth_row["seen"], false);
+    }
+    // ovnscope trace says the same, from the model alone.
+    let t = l.ovnscope_json(&[
+        "trace",
+        "--nb-db",
+        &l.nb_sock(),
+        "--from",
+        "network-trace/nettools-dual-pod",
+        "--to",
+        "10.128.2.43",
+        "-f",
+        "json",
+    ]);
+    assert!(t["nat"]["exit"]
+        .as_str()
+        .unwrap()
+        .contains("stays inside the pod's network namespace"));
+}
+
+/// A TCP exchange from a pod to the internet host, across both SNATs.
+pub fn tcp_exchange_pod_to_internet() {
+    let _turn = dataplane_turn();
+    let l = lab();
+    let mut srv = http_server(&l.ns("internet"), "203.0.113.8");
+    let points = vec![
+        format!("pod:network-trace/nettools-pod-2=eth0@{}", l.ns("pod2")),
+        format!("ens2f0np0=ens2f0np0@{}", l.ns("worker-1")),
+        format!("bastion-out=ens3@{}", l.ns("bastion")),
+    ];
+    let doc = capture_json(&points, "tcp port 8080", "4", || fetch(&l.ns("pod2"), "http://203.0.113.8:8080/"));
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let got = labels(&doc);
+    assert_eq!(&got[..3], ["handshake: SYN", "handshake: SYN-ACK", "handshake: ACK"], "{got:?}");
+    assert!(got.iter().any(|x| x.starts_with("request: GET / HTTP/1.1")));
+    let nat_uuid = l
+        .nbctl(&["--bare", "--columns=_uuid", "find", "NAT", "logical_ip=10.128.2.44"])
+        .trim()
+        .to_string();
+    // The SYN: SNATed by that rule at the NIC, MASQUERADEd outside OVN at the bastion.
+    let syn = doc["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"]["what"].as_str().unwrap().ends_with("[S]"))
+        .unwrap();
+    let rows = syn["rows"].as_array().unwrap();
+    assert_eq!(rows[0]["src"], "10.128.2.44");
+    assert_eq!(rows[1]["src"], "198.18.0.9");
+    assert!(
+        rows[1]["by"].as_array().unwrap().iter().any(|b| b == nat_uuid.as_str()),
+        "{}",
+        rows[1]
+    );
+    assert_eq!(rows[2]["src"], "198.51.100.29");
+    assert!(rows[2]["what"].as_str().unwrap().contains("outside OVN"));
+}
+
+/// Pod to pod across the geneve tunnel; then an ACL that drops it on worker-2, located
+/// between the underlay and the destination pod.
+pub fn pod_to_pod_across_geneve_and_a_drop() {
+    let _turn = dataplane_turn();
+    let l = lab();
+    let points = vec![
+        format!("pod:network-trace/nettools-dual-pod=eth0@{}", l.ns("pod1")),
+        format!("underlay=ovl-ul-w1@{}", l.ns("worker-1")),
+        format!("pod:network-trace/nettools-w2=eth0@{}", l.ns("pod3")),
+    ];
+    let ping = || {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &lab().ns("pod1"), "ping", "-c", "1", "-W", "2", "10.128.4.5"])
+            .output();
+    };
+    let doc = capture_json(&points, "icmp or udp port 6081", "3", ping);
+    let req = doc["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"]["forward"] == true)
+        .expect("the echo request");
+    let rows = req["rows"].as_array().unwrap();
+    let key = l.sbctl(&[
+        "--bare",
+        "--columns=tunnel_key",
+        "find",
+        "Datapath_Binding",
+        "external_ids:name=worker-2",
+    ]);
+    assert_eq!(
+        rows[1]["vni"].as_i64().unwrap().to_string(),
+        key.trim(),
+        "geneve VNI = worker-2's tunnel key"
+    );
+    assert!(
+        rows[1]["what"].as_str().unwrap().contains("routed by ovn_cluster_router"),
+        "{}",
+        rows[1]
+    );
+    assert_eq!(rows[2]["what"], "unchanged");
+    assert!(req["lost"].is_null());
+    // A to-lport ACL on worker-2 drops it after the tunnel, on worker-2.
+    let acl = l.nbctl(&[
+        "--id=@a",
+        "create",
+        "ACL",
+        "priority=1001",
+        "direction=to-lport",
+        "match=\"ip4.dst == 10.128.4.5 && icmp4\"",
+        "action=drop",
+        "--",
+        "add",
+        "Logical_Switch",
+        "worker-2",
+        "acls",
+        "@a",
+    ]);
+    l.nbctl(&["--wait=hv", "sync"]);
+    let doc = capture_json(&points, "icmp or udp port 6081", "4", ping);
+    l.nbctl(&["remove", "Logical_Switch", "worker-2", "acls", acl.trim()]);
+    l.nbctl(&["--wait=hv", "sync"]);
+    let req = doc["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"]["forward"] == true)
+        .expect("the echo request");
+    assert_eq!(req["lost"], "lost between underlay and pod:network-trace/nettools-w2", "{req:#}");
 }
