@@ -60,34 +60,30 @@ pub struct Journey {
 /// shown in the reverse order. Journeys are sorted by first sighting.
 pub fn correlate(points: &[String], observations: Vec<Observation>) -> Vec<Journey> {
     let mut out: Vec<Journey> = vec![];
+    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for o in observations {
         let Some(k) = key(&o.frame) else { continue };
-        let order: Vec<String> = if k.forward {
-            points.to_vec()
-        } else {
-            points.iter().rev().cloned().collect()
-        };
-        let j = match out.iter_mut().position(|j| j.key == k) {
-            Some(i) => &mut out[i],
-            None => {
-                out.push(Journey {
-                    key: k.clone(),
-                    seen: vec![None; order.len()],
-                    points: order,
-                });
-                out.last_mut().expect("just pushed")
-            }
-        };
-        if let Some(i) = j.points.iter().position(|p| p == &o.point) {
+        let i = *index.entry(k.clone()).or_insert_with(|| {
+            let order: Vec<String> = if k.forward {
+                points.to_vec()
+            } else {
+                points.iter().rev().cloned().collect()
+            };
+            out.push(Journey {
+                key: k.clone(),
+                seen: vec![None; order.len()],
+                points: order,
+            });
+            out.len() - 1
+        });
+        let j = &mut out[i];
+        if let Some(p) = j.points.iter().position(|p| p == &o.point) {
             // The first sighting at a point counts (a retransmission is the same packet again).
-            if j.seen[i].is_none() {
-                j.seen[i] = Some(o);
+            if j.seen[p].is_none() {
+                j.seen[p] = Some(o);
             }
         }
     }
-    out.sort_by(|a, b| {
-        let first = |j: &Journey| j.seen.iter().flatten().map(|o| o.ts).min();
-        first(a).cmp(&first(b))
-    });
+    out.sort_by_cached_key(|j| j.seen.iter().flatten().map(|o| o.ts).min());
     out
 }
