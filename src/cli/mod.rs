@@ -2,6 +2,7 @@
 
 pub mod capture;
 pub mod dbopts;
+pub mod detrace;
 pub mod explain;
 pub mod nat;
 pub mod show;
@@ -57,6 +58,9 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Live capture at several points (tcpdump, in network namespaces), explained, pcapng out.
     Capture(capture::CaptureArgs),
+    /// Annotate ofproto/trace or dump-flows output (stdin) with the logical flows and Northbound
+    /// rows behind each OpenFlow cookie, like ovn-detrace.
+    Detrace(detrace::DetraceArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -119,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Explain(a) => explain::run(a).await,
             Command::Trace(a) => trace::run(a).await,
             Command::Capture(a) => capture::run(a).await,
+            Command::Detrace(a) => detrace::run(a).await,
             Command::Completions { .. } | Command::Man => unreachable!("handled above"),
         }
     })

@@ -6,6 +6,7 @@
 mod capture;
 mod common;
 mod dataplane;
+mod detrace;
 mod errors;
 mod explain;
 mod guide;
@@ -70,6 +71,7 @@ fn main() {
         trace::predicted_headers_match_tcpdump,
         guide::readme_guide_matches_the_lab,
         capture::live_capture_explained_and_written,
+        detrace::cookies_annotated_like_ovn_detrace,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
