@@ -134,14 +134,14 @@ fn lex(s: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
                 out.push((start, Tok::Str(v)));
             }
             b'&' | b'|' | b'=' | b'!' | b'<' | b'>' => {
-                let two = &s[i..(i + 2).min(s.len())];
-                let op = match two {
-                    "&&" => "&&",
-                    "||" => "||",
-                    "==" => "==",
-                    "!=" => "!=",
-                    "<=" => "<=",
-                    ">=" => ">=",
+                // Bytes, not a str slice: the next byte may be inside a multi-byte character.
+                let op = match (c, b.get(i + 1).copied()) {
+                    (b'&', Some(b'&')) => "&&",
+                    (b'|', Some(b'|')) => "||",
+                    (b'=', Some(b'=')) => "==",
+                    (b'!', Some(b'=')) => "!=",
+                    (b'<', Some(b'=')) => "<=",
+                    (b'>', Some(b'=')) => ">=",
                     _ => match c {
                         b'!' => "!",
                         b'<' => "<",
@@ -515,6 +515,24 @@ mod tests {
             Truth::True
         );
         assert_eq!(p.eval(&parse("is_chassis_resident(\"other\")").unwrap()), Truth::False);
+    }
+
+    proptest::proptest! {
+        /// Any input: an AST or an error, never a panic (a stand-in for a fuzz target on stable Rust).
+        #[test]
+        fn arbitrary_input_never_panics(s in ".{0,80}") {
+            if let Ok(e) = parse(&s) {
+                let _ = pkt("10.0.0.1", "10.0.0.2").eval(&e);
+            }
+        }
+
+        /// Generated well-formed matches always parse and evaluate to a definite answer.
+        #[test]
+        fn generated_matches_parse(a in 0u8..=255, b in 0u8..=255, len in 8u8..=32, neg in proptest::bool::ANY) {
+            let m = format!("{}ip4.src == 10.{a}.{b}.0/{len} && (ip4.dst != {{1.2.3.4, 5.6.7.8}} || inport == \"p\")", if neg { "!" } else { "" });
+            let e = parse(&m).unwrap();
+            proptest::prop_assert!(matches!(pkt("10.1.2.3", "9.9.9.9").eval(&e), Truth::True | Truth::False));
+        }
     }
 
     #[test]
