@@ -288,6 +288,14 @@ mod tests {
         assert_eq!(gv.inner.dst, Some("10.128.4.5".parse().unwrap()));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = decode_ethernet(&bytes);
+            let _ = geneve(&bytes);
+        }
+    }
+
     #[test]
     fn garbage_is_not_a_frame_and_does_not_panic() {
         assert!(decode_ethernet(&[1, 2, 3]).is_none());

@@ -430,6 +430,20 @@ mod tests {
         assert!(e.contains("record 2") && e.contains("bad length"), "{e}");
     }
 
+    proptest::proptest! {
+        /// Damaged files of any shape: an error or a snapshot, never a panic.
+        #[test]
+        fn damaged_files_never_panic(cut in 0usize..400, flip in 0usize..400, byte in proptest::num::u8::ANY, junk in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let mut f = file(&[record("JSON", SCHEMA), record("JSON", &format!(r#"{{"R":{{"{U}":{{"n":"a","s":["set",[1,2]]}}}}}}"#))]);
+            if flip < f.len() {
+                f[flip] = byte;
+            }
+            f.truncate(cut.min(f.len()));
+            f.extend(&junk);
+            let _ = read(&f);
+        }
+    }
+
     #[test]
     fn clustered_entries_and_truncation() {
         let header = format!(

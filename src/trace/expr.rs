@@ -121,8 +121,10 @@ fn lex(s: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
                             break;
                         }
                         Some(b'\\') => {
-                            v.push(*b.get(i + 1).ok_or_else(|| err(i, "dangling escape"))? as char);
-                            i += 2;
+                            // The escaped character may be multi-byte; i + 1 is a boundary ('\\' is ASCII).
+                            let ch = s[i + 1..].chars().next().ok_or_else(|| err(i, "dangling escape"))?;
+                            v.push(ch);
+                            i += 1 + ch.len_utf8();
                         }
                         Some(_) => {
                             let ch = s[i..].chars().next().expect("in bounds");
