@@ -8,6 +8,7 @@ PACKAGES=(
     ovn-central ovn-host ovn-common           # ovn-northd, ovn-controller, ovn-nbctl/-sbctl, ovn-trace
     iproute2 iptables ethtool iputils-ping procps kmod  # the lab's namespaces, NAT and checks
     tcpdump                                   # ground truth for packets in tests
+    python3 python3-openvswitch               # ovn-detrace (compared with ovnscope detrace); HTTP in tests
     graphviz                                  # dot, for SVG output
     libpcap-dev pkg-config gcc git ca-certificates
 )
