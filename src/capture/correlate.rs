@@ -40,9 +40,14 @@ pub fn key(f: &Frame) -> Option<Key> {
             what: format!("tcp seq {seq} ack {ack} [{flags}]"),
             forward: dport < sport,
         }),
-        L4::Udp { payload_digest, .. } => Some(Key {
-            what: format!("udp payload {payload_digest:016x}"),
-            forward: true,
+        // Traceroute-style probes carry the same payload and differ in their port.
+        L4::Udp {
+            payload_digest,
+            sport,
+            dport,
+        } => Some(Key {
+            what: format!("udp dport {dport} payload {payload_digest:016x}"),
+            forward: dport < sport,
         }),
         _ => None,
     }

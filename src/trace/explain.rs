@@ -167,6 +167,24 @@ fn describe(prev: &Frame, cur: &Frame, forward: bool, nb: Option<&NbDb>) -> (Str
     (what.join("; "), by)
 }
 
+/// When a packet stops being seen with a TTL too small for the routers ahead of it, the model
+/// says where it expires (traceroute probes, routing loops).
+fn ttl_expiry(nb: &NbDb, f: &Frame, forward: bool) -> Option<String> {
+    let (Some(src), Some(dst), Some(ttl)) = (f.src, f.dst, f.ttl) else {
+        return None;
+    };
+    if !forward {
+        return None;
+    }
+    let routers = ovn_routers(nb, src, dst);
+    let at = routers.get(usize::from(ttl).checked_sub(1)?)?;
+    Some(format!(
+        "its TTL {ttl} expires at {at}, router {} of {} on the path (which answers with ICMP time exceeded)",
+        ttl,
+        routers.len()
+    ))
+}
+
 fn row(point: &str, o: Option<&Observation>) -> Row {
     let f = o.map(|o| inner(&o.frame));
     Row {
@@ -207,9 +225,13 @@ pub fn explain(journeys: &[Journey], nb: Option<&NbDb>) -> Vec<Explained> {
                         r.what = w;
                         r.by = by;
                     }
-                    (None, Some((pp, _))) if last_seen.is_some_and(|l| i > l) && lost.is_none() => {
-                        r.what = format!("not seen: lost between {pp} and {point}");
-                        lost = Some(format!("lost between {pp} and {point}"));
+                    (None, Some((pp, pf))) if last_seen.is_some_and(|l| i > l) && lost.is_none() => {
+                        let why = nb
+                            .and_then(|nb| ttl_expiry(nb, pf, j.key.forward))
+                            .map(|w| format!(": {w}"))
+                            .unwrap_or_default();
+                        r.what = format!("not seen: lost between {pp} and {point}{why}");
+                        lost = Some(format!("lost between {pp} and {point}{why}"));
                     }
                     (None, _) => r.what = "not seen here".into(),
                 }

@@ -436,3 +436,134 @@ pub fn pod_to_pod_across_geneve_and_a_drop() {
         .expect("the echo request");
     assert_eq!(req["lost"], "lost between underlay and pod:network-trace/nettools-w2", "{req:#}");
 }
+
+/// Traceroute-style UDP probes with TTL 1 and 2: each is lost after the host veth, and the
+/// model names the router where its TTL runs out — the same router whose port address sends
+/// the ICMP time-exceeded that tcpdump sees in the pod.
+pub fn traceroute_probes_expire_at_the_right_router() {
+    let _turn = dataplane_turn();
+    let l = lab();
+    let dir = tempfile::tempdir().unwrap();
+    let veth = l
+        .vsctl(&[
+            "--bare",
+            "--columns=name",
+            "find",
+            "Interface",
+            "external_ids:iface-id=network-trace_nettools-pod-2",
+        ])
+        .trim()
+        .to_string();
+    let pod_pcap = dir.path().join("pod.pcap");
+    let pod_cap = capture(&l.ns("pod2"), "eth0", &pod_pcap, "icmp[icmptype] == icmp-timxceed");
+    let points = vec![
+        format!("pod=eth0@{}", l.ns("pod2")),
+        format!("{veth}={veth}@{}", l.ns("worker-1")),
+        format!("ens2f0np0=ens2f0np0@{}", l.ns("worker-1")),
+    ];
+    let probe = || {
+        let py = "import socket\nfor ttl, port in ((1, 33434), (2, 33435)):\n    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n    s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)\n    s.sendto(b'ovnscope-probe', ('203.0.113.8', port))\n";
+        let st = Command::new("ip")
+            .args(["netns", "exec", &lab().ns("pod2"), "python3", "-c", py])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    let doc = capture_json(&points, "udp and (port 33434 or port 33435)", "3", probe);
+    pod_cap.wait_with_output().unwrap();
+    let lost = |port: u16| -> String {
+        let p = doc["packets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["key"]["what"].as_str().unwrap().starts_with(&format!("udp dport {port} ")))
+            .unwrap_or_else(|| panic!("probe {port}: {doc:#}"));
+        p["lost"]
+            .as_str()
+            .unwrap_or_else(|| panic!("probe {port} not lost: {p:#}"))
+            .to_string()
+    };
+    let (l1, l2) = (lost(33434), lost(33435));
+    assert!(
+        l1.starts_with(&format!("lost between {veth} and ens2f0np0")) && l1.contains("expires at ovn_cluster_router"),
+        "{l1}"
+    );
+    assert!(
+        l2.starts_with(&format!("lost between {veth} and ens2f0np0")) && l2.contains("expires at GR_worker-1"),
+        "{l2}"
+    );
+    // What OVN really did: ICMP time exceeded from a port of each of those routers.
+    let out = Command::new("tcpdump").args(["-nn", "-r"]).arg(&pod_pcap).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let senders: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split(" IP ").nth(1)?.split(' ').next().map(str::to_string))
+        .collect();
+    assert_eq!(senders.len(), 2, "{text}");
+    for (sender, router) in senders.iter().zip(["ovn_cluster_router", "GR_worker-1"]) {
+        let owner = l.nbctl(&[
+            "--bare",
+            "--columns=name",
+            "find",
+            "Logical_Router_Port",
+            &format!("networks{{>=}}\"{sender}/16\""),
+        ]);
+        let owner23 = l.nbctl(&[
+            "--bare",
+            "--columns=name",
+            "find",
+            "Logical_Router_Port",
+            &format!("networks{{>=}}\"{sender}/23\""),
+        ]);
+        let port = format!("{}{}", owner.trim(), owner23.trim());
+        let lr = l.nbctl(&[
+            "--bare",
+            "--columns=name",
+            "find",
+            "Logical_Router",
+            &format!(
+                "ports{{>=}}{}",
+                l.nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router_Port", &format!("name={port}")])
+                    .trim()
+            ),
+        ]);
+        assert_eq!(lr.trim(), router, "time exceeded from {sender} ({port})");
+    }
+}
+
+/// Pod to pod on one node: switched, not routed — every point sees the same headers.
+pub fn pod_to_pod_on_one_node_is_switched() {
+    let _turn = dataplane_turn();
+    let l = lab();
+    let veth = |lsp: &str| {
+        l.vsctl(&[
+            "--bare",
+            "--columns=name",
+            "find",
+            "Interface",
+            &format!("external_ids:iface-id={lsp}"),
+        ])
+        .trim()
+        .to_string()
+    };
+    let (v1, v2) = (veth("network-trace_nettools-dual-pod"), veth("network-trace_nettools-pod-2"));
+    let points = vec![
+        format!("pod1=eth0@{}", l.ns("pod1")),
+        format!("{v1}={v1}@{}", l.ns("worker-1")),
+        format!("{v2}={v2}@{}", l.ns("worker-1")),
+        format!("pod2=eth0@{}", l.ns("pod2")),
+    ];
+    let doc = capture_json(&points, "icmp and host 10.128.2.44 and host 10.128.2.43", "3", || {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &lab().ns("pod1"), "ping", "-c", "1", "-W", "2", "10.128.2.44"])
+            .output();
+    });
+    let packets = doc["packets"].as_array().unwrap();
+    assert_eq!(packets.len(), 2, "{doc:#}");
+    for p in packets {
+        let rows = p["rows"].as_array().unwrap();
+        assert!(rows.iter().all(|r| r["seen"] == true), "{p:#}");
+        assert!(rows[1..].iter().all(|r| r["what"] == "unchanged"), "switched, not routed: {p:#}");
+        assert!(rows.iter().all(|r| r["ttl"] == 64), "no router decrements the TTL");
+    }
+}

@@ -68,6 +68,8 @@ fn main() {
         explain::container_to_container_over_loopback,
         explain::tcp_exchange_pod_to_internet,
         explain::pod_to_pod_across_geneve_and_a_drop,
+        explain::traceroute_probes_expire_at_the_right_router,
+        explain::pod_to_pod_on_one_node_is_switched,
         trace::predicted_headers_match_tcpdump,
         guide::readme_guide_matches_the_lab,
         capture::live_capture_explained_and_written,
