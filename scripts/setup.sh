@@ -9,6 +9,7 @@ PACKAGES=(
     iproute2 iptables ethtool iputils-ping procps kmod  # the lab's namespaces, NAT and checks
     tcpdump                                   # ground truth for packets in tests
     python3 python3-openvswitch               # ovn-detrace (compared with ovnscope detrace); HTTP in tests
+    openssl                                   # certificates for the ssl: test
     graphviz                                  # dot, for SVG output
     libpcap-dev pkg-config gcc git ca-certificates
 )

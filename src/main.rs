@@ -28,6 +28,8 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 
 fn main() {
     use clap::FromArgMatches;
+    // One crypto provider for every TLS user in the process (ring; no aws-lc).
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let argv0 = std::env::args().next().unwrap_or_default();
     let matches = cli::command_for(&argv0).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {

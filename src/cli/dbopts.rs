@@ -31,6 +31,16 @@ pub struct DbArgs {
     /// for topology, whose own objects to draw.
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
+    /// Private key for ssl: methods (PEM), as in the OVS tools.
+    #[arg(short = 'p', long = "private-key", value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Certificate for ssl: methods (PEM); ovsdb-server requires one from its clients.
+    #[arg(short = 'c', long = "certificate", value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
+    /// CA certificate that signed the server's certificate (PEM). Host names are not checked,
+    /// like OVS.
+    #[arg(short = 'C', long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Seconds to wait for any one reply from a server.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
@@ -112,6 +122,11 @@ impl DbArgs {
     pub fn options(&self) -> ovsdb::Options {
         ovsdb::Options {
             call_timeout: Duration::from_secs(self.timeout.max(1)),
+            tls: ovsdb::tls::TlsFiles {
+                private_key: self.private_key.clone(),
+                certificate: self.certificate.clone(),
+                ca_cert: self.ca_cert.clone(),
+            },
             ..Default::default()
         }
     }
@@ -271,6 +286,9 @@ mod tests {
             sb_db: None,
             must_gather: None,
             node: None,
+            private_key: None,
+            certificate: None,
+            ca_cert: None,
             timeout: 60,
         }
     }

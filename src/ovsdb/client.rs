@@ -104,6 +104,8 @@ pub struct Options {
     /// How long one call may wait for its reply.
     pub call_timeout: Duration,
     pub max_message: usize,
+    /// Key, certificate and CA for `ssl:` methods.
+    pub tls: super::tls::TlsFiles,
 }
 
 impl Default for Options {
@@ -112,6 +114,7 @@ impl Default for Options {
             probe_interval: None,
             call_timeout: Duration::from_secs(120),
             max_message: DEFAULT_MAX_MESSAGE,
+            tls: Default::default(),
         }
     }
 }
@@ -206,7 +209,19 @@ fn connect_hint(m: &Method, e: &std::io::Error) -> String {
         (_, PermissionDenied) => "\n  hint: permission denied; run as root or as a user that may open the socket".into(),
         (_, ConnectionRefused) => "\n  hint: nothing is listening there; check the server's --remote (punix:/ptcp:) or the Connection table".into(),
         (_, TimedOut) => "\n  hint: no answer; check the address, port and firewall".into(),
+        (Method::Ssl { .. }, InvalidData) => {
+            "\n  hint: check that -C is the CA that signed the server's certificate, and that the server trusts the CA of -c (OVS requires client certificates)".into()
+        }
         _ => String::new(),
+    }
+}
+
+async fn tcp(host: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    match tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect((host, port))).await {
+        Ok(r) => r.inspect(|s| {
+            let _ = s.set_nodelay(true);
+        }),
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out after 10 s")),
     }
 }
 
@@ -217,20 +232,33 @@ pub async fn connect(method: &str, opts: &Options) -> Result<Client> {
     for m in &members {
         let res: std::io::Result<Box<dyn Stream>> = match m {
             Method::Unix(p) => tokio::net::UnixStream::connect(p).await.map(|s| Box::new(s) as Box<dyn Stream>),
-            Method::Tcp { host, port } => {
-                match tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect((host.as_str(), *port))).await {
-                    Ok(r) => r.map(|s| {
-                        let _ = s.set_nodelay(true);
-                        Box::new(s) as Box<dyn Stream>
-                    }),
-                    Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out after 10 s")),
-                }
-            }
-            Method::Ssl { .. } => {
-                return Err(Error::Unsupported {
+            Method::Tcp { host, port } => tcp(host, *port).await.map(|s| Box::new(s) as Box<dyn Stream>),
+            Method::Ssl { host, port } => {
+                let config = super::tls::client_config(&opts.tls).map_err(|reason| Error::Unsupported {
                     method: m.to_string(),
-                    reason: "ssl: is not supported by this build yet; run on the node and use unix:, or tcp:".into(),
-                })
+                    reason,
+                })?;
+                let name = super::tls::server_name(host).map_err(|reason| Error::BadMethod {
+                    method: m.to_string(),
+                    reason,
+                })?;
+                match tcp(host, *port).await {
+                    Ok(s) => {
+                        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+                        match tokio::time::timeout(Duration::from_secs(10), connector.connect(name, s)).await {
+                            Ok(Ok(t)) => Ok(Box::new(t) as Box<dyn Stream>),
+                            Ok(Err(e)) => Err(std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                format!("TLS handshake failed: {e}"),
+                            )),
+                            Err(_) => Err(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "TLS handshake timed out after 10 s",
+                            )),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Method::File(_) => {
                 return Err(Error::Unsupported {

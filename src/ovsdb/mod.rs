@@ -5,6 +5,7 @@ pub mod error;
 pub mod file;
 pub mod method;
 pub mod proto;
+pub mod tls;
 
 pub use client::{connect, Client, Condition, Monitor, MonitorRequest, Options, Select};
 pub use error::{Error, Result};

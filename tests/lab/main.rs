@@ -13,6 +13,7 @@ mod guide;
 mod offline;
 mod protocol;
 mod show;
+mod tls;
 mod topology;
 mod trace;
 
@@ -74,6 +75,7 @@ fn main() {
         guide::readme_guide_matches_the_lab,
         capture::live_capture_explained_and_written,
         detrace::cookies_annotated_like_ovn_detrace,
+        tls::ssl_like_ovs,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
