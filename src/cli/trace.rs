@@ -3,6 +3,7 @@
 use super::dbopts::{load_all, DbArgs};
 use super::topology::{all_specs, Views};
 use super::{exit, Format, UsageError};
+use crate::db::DbKind;
 use crate::topology::focus::find_port;
 use crate::trace::path;
 use clap::Args;
@@ -18,6 +19,10 @@ pub struct TraceArgs {
     /// The destination address.
     #[arg(long, value_name = "IP")]
     pub to: IpAddr,
+    /// Also show the Southbound logical flows of the key steps (switching, routing, next-hop
+    /// resolution, NAT), with their uuids, as ovn-trace would list them for those stages.
+    #[arg(long)]
+    pub lflows: bool,
     /// The TTL the packet leaves the pod with.
     #[arg(long, default_value_t = 64)]
     pub ttl: u8,
@@ -26,7 +31,14 @@ pub struct TraceArgs {
 }
 
 pub async fn run(a: TraceArgs) -> anyhow::Result<i32> {
-    let loaded = load_all(&a.db, &all_specs).await?;
+    let with_flows = |k: DbKind| {
+        let mut v = all_specs(k);
+        if a.lflows && k == DbKind::Sb {
+            v.extend_from_slice(crate::db::sb::LOGICAL_FLOWS);
+        }
+        v
+    };
+    let loaded = load_all(&a.db, &with_flows).await?;
     let v = Views::from_loaded(&loaded);
     v.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
     let nb =

@@ -72,6 +72,7 @@ fn main() {
         explain::traceroute_probes_expire_at_the_right_router,
         explain::pod_to_pod_on_one_node_is_switched,
         trace::predicted_headers_match_tcpdump,
+        trace::key_lflows_are_the_ones_ovn_trace_takes,
         guide::readme_guide_matches_the_lab,
         capture::live_capture_explained_and_written,
         detrace::cookies_annotated_like_ovn_detrace,

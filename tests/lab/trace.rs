@@ -138,3 +138,63 @@ pub fn predicted_headers_match_tcpdump() {
     let last = p["points"].as_array().unwrap().last().unwrap();
     assert_eq!(last["ttl"].to_string(), reply_ttl, "the reply crosses the same (zero) routers");
 }
+
+/// (datapath, stage, uuid prefix) of every logical flow ovn-trace's detailed output shows.
+fn ovn_trace_steps(l: &crate::common::Lab, flow: &str) -> std::collections::BTreeSet<(String, String, String)> {
+    let out = l.run("ovn-trace", &[&format!("--db={}", l.sb_sock()), "worker-1", flow]);
+    let mut dp = String::new();
+    let mut steps = std::collections::BTreeSet::new();
+    for line in out.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("ingress(dp=\"").or_else(|| t.strip_prefix("egress(dp=\"")) {
+            dp = rest.split('"').next().unwrap().to_string();
+        } else if let (Some(stage), Some(uuid)) = (
+            t.split_whitespace().nth(1),
+            t.rsplit("uuid ").next().filter(|_| t.contains(", uuid ")),
+        ) {
+            if t.split('.').next().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())) {
+                steps.insert((dp.clone(), stage.to_string(), uuid.trim().to_string()));
+            }
+        }
+    }
+    steps
+}
+
+/// `trace --lflows`: every key-step flow ovnscope names is one ovn-trace takes, on the same
+/// datapath and stage, for a packet to the internet, across the tunnel, and on one switch.
+pub fn key_lflows_are_the_ones_ovn_trace_takes() {
+    let l = lab();
+    for (to, min_steps) in [("203.0.113.8", 7), ("10.128.4.5", 3), ("10.128.2.44", 1)] {
+        let ours = l.ovnscope_json(&[
+            "trace",
+            "--ovs-db",
+            &l.ovs_sock(),
+            "--nb-db",
+            &l.nb_sock(),
+            "--sb-db",
+            &l.sb_sock(),
+            "--from",
+            "network-trace/nettools-dual-pod",
+            "--to",
+            to,
+            "--lflows",
+            "-f",
+            "json",
+        ]);
+        let flow = format!(
+            "inport==\"network-trace_nettools-dual-pod\" && eth.src==0a:58:0a:80:02:2b && eth.dst=={} && ip4.src==10.128.2.43 && ip4.dst=={to} && ip.ttl==64 && icmp4.type==8 && icmp4.code==0",
+            ours["points"][0]["dst_mac"].as_str().unwrap()
+        );
+        let theirs = ovn_trace_steps(l, &flow);
+        let steps = ours["lflows"].as_array().unwrap();
+        assert!(steps.len() >= min_steps, "{to}: {steps:#?}");
+        for s in steps {
+            let key = (
+                s["datapath"].as_str().unwrap().to_string(),
+                s["stage"].as_str().unwrap().to_string(),
+                s["uuid"].as_str().unwrap()[..8].to_string(),
+            );
+            assert!(theirs.contains(&key), "{to}: {key:?} is not a step of ovn-trace: {theirs:#?}");
+        }
+    }
+}
