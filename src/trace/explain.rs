@@ -167,6 +167,97 @@ fn describe(prev: &Frame, cur: &Frame, forward: bool, nb: Option<&NbDb>) -> (Str
     (what.join("; "), by)
 }
 
+/// The ACL that drops a lost packet, when the model can say so: among the ACLs that apply to
+/// the destination's port (its switch's to-lport ACLs and its port groups') and the source's
+/// (from-lport), the highest-priority one whose match is true — claimed only when it drops or
+/// rejects and no higher-priority ACL's match is undecidable. Stage: ls_out_acl / ls_in_acl.
+fn acl_drop(nb: &NbDb, f: &Frame) -> Option<String> {
+    use crate::trace::expr::{parse, Packet, Truth};
+    let (Some(src), Some(dst)) = (f.src, f.dst) else { return None };
+    let proto = match &f.l4 {
+        Some(crate::capture::decode::L4::Echo { .. }) | Some(crate::capture::decode::L4::Icmp { .. }) => {
+            Some(if src.is_ipv4() { "icmp4" } else { "icmp6" })
+        }
+        Some(crate::capture::decode::L4::Tcp { .. }) => Some("tcp"),
+        Some(crate::capture::decode::L4::Udp { .. }) => Some("udp"),
+        _ => None,
+    };
+    let port_of = |ip: IpAddr| {
+        nb.switch_ports.values().find(|p| {
+            crate::topology::build::port_ips(p)
+                .iter()
+                .any(|i| i.split('/').next() == Some(ip.to_string().as_str()))
+        })
+    };
+    let mut best: Option<(i64, String)> = None;
+    for (ip, direction, stage) in [(dst, "to-lport", "ls_out_acl"), (src, "from-lport", "ls_in_acl")] {
+        let Some(port) = port_of(ip) else { continue };
+        let switch = nb.switches.values().find(|s| s.ports.contains(&port.uuid));
+        let mut acls: Vec<(&crate::db::nb::Acl, String)> = vec![];
+        if let Some(sw) = switch {
+            acls.extend(
+                sw.acls
+                    .iter()
+                    .filter_map(|u| nb.acls.get(u))
+                    .map(|a| (a, format!("switch {}", sw.name))),
+            );
+        }
+        for g in nb.port_groups.values().filter(|g| g.ports.contains(&port.uuid)) {
+            acls.extend(
+                g.acls
+                    .iter()
+                    .filter_map(|u| nb.acls.get(u))
+                    .map(|a| (a, format!("port group {}", g.name))),
+            );
+        }
+        let pkt = Packet {
+            src: Some(src),
+            dst: Some(dst),
+            proto: proto.map(str::to_string),
+            inport: (direction == "from-lport").then(|| port.name.clone()),
+            outport: (direction == "to-lport").then(|| port.name.clone()),
+            address_sets: nb.address_sets.values().map(|a| (a.name.clone(), a.addresses.clone())).collect(),
+            port_groups: nb
+                .port_groups
+                .values()
+                .map(|g| {
+                    (
+                        g.name.clone(),
+                        g.ports
+                            .iter()
+                            .filter_map(|u| nb.switch_ports.get(u))
+                            .map(|p| p.name.clone())
+                            .collect(),
+                    )
+                })
+                .collect(),
+            resident: None,
+        };
+        acls.retain(|(a, _)| a.direction == direction);
+        acls.sort_by_key(|(a, _)| std::cmp::Reverse(a.priority));
+        for (a, owner) in acls {
+            match parse(&a.match_).map(|e| pkt.eval(&e)) {
+                Ok(Truth::True) => {
+                    if matches!(a.action.as_str(), "drop" | "reject") && best.as_ref().is_none_or(|b| a.priority > b.0) {
+                        best = Some((
+                            a.priority,
+                            format!(
+                                "dropped by ACL {} ({direction}, priority {}, match ({}), action {}) of {owner}, stage {stage}",
+                                a.uuid, a.priority, a.match_, a.action
+                            ),
+                        ));
+                    }
+                    break;
+                }
+                Ok(Truth::False) => continue,
+                // Undecidable at this priority: no claim about lower ones.
+                _ => break,
+            }
+        }
+    }
+    best.map(|b| b.1)
+}
+
 /// When a packet stops being seen with a TTL too small for the routers ahead of it, the model
 /// says where it expires (traceroute probes, routing loops).
 fn ttl_expiry(nb: &NbDb, f: &Frame, forward: bool) -> Option<String> {
@@ -227,7 +318,7 @@ pub fn explain(journeys: &[Journey], nb: Option<&NbDb>) -> Vec<Explained> {
                     }
                     (None, Some((pp, pf))) if last_seen.is_some_and(|l| i > l) && lost.is_none() => {
                         let why = nb
-                            .and_then(|nb| ttl_expiry(nb, pf, j.key.forward))
+                            .and_then(|nb| ttl_expiry(nb, pf, j.key.forward).or_else(|| acl_drop(nb, pf)))
                             .map(|w| format!(": {w}"))
                             .unwrap_or_default();
                         r.what = format!("not seen: lost between {pp} and {point}{why}");
