@@ -435,9 +435,15 @@ pub fn pod_to_pod_across_geneve_and_a_drop() {
         .find(|p| p["key"]["forward"] == true)
         .expect("the echo request");
     let lost = req["lost"].as_str().unwrap_or_default();
-    assert!(lost.starts_with("lost between underlay and pod:network-trace/nettools-w2"), "{req:#}");
+    assert!(
+        lost.starts_with("lost between underlay and pod:network-trace/nettools-w2"),
+        "{req:#}"
+    );
     // The model names the ACL ovn-nbctl created, and the stage that applies it.
-    assert!(lost.contains(&format!("dropped by ACL {} (to-lport, priority 1001", acl.trim())) && lost.contains("stage ls_out_acl"), "{lost}");
+    assert!(
+        lost.contains(&format!("dropped by ACL {} (to-lport, priority 1001", acl.trim())) && lost.contains("stage ls_out_acl"),
+        "{lost}"
+    );
 }
 
 /// Traceroute-style UDP probes with TTL 1 and 2: each is lost after the host veth, and the
