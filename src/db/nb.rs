@@ -444,6 +444,28 @@ impl NbDb {
         }
     }
 
+    /// Address sets by name, as a match expression's `$name` refers to them.
+    pub fn address_set_map(&self) -> BTreeMap<String, Vec<String>> {
+        self.address_sets.values().map(|a| (a.name.clone(), a.addresses.clone())).collect()
+    }
+
+    /// Port groups by name with their port names, as a match expression's `@name` refers to them.
+    pub fn port_group_map(&self) -> BTreeMap<String, Vec<String>> {
+        self.port_groups
+            .values()
+            .map(|g| {
+                (
+                    g.name.clone(),
+                    g.ports
+                        .iter()
+                        .filter_map(|u| self.switch_ports.get(u))
+                        .map(|p| p.name.clone())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
     pub fn switches_sorted(&self) -> Vec<&Switch> {
         let mut v: Vec<&Switch> = self.switches.values().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.uuid.cmp(&b.uuid)));

@@ -476,44 +476,21 @@ pub fn outbound(nb: &NbDb, sb: Option<&SbDb>, src: IpAddr, dst: IpAddr, lsp: Opt
             format!("{ns}/{name}")
         }
     });
-    let mut a = Answer {
-        query: Query {
-            src,
-            dst,
-            lsp: port.map(|p| p.name.clone()),
-            pod,
-            switch: Some(switch.name.clone()),
-            direction: "outbound",
-        },
-        path: vec![],
-        exit: String::new(),
-        applies: None,
-        translated: None,
-        tie: vec![],
-        candidates: vec![],
-        reasoning: vec![],
-        warnings: vec![],
-    };
+    let mut a = Answer::new(Query {
+        src,
+        dst,
+        lsp: port.map(|p| p.name.clone()),
+        pod,
+        switch: Some(switch.name.clone()),
+        direction: "outbound",
+    });
     let mut packet = Packet {
         src: Some(src),
         dst: Some(dst),
         ..Default::default()
     };
-    packet.address_sets = nb.address_sets.values().map(|s| (s.name.clone(), s.addresses.clone())).collect();
-    packet.port_groups = nb
-        .port_groups
-        .values()
-        .map(|g| {
-            (
-                g.name.clone(),
-                g.ports
-                    .iter()
-                    .filter_map(|u| nb.switch_ports.get(u))
-                    .map(|p| p.name.clone())
-                    .collect(),
-            )
-        })
-        .collect();
+    packet.address_sets = nb.address_set_map();
+    packet.port_groups = nb.port_group_map();
     let mut cur_switch = switch;
     let mut from_port: Option<String> = None; // the switch port the packet came in on
     let mut gateway_seen = false;
@@ -662,24 +639,14 @@ pub fn outbound(nb: &NbDb, sb: Option<&SbDb>, src: IpAddr, dst: IpAddr, lsp: Opt
 
 /// Which DNAT applies to traffic arriving for `external_ip` (from `src`).
 pub fn inbound(nb: &NbDb, sb: Option<&SbDb>, external_ip: IpAddr, src: IpAddr) -> Answer {
-    let mut a = Answer {
-        query: Query {
-            src,
-            dst: external_ip,
-            lsp: None,
-            pod: None,
-            switch: None,
-            direction: "inbound",
-        },
-        path: vec![],
-        exit: String::new(),
-        applies: None,
-        translated: None,
-        tie: vec![],
-        candidates: vec![],
-        reasoning: vec![],
-        warnings: vec![],
-    };
+    let mut a = Answer::new(Query {
+        src,
+        dst: external_ip,
+        lsp: None,
+        pod: None,
+        switch: None,
+        direction: "inbound",
+    });
     let mut hits: Vec<Candidate> = vec![];
     for r in nb.routers_sorted() {
         let has_gw = r.gateway_chassis().is_some() || !dgps(nb, r).is_empty();
@@ -736,6 +703,21 @@ pub fn inbound(nb: &NbDb, sb: Option<&SbDb>, external_ip: IpAddr, src: IpAddr) -
 }
 
 impl Answer {
+    /// An answer to `query` with nothing found yet.
+    fn new(query: Query) -> Answer {
+        Answer {
+            query,
+            path: vec![],
+            exit: String::new(),
+            applies: None,
+            translated: None,
+            tie: vec![],
+            candidates: vec![],
+            reasoning: vec![],
+            warnings: vec![],
+        }
+    }
+
     /// One line that answers, then the reasoning.
     pub fn to_text(&self) -> String {
         let q = &self.query;

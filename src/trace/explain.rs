@@ -216,21 +216,8 @@ fn acl_drop(nb: &NbDb, f: &Frame) -> Option<String> {
             proto: proto.map(str::to_string),
             inport: (direction == "from-lport").then(|| port.name.clone()),
             outport: (direction == "to-lport").then(|| port.name.clone()),
-            address_sets: nb.address_sets.values().map(|a| (a.name.clone(), a.addresses.clone())).collect(),
-            port_groups: nb
-                .port_groups
-                .values()
-                .map(|g| {
-                    (
-                        g.name.clone(),
-                        g.ports
-                            .iter()
-                            .filter_map(|u| nb.switch_ports.get(u))
-                            .map(|p| p.name.clone())
-                            .collect(),
-                    )
-                })
-                .collect(),
+            address_sets: nb.address_set_map(),
+            port_groups: nb.port_group_map(),
             resident: None,
         };
         acls.retain(|(a, _)| a.direction == direction);

@@ -3,7 +3,6 @@
 
 use crate::common::dataplane_turn;
 use crate::lab;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 pub fn live_capture_explained_and_written() {
@@ -34,11 +33,7 @@ pub fn live_capture_explained_and_written() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut progress = String::new();
-    while !progress.contains("capturing on 3 point(s)") {
-        assert!(err.read_line(&mut progress).unwrap() > 0, "capture did not start: {progress}");
-    }
+    let (mut err, progress) = crate::common::wait_ready(&mut child, "capturing on 3 point(s)");
     let ping = Command::new("ip")
         .args(["netns", "exec", &l.ns("pod2"), "ping", "-c", "1", "-W", "3", "203.0.113.8"])
         .output()

@@ -266,3 +266,15 @@ pub static DATAPLANE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn dataplane_turn() -> std::sync::MutexGuard<'static, ()> {
     DATAPLANE.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// Waits until a child (tcpdump, `ovnscope capture`) says on stderr that it is ready — the
+/// line containing `marker` — and returns the rest of its stderr, with what was read so far.
+pub fn wait_ready(child: &mut std::process::Child, marker: &str) -> (std::io::BufReader<std::process::ChildStderr>, String) {
+    use std::io::BufRead;
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr piped"));
+    let mut seen = String::new();
+    while !seen.contains(marker) {
+        assert!(err.read_line(&mut seen).unwrap() > 0, "exited before {marker:?}: {seen}");
+    }
+    (err, seen)
+}

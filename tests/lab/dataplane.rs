@@ -2,7 +2,6 @@
 //! GR's address and leaves the bastion MASQUERADEd, as tcpdump sees it.
 
 use crate::lab;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 /// tcpdump in a lab namespace, ready when it says "listening on".
@@ -13,12 +12,7 @@ fn tcpdump(ns: &str, iface: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("listening on") {
-        let n = err.read_line(&mut seen).unwrap();
-        assert!(n > 0, "tcpdump exited: {seen}");
-    }
+    crate::common::wait_ready(&mut child, "listening on");
     child
 }
 

@@ -5,7 +5,6 @@
 use crate::common::dataplane_turn;
 use crate::lab;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 fn capture(ns: &str, iface: &str, file: &std::path::Path, filter: &str) -> Child {
@@ -17,11 +16,7 @@ fn capture(ns: &str, iface: &str, file: &std::path::Path, filter: &str) -> Child
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(c.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("listening on") {
-        assert!(err.read_line(&mut seen).unwrap() > 0, "tcpdump: {seen}");
-    }
+    crate::common::wait_ready(&mut c, "listening on");
     c
 }
 
@@ -194,11 +189,7 @@ fn capture_json(points: &[String], filter: &str, secs: &str, traffic: impl FnOnc
         cmd.args(["--point", p]);
     }
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut progress = String::new();
-    while !progress.contains("capturing on") {
-        assert!(err.read_line(&mut progress).unwrap() > 0, "capture did not start: {progress}");
-    }
+    let (mut err, progress) = crate::common::wait_ready(&mut child, "capturing on");
     traffic();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();

@@ -82,11 +82,7 @@ pub fn readme_guide_matches_the_lab() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut err = std::io::BufReader::new(c.stderr.take().unwrap());
-        let mut seen = String::new();
-        while !seen.contains("listening on") {
-            assert!(std::io::BufRead::read_line(&mut err, &mut seen).unwrap() > 0, "tcpdump: {seen}");
-        }
+        crate::common::wait_ready(&mut c, "listening on");
         children.push(c);
     }
     let ping = Command::new("ip")

@@ -5,7 +5,6 @@
 use crate::common::dataplane_turn;
 use crate::lab;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 /// Runs tcpdump (-e -vv, one packet) in a namespace while `send` runs; returns its text.
@@ -18,11 +17,7 @@ fn seen(ns: &str, iface: &str, filter: &str, send: impl FnOnce()) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(c.stderr.take().unwrap());
-    let mut s = String::new();
-    while !s.contains("listening on") {
-        assert!(err.read_line(&mut s).unwrap() > 0, "tcpdump: {s}");
-    }
+    crate::common::wait_ready(&mut c, "listening on");
     send();
     String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
 }
