@@ -124,6 +124,20 @@ fn geneve(payload: &[u8]) -> Option<Geneve> {
     })
 }
 
+/// A frame that could not be decoded still counts as a packet at its point: all fields unknown.
+pub fn decode_or_blank(data: &[u8]) -> Frame {
+    decode_ethernet(data).unwrap_or(Frame {
+        src_mac: None,
+        dst_mac: None,
+        src: None,
+        dst: None,
+        ttl: None,
+        ip_id: None,
+        l4: None,
+        geneve: None,
+    })
+}
+
 /// The first line of an HTTP/1.x request or status line at the start of a segment.
 fn http_line(p: &[u8]) -> Option<String> {
     let end = p.iter().position(|b| *b == b'\r' || *b == b'\n')?;

@@ -1,6 +1,6 @@
 //! Reading pcap and pcapng files (pure Rust, so offline files need no libpcap).
 
-use super::decode::{decode_ethernet, Frame, Observation};
+use super::decode::{decode_or_blank, Observation};
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::DataLink;
@@ -36,16 +36,7 @@ pub fn read(path: &Path, point: &str) -> Result<Vec<Observation>, CaptureError> 
     let mut out = vec![];
     let push = |out: &mut Vec<Observation>, ts, data: &[u8]| {
         let number = out.len() + 1;
-        let frame = decode_ethernet(data).unwrap_or(Frame {
-            src_mac: None,
-            dst_mac: None,
-            src: None,
-            dst: None,
-            ttl: None,
-            ip_id: None,
-            l4: None,
-            geneve: None,
-        });
+        let frame = decode_or_blank(data);
         out.push(Observation {
             point: point.into(),
             ts,

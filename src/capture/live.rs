@@ -3,7 +3,7 @@
 //! pcap to a pipe that is decoded as it arrives. Using tcpdump keeps namespace switching and
 //! capture privileges where admins already expect them, and needs no unsafe code here.
 
-use super::decode::{decode_ethernet, Frame, Observation};
+use super::decode::{decode_or_blank, Observation};
 use pcap_file::pcap::PcapReader;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -133,16 +133,7 @@ pub fn start(points: &[Point], filter: Option<&str>) -> Result<Session, LiveErro
             while let Some(pkt) = r.next_packet() {
                 let Ok(pkt) = pkt else { break };
                 n += 1;
-                let frame = decode_ethernet(&pkt.data).unwrap_or(Frame {
-                    src_mac: None,
-                    dst_mac: None,
-                    src: None,
-                    dst: None,
-                    ttl: None,
-                    ip_id: None,
-                    l4: None,
-                    geneve: None,
-                });
+                let frame = decode_or_blank(&pkt.data);
                 let obs = Observation {
                     point: name.clone(),
                     ts: pkt.timestamp,
