@@ -76,11 +76,28 @@ pub fn report(
         })
     });
     let convs = tcp_point.map(|p| conversation::conversations(p, &observations)).unwrap_or_default();
+    // A `pod:NS/NAME` point that names no pod in the Northbound is marked, not guessed at.
+    let unknown: Vec<&String> = match nb {
+        Some(nb) => points
+            .iter()
+            .filter(|p| {
+                p.strip_prefix("pod:")
+                    .map(|q| q.split('(').next().unwrap_or(q))
+                    .is_some_and(|q| crate::topology::focus::find_port(nb, q).is_err())
+            })
+            .collect(),
+        None => vec![],
+    };
+    for u in &unknown {
+        eprintln!("note: capture point {u} names no pod in the Northbound database; its rows are shown, but no OVN object is tied to it");
+    }
     let journeys = correlate::correlate(points, observations);
     let explained = explain::explain(&journeys, nb);
     let out = match format {
         Format::Json => {
-            serde_json::to_string_pretty(&serde_json::json!({"points": points, "packets": explained, "conversations": convs}))? + "\n"
+            serde_json::to_string_pretty(
+                &serde_json::json!({"points": points, "unknown_points": unknown, "packets": explained, "conversations": convs}),
+            )? + "\n"
         }
         Format::Text => {
             // With one capture point there is no hop to explain; the conversation says it all.

@@ -158,6 +158,12 @@ pub fn ping_explained_hop_by_hop() {
         .unwrap();
     assert_eq!(fwd["lost"], "lost between bastion-out and nowhere");
 
+    // A pod point that names no pod in the model is marked as such.
+    let mut a3 = args.clone();
+    a3.extend(["--capture".into(), format!("pod:network-trace/ghost={}", empty.display())]);
+    let doc = l.ovnscope_json(&a3.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(doc["unknown_points"], serde_json::json!(["pod:network-trace/ghost"]));
+
     // A damaged file: a clear error and exit 3, no panic.
     let bytes = std::fs::read(dir.path().join("2.pcap")).unwrap();
     let cut = dir.path().join("cut.pcap");
