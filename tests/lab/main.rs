@@ -73,6 +73,7 @@ fn main() {
         explain::pod_to_pod_on_one_node_is_switched,
         trace::predicted_headers_match_tcpdump,
         trace::key_lflows_are_the_ones_ovn_trace_takes,
+        trace::every_lflow_match_northd_wrote_parses,
         guide::readme_guide_matches_the_lab,
         capture::live_capture_explained_and_written,
         detrace::cookies_annotated_like_ovn_detrace,

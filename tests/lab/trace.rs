@@ -193,3 +193,30 @@ pub fn key_lflows_are_the_ones_ovn_trace_takes() {
         }
     }
 }
+
+/// Every match in the lab's Southbound was written by ovn-northd and compiled by
+/// ovn-controller, so it is valid OVN syntax: the match-expression parser must read all of
+/// them (this OVN release's stages, not a hand-picked sample).
+pub fn every_lflow_match_northd_wrote_parses() {
+    let l = lab();
+    let flows = l.list(crate::common::Lab::sbctl, "Logical_Flow", &["_uuid", "match"]);
+    assert!(flows.len() > 100, "logical flows: {}", flows.len());
+    let rejected: Vec<String> = flows
+        .iter()
+        .filter_map(|f| {
+            let m = f["match"].as_str().unwrap_or_default();
+            ovnscope::trace::expr::parse(m).err().map(|e| format!("{} {m:?}: {e}", f["_uuid"]))
+        })
+        .collect();
+    println!(
+        "lab: {} of {} logical-flow matches parse",
+        flows.len() - rejected.len(),
+        flows.len()
+    );
+    assert!(
+        rejected.is_empty(),
+        "{} rejected: {:#?}",
+        rejected.len(),
+        &rejected[..rejected.len().min(20)]
+    );
+}

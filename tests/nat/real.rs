@@ -207,4 +207,29 @@ pub fn real_nb_answers_match_ovn_trace() {
     }
     println!("real NB: {agree}/{asked} pod addresses agree with ovn-trace");
     assert!(agree >= 10 && differences.is_empty(), "{differences:#?}");
+
+    // Every match that this ovn-northd wrote is valid OVN syntax (ovn-controller compiles
+    // them): the match-expression parser must read every one of them.
+    let flows = list("ovn-sbctl", &sb.sock, "Logical_Flow", "_uuid,match");
+    assert!(flows.len() > 500, "logical flows: {}", flows.len());
+    let rejected: Vec<String> = flows
+        .iter()
+        .filter_map(|f| {
+            let m = f["match"].as_str().unwrap_or_default();
+            ovnscope::trace::expr::parse(m)
+                .err()
+                .map(|e| format!("{} {m:?}: {e}", f["_uuid"].as_str().unwrap_or_default()))
+        })
+        .collect();
+    println!(
+        "real NB: {} of {} logical-flow matches parse",
+        flows.len() - rejected.len(),
+        flows.len()
+    );
+    assert!(
+        rejected.is_empty(),
+        "{} rejected: {:#?}",
+        rejected.len(),
+        &rejected[..rejected.len().min(20)]
+    );
 }
