@@ -218,7 +218,7 @@ fn acl_drop(nb: &NbDb, f: &Frame) -> Option<String> {
             outport: (direction == "to-lport").then(|| port.name.clone()),
             address_sets: nb.address_set_map(),
             port_groups: nb.port_group_map(),
-            resident: None,
+            ..Default::default()
         };
         acls.retain(|(a, _)| a.direction == direction);
         acls.sort_by_key(|(a, _)| std::cmp::Reverse(a.priority));

@@ -21,6 +21,14 @@ pub enum Value {
     /// `@name`: a port group.
     PortGroup(String),
     Mac(String),
+    /// `value/mask` on an integer field (`tcp.flags == 0x2/0x2`): a bit-wise match.
+    Masked {
+        value: u128,
+        mask: u128,
+    },
+    /// A constant form that parses but is not evaluated (a masked MAC, a non-contiguous
+    /// netmask); comparisons with it are `Unknown`, by name.
+    Other(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,9 +293,28 @@ impl Parser<'_> {
     }
 }
 
+fn parse_int(s: &str) -> Option<u128> {
+    match s.strip_prefix("0x") {
+        Some(h) => u128::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
 fn parse_const(s: &str) -> Option<Value> {
     if let Ok(n) = s.parse::<IpNet>() {
         return Some(Value::Net(n));
+    }
+    if let Some((v, m)) = s.split_once('/') {
+        if let (Some(value), Some(mask)) = (parse_int(v), parse_int(m)) {
+            return Some(Value::Masked { value, mask });
+        }
+        if let (Ok(a), Ok(m)) = (v.parse::<IpAddr>(), m.parse::<IpAddr>()) {
+            return Some(IpNet::with_netmask(a, m).map_or_else(|_| Value::Other(s.into()), Value::Net));
+        }
+        if v.len() == 17 && m.len() == 17 && v.split(':').count() == 6 {
+            return Some(Value::Other(s.to_ascii_lowercase()));
+        }
+        return None;
     }
     if let Ok(a) = s.parse::<IpAddr>() {
         return Some(Value::Net(IpNet::from(a)));
@@ -295,10 +322,7 @@ fn parse_const(s: &str) -> Option<Value> {
     if s.len() == 17 && s.split(':').count() == 6 {
         return Some(Value::Mac(s.to_ascii_lowercase()));
     }
-    if let Some(h) = s.strip_prefix("0x") {
-        return u128::from_str_radix(h, 16).ok().map(Value::Int);
-    }
-    s.parse::<u128>().ok().map(Value::Int)
+    parse_int(s).map(Value::Int)
 }
 
 /// Parses a match expression.
@@ -356,6 +380,12 @@ pub struct Packet {
     pub port_groups: BTreeMap<String, Vec<String>>,
     /// Ports resident on the chassis in question; `None` = residency is not known.
     pub resident: Option<Vec<String>>,
+    /// Ethernet addresses, lower case (`None` = not known, e.g. for a predicted path before
+    /// ARP resolution).
+    pub eth_src: Option<String>,
+    pub eth_dst: Option<String>,
+    /// Integer fields that are known (`ip.ttl`, `tcp.dst`, `icmp4.type`, …), by OVN field name.
+    pub ints: BTreeMap<String, u128>,
 }
 
 fn in_set(ip: IpAddr, set: &[String]) -> bool {
@@ -368,12 +398,23 @@ fn in_set(ip: IpAddr, set: &[String]) -> bool {
 }
 
 impl Packet {
-    fn ip_field(&self, field: &str) -> Option<Option<IpAddr>> {
-        match field {
-            "ip4.src" | "ip6.src" => Some(self.src.filter(|a| a.is_ipv4() == (field == "ip4.src"))),
-            "ip4.dst" | "ip6.dst" => Some(self.dst.filter(|a| a.is_ipv4() == (field == "ip4.dst"))),
-            _ => None,
-        }
+    /// An address field: `Some(Ok(ip))` when known, `Some(Err(false))` when the packet is
+    /// known to be of the other IP family (so the field is absent), `Some(Err(true))` when the
+    /// address is not known; `None` for other fields.
+    fn ip_field(&self, field: &str) -> Option<Result<IpAddr, bool>> {
+        let (this, other) = match field {
+            "ip4.src" | "ip6.src" => (self.src, self.dst),
+            "ip4.dst" | "ip6.dst" => (self.dst, self.src),
+            _ => return None,
+        };
+        let want_v4 = field.starts_with("ip4");
+        Some(match (this, other) {
+            (Some(a), _) if a.is_ipv4() == want_v4 => Ok(a),
+            (Some(_), _) => Err(false),
+            // The other address is known: the family, and so the field's absence, is too.
+            (None, Some(o)) if o.is_ipv4() != want_v4 => Err(false),
+            _ => Err(true),
+        })
     }
 
     pub fn eval(&self, e: &Expr) -> Truth {
@@ -406,6 +447,25 @@ impl Packet {
                 ("ip", Some(_)) => Truth::True,
                 ("ip4", Some(a)) => Truth::from_bool(a.is_ipv4()),
                 ("ip6", Some(a)) => Truth::from_bool(a.is_ipv6()),
+                ("ip4.mcast", Some(_)) => match self.dst {
+                    Some(IpAddr::V4(d)) => Truth::from_bool(d.is_multicast()),
+                    Some(IpAddr::V6(_)) => Truth::False,
+                    None => Truth::Unknown(format!("field {f}")),
+                },
+                ("ip6.mcast", Some(_)) => match self.dst {
+                    Some(IpAddr::V6(d)) => Truth::from_bool(d.is_multicast()),
+                    Some(IpAddr::V4(_)) => Truth::False,
+                    None => Truth::Unknown(format!("field {f}")),
+                },
+                ("eth.mcast" | "eth.bcast", _) if self.eth_dst.is_some() => {
+                    let d = self.eth_dst.as_deref().unwrap_or_default();
+                    let first = u8::from_str_radix(d.get(..2).unwrap_or("00"), 16).unwrap_or(0);
+                    Truth::from_bool(if f == "eth.bcast" {
+                        d == "ff:ff:ff:ff:ff:ff"
+                    } else {
+                        first & 1 == 1
+                    })
+                }
                 ("tcp" | "udp" | "sctp" | "icmp4" | "icmp6" | "icmp", _) if self.proto.is_some() => {
                     let p = self.proto.as_deref().unwrap_or_default();
                     Truth::from_bool(p == f || (f == "icmp" && p.starts_with("icmp")))
@@ -418,12 +478,10 @@ impl Packet {
             },
             Expr::Cmp { field, op, values } => {
                 if let Some(v) = self.ip_field(field) {
-                    let Some(ip) = v else {
-                        return if self.src.is_some() {
-                            Truth::False
-                        } else {
-                            Truth::Unknown(format!("field {field}"))
-                        };
+                    let ip = match v {
+                        Ok(ip) => ip,
+                        Err(false) => return Truth::False,
+                        Err(true) => return Truth::Unknown(format!("field {field}")),
                     };
                     let mut hit = false;
                     for val in values {
@@ -431,6 +489,30 @@ impl Packet {
                             Value::Net(n) => hit |= n.contains(&ip),
                             Value::AddrSet(name) => match self.address_sets.get(name) {
                                 Some(set) => hit |= in_set(ip, set),
+                                None => return Truth::Unknown(format!("address set ${name}")),
+                            },
+                            _ => return Truth::Unknown(format!("{field} compared with {val:?}")),
+                        }
+                    }
+                    return match op {
+                        Op::Eq => Truth::from_bool(hit),
+                        Op::Ne => Truth::from_bool(!hit),
+                        _ => Truth::Unknown(format!("{field} with an ordering operator")),
+                    };
+                }
+                if let Some(&have) = self.ints.get(field.as_str()) {
+                    return cmp_int(have, *op, values, field);
+                }
+                if let (Some(have), "eth.src" | "eth.dst") =
+                    (if field == "eth.src" { &self.eth_src } else { &self.eth_dst }, field.as_str())
+                {
+                    let mut hit = false;
+                    for val in values {
+                        match val {
+                            Value::Mac(m) => hit |= m.eq_ignore_ascii_case(have),
+                            // Address sets hold MACs too (ovn-kubernetes' `$svc_monitor_mac`).
+                            Value::AddrSet(name) => match self.address_sets.get(name) {
+                                Some(set) => hit |= set.iter().any(|m| m.eq_ignore_ascii_case(have)),
                                 None => return Truth::Unknown(format!("address set ${name}")),
                             },
                             _ => return Truth::Unknown(format!("{field} compared with {val:?}")),
@@ -468,6 +550,35 @@ impl Packet {
                 }
             }
         }
+    }
+}
+
+/// `field op {values}` for a known integer field: `==` is membership, `!=` its negation
+/// (ovn-sb(5): `!=` with a set means "none of"), orderings take one value.
+fn cmp_int(have: u128, op: Op, values: &[Value], field: &str) -> Truth {
+    let mut ints = Vec::with_capacity(values.len());
+    let mut masked_hit = None;
+    for v in values {
+        match v {
+            Value::Int(n) => ints.push(*n),
+            Value::Masked { value, mask } if matches!(op, Op::Eq | Op::Ne) => {
+                masked_hit = Some(masked_hit.unwrap_or(false) | (have & mask == value & mask));
+            }
+            _ => return Truth::Unknown(format!("{field} compared with {v:?}")),
+        }
+    }
+    if let Some(m) = masked_hit {
+        let hit = m || ints.contains(&have);
+        return Truth::from_bool(if op == Op::Eq { hit } else { !hit });
+    }
+    match (op, ints.as_slice()) {
+        (Op::Eq, _) => Truth::from_bool(ints.contains(&have)),
+        (Op::Ne, _) => Truth::from_bool(!ints.contains(&have)),
+        (Op::Lt, [n]) => Truth::from_bool(have < *n),
+        (Op::Le, [n]) => Truth::from_bool(have <= *n),
+        (Op::Gt, [n]) => Truth::from_bool(have > *n),
+        (Op::Ge, [n]) => Truth::from_bool(have >= *n),
+        _ => Truth::Unknown(format!("{field}: an ordering operator with a set")),
     }
 }
 
@@ -534,6 +645,50 @@ mod tests {
             let m = format!("{}ip4.src == 10.{a}.{b}.0/{len} && (ip4.dst != {{1.2.3.4, 5.6.7.8}} || inport == \"p\")", if neg { "!" } else { "" });
             let e = parse(&m).unwrap();
             proptest::prop_assert!(matches!(pkt("10.1.2.3", "9.9.9.9").eval(&e), Truth::True | Truth::False));
+        }
+    }
+
+    #[test]
+    fn an_unknown_address_is_unknown_not_absent() {
+        // After a DNAT the destination is no longer known; the source still is.
+        let p = Packet {
+            src: "10.128.27.163".parse().ok(),
+            ..Default::default()
+        };
+        let e = |m: &str| p.eval(&parse(m).unwrap());
+        assert_eq!(e("ip4.dst == 0.0.0.0/0"), Truth::Unknown("field ip4.dst".into()));
+        assert_eq!(e("ip6.dst == ::/0"), Truth::False);
+        assert_eq!(e("ip4.src == 10.128.0.0/14"), Truth::True);
+    }
+
+    #[test]
+    fn known_macs_integers_and_masks() {
+        let mut p = pkt("10.128.2.43", "224.0.0.251");
+        p.eth_src = Some("0a:58:0a:80:02:2b".into());
+        p.eth_dst = Some("01:00:5e:00:00:fb".into());
+        p.ints.insert("ip.ttl".into(), 1);
+        p.address_sets.insert("svc_monitor_mac".into(), vec!["0A:58:0a:80:02:2b".into()]);
+        p.ints.insert("tcp.flags".into(), 0x12);
+        let cases = [
+            ("eth.src == 0A:58:0a:80:02:2b", Truth::True),
+            ("eth.dst == {0a:58:0a:80:02:01, ff:ff:ff:ff:ff:ff}", Truth::False),
+            ("eth.dst == $svc_monitor_mac", Truth::False),
+            ("eth.src == $svc_monitor_mac", Truth::True),
+            ("eth.mcast && !eth.bcast && ip4.mcast", Truth::True),
+            ("ip.ttl == {0, 1}", Truth::True),
+            ("ip.ttl != {0, 1}", Truth::False),
+            ("ip.ttl > 1", Truth::False),
+            ("tcp.flags == 0x2/0x2", Truth::True),
+            ("tcp.flags == 0x4/0x4", Truth::False),
+            ("ip4.dst == 224.0.0.0/240.0.0.0", Truth::True),
+            (
+                "eth.src == 01:00:00:00:00:00/01:00:00:00:00:00",
+                Truth::Unknown("eth.src compared with Other(\"01:00:00:00:00:00/01:00:00:00:00:00\")".into()),
+            ),
+            ("udp.dst == 53", Truth::Unknown("field udp.dst".into())),
+        ];
+        for (m, want) in cases {
+            assert_eq!(p.eval(&parse(m).unwrap()), want, "{m}");
         }
     }
 

@@ -3,6 +3,7 @@
 //! end. Every expectation comes from the real tools (`ovs-vsctl`, `ovn-nbctl`, `ovn-sbctl`,
 //! `tcpdump`) on the same lab, or from a fact of the lab's construction.
 
+mod agreement;
 mod capture;
 mod common;
 mod dataplane;
@@ -74,6 +75,7 @@ fn main() {
         trace::predicted_headers_match_tcpdump,
         trace::key_lflows_are_the_ones_ovn_trace_takes,
         trace::every_lflow_match_northd_wrote_parses,
+        trace::evaluator_agrees_with_ovn_trace,
         guide::readme_guide_matches_the_lab,
         capture::live_capture_explained_and_written,
         detrace::cookies_annotated_like_ovn_detrace,

@@ -220,3 +220,74 @@ pub fn every_lflow_match_northd_wrote_parses() {
         &rejected[..rejected.len().min(20)]
     );
 }
+
+/// What the Southbound says about address sets and port groups, for the evaluator.
+pub fn sb_sets(l: &crate::common::Lab, p: &mut ovnscope::trace::expr::Packet) {
+    let strs = |v: &Value| -> Vec<String> {
+        match v {
+            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Value::String(s) => vec![s.clone()],
+            _ => vec![],
+        }
+    };
+    for r in l.list(crate::common::Lab::sbctl, "Address_Set", &["name", "addresses"]) {
+        p.address_sets
+            .insert(r["name"].as_str().unwrap().to_string(), strs(&r["addresses"]));
+    }
+    for r in l.list(crate::common::Lab::sbctl, "Port_Group", &["name", "ports"]) {
+        p.port_groups.insert(r["name"].as_str().unwrap().to_string(), strs(&r["ports"]));
+    }
+}
+
+/// The match evaluator never contradicts ovn-trace on the lab's Southbound: for ICMP, TCP and
+/// UDP to the internet, ICMP to a pod on the other node and to a pod on the same node, every
+/// flow ovn-trace takes is not false and no higher-priority flow it skipped is true.
+pub fn evaluator_agrees_with_ovn_trace() {
+    use crate::agreement::{lflow_list, steps, Agreement};
+    let l = lab();
+    let flows = lflow_list(&l.sbctl(&["lflow-list"]), &Default::default());
+    let rmac = l
+        .nbctl(&["get", "Logical_Router_Port", "rtos-worker-1", "mac"])
+        .trim()
+        .trim_matches('"')
+        .to_string();
+    let lsps = l.list(crate::common::Lab::nbctl, "Logical_Switch_Port", &["addresses"]);
+    let mac_of = |ip: &str| {
+        lsps.iter()
+            .filter_map(|p| p["addresses"].as_str())
+            .find(|a| a.split_whitespace().nth(1) == Some(ip))
+            .map(|a| a.split_whitespace().next().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no port has {ip}"))
+    };
+    let mut base = ovnscope::trace::expr::Packet {
+        src: "10.128.2.43".parse().ok(),
+        ..Default::default()
+    };
+    sb_sets(l, &mut base);
+    let mut total = Agreement::default();
+    let cases = [
+        ("203.0.113.8", rmac.clone(), "icmp4", "icmp4.type==8 && icmp4.code==0"),
+        ("203.0.113.8", rmac.clone(), "tcp", "tcp.src==40000 && tcp.dst==80 && tcp.flags==2"),
+        ("203.0.113.8", rmac.clone(), "udp", "udp.src==40000 && udp.dst==53"),
+        ("10.128.4.5", rmac.clone(), "icmp4", "icmp4.type==8 && icmp4.code==0"),
+        ("10.128.2.44", mac_of("10.128.2.44"), "icmp4", "icmp4.type==8 && icmp4.code==0"),
+    ];
+    for (dst, dmac, proto, l4) in cases {
+        let flow = format!(
+            "inport==\"network-trace_nettools-dual-pod\" && eth.src==0a:58:0a:80:02:2b && eth.dst=={dmac} && ip4.src==10.128.2.43 && ip4.dst=={dst} && ip.ttl==64 && {l4}"
+        );
+        let text = l.run("ovn-trace", &[&format!("--db={}", l.sb_sock()), "worker-1", &flow]);
+        let mut start = base.clone();
+        start.dst = dst.parse().ok();
+        start.proto = Some(proto.into());
+        start.eth_src = Some("0a:58:0a:80:02:2b".into());
+        start.eth_dst = Some(dmac.clone());
+        crate::agreement::known_ints(&flow, &mut start);
+        let s = steps(&text, &start);
+        assert!(s.len() >= 3, "{dst} {proto}: {text}");
+        total.add(&s, &flows);
+    }
+    println!("{}", total.report("lab, 5 packets"));
+    assert!(total.contradictions.is_empty(), "{:#?}", total.contradictions);
+    assert!(total.taken_true > 0 && total.higher_false > 0, "{}", total.report("lab"));
+}

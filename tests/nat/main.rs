@@ -4,6 +4,8 @@
 //! after the other, on a lab of its own (one chassis). Then the same on the real Northbound
 //! file with a Southbound computed by a real ovn-northd.
 
+#[path = "../lab/agreement.rs"]
+mod agreement;
 #[path = "../lab/common.rs"]
 #[allow(dead_code)]
 mod common;

@@ -208,6 +208,59 @@ pub fn real_nb_answers_match_ovn_trace() {
     println!("real NB: {agree}/{asked} pod addresses agree with ovn-trace");
     assert!(agree >= 10 && differences.is_empty(), "{differences:#?}");
 
+    // The match evaluator against every table step ovn-trace takes, for ICMP from up to 20
+    // pods and TCP and UDP from the first 5 (see tests/lab/agreement.rs).
+    let name2: BTreeMap<String, String> = list("ovn-sbctl", &sb.sock, "Datapath_Binding", "_uuid,external_ids")
+        .iter()
+        .filter_map(|d| Some((d["_uuid"].as_str()?.to_string(), d["external_ids"]["name2"].as_str()?.to_string())))
+        .collect();
+    let flows = crate::agreement::lflow_list(&ctl("ovn-sbctl", &sb.sock, &["lflow-list"]), &name2);
+    let mut base = ovnscope::trace::expr::Packet::default();
+    for r in list("ovn-sbctl", &sb.sock, "Address_Set", "name,addresses") {
+        base.address_sets
+            .insert(r["name"].as_str().unwrap().to_string(), strs(&r["addresses"]));
+    }
+    for r in list("ovn-sbctl", &sb.sock, "Port_Group", "name,ports") {
+        base.port_groups.insert(r["name"].as_str().unwrap().to_string(), strs(&r["ports"]));
+    }
+    let mut total = crate::agreement::Agreement::default();
+    let mut packets = 0;
+    for (i, (ls, lsp, mac, ip, rmac)) in pods.iter().take(20).enumerate() {
+        let l4s: &[(&str, &str)] = if i < 5 {
+            &[
+                ("icmp4", "icmp4.type==8 && icmp4.code==0"),
+                ("tcp", "tcp.src==40000 && tcp.dst==443 && tcp.flags==2"),
+                ("udp", "udp.src==40000 && udp.dst==53"),
+            ]
+        } else {
+            &[("icmp4", "icmp4.type==8 && icmp4.code==0")]
+        };
+        for (proto, l4) in l4s {
+            let flow = format!(
+                "inport==\"{lsp}\" && eth.src=={mac} && eth.dst=={rmac} && ip4.src=={ip} && ip4.dst==8.8.8.8 && ip.ttl==64 && {l4}"
+            );
+            let out = Command::new("ovn-trace")
+                .arg(format!("--db={}", sb.sock))
+                .arg(ls)
+                .arg(&flow)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "ovn-trace: {}", String::from_utf8_lossy(&out.stderr));
+            let mut start = base.clone();
+            start.src = ip.parse().ok();
+            start.dst = "8.8.8.8".parse().ok();
+            start.proto = Some(proto.to_string());
+            start.eth_src = Some(mac.to_ascii_lowercase());
+            start.eth_dst = Some(rmac.to_ascii_lowercase());
+            crate::agreement::known_ints(&flow, &mut start);
+            total.add(&crate::agreement::steps(&String::from_utf8_lossy(&out.stdout), &start), &flows);
+            packets += 1;
+        }
+    }
+    println!("{}", total.report(&format!("real NB, {packets} packets")));
+    assert!(packets >= 20, "packets: {packets}");
+    assert!(total.contradictions.is_empty(), "{:#?}", total.contradictions);
+
     // Every match that this ovn-northd wrote is valid OVN syntax (ovn-controller compiles
     // them): the match-expression parser must read every one of them.
     let flows = list("ovn-sbctl", &sb.sock, "Logical_Flow", "_uuid,match");

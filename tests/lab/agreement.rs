@@ -1,0 +1,248 @@
+//! The match evaluator against ovn-trace's choices, on the same Southbound.
+//!
+//! ovn-trace's detailed output names, table by table, the logical flow the packet took. Two
+//! things follow for ovnscope's three-valued evaluator, given what is known of the packet at
+//! that step: the flow ovn-trace took must not evaluate to false, and no flow of a higher
+//! priority in the same datapath and stage (as `ovn-sbctl lflow-list` lists them) may evaluate
+//! to true — otherwise ovnscope would have chosen a different flow than OVN. Fields ovnscope
+//! does not model (registers, ct state, MACs, TTL) come out unknown, which is allowed; the
+//! counts of decided answers are printed as the agreement rate.
+
+use ovnscope::trace::expr::{parse, Packet, Truth};
+use std::collections::BTreeMap;
+
+/// One table step of an ovn-trace run, with what was known of the packet when it matched.
+#[derive(Debug)]
+pub struct Step {
+    pub datapath: String,
+    pub stage: String,
+    pub priority: i64,
+    pub matched: String,
+    pub uuid8: String,
+    pub packet: Packet,
+}
+
+/// Reads ovn-trace's detailed output. The packet starts as `start`; the port names come from
+/// each `ingress(...)`/`egress(...)` header and from `outport = "…"` actions; a NAT or
+/// load-balancer action makes the rewritten address unknown from then on (ovn-trace assumes a
+/// conntrack state we do not copy).
+pub fn steps(text: &str, start: &Packet) -> Vec<Step> {
+    let mut pkt = start.clone();
+    let mut dp = String::new();
+    let mut out = vec![];
+    for line in text.lines() {
+        let t = line.trim();
+        let header = t.strip_prefix("ingress(").or_else(|| t.strip_prefix("egress("));
+        if let Some(h) = header {
+            let attr = |k: &str| {
+                h.split(&format!("{k}=\""))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .map(str::to_string)
+            };
+            dp = attr("dp").unwrap_or_default();
+            pkt.inport = attr("inport");
+            pkt.outport = attr("outport");
+            continue;
+        }
+        // " 13. lr_in_ip_routing (northd.c:10388): MATCH, priority 69, uuid 86a49ca7"
+        let numbered = t
+            .split_once(". ")
+            .filter(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if let Some((_, rest)) = numbered.filter(|_| t.contains(", uuid ")) {
+            let stage = rest.split_whitespace().next().unwrap_or_default().to_string();
+            let body = rest.split_once("): ").map_or("", |(_, b)| b);
+            let (m, tail) = body.rsplit_once(", priority ").unwrap_or((body, ""));
+            let (prio, uuid) = tail.split_once(", uuid ").unwrap_or((tail, ""));
+            out.push(Step {
+                datapath: dp.clone(),
+                stage,
+                priority: prio.trim().parse().unwrap_or(-1),
+                matched: m.to_string(),
+                uuid8: uuid.trim().to_string(),
+                packet: pkt.clone(),
+            });
+            continue;
+        }
+        if let Some(p) = t.strip_prefix("outport = \"") {
+            pkt.outport = p.split('"').next().map(str::to_string);
+        }
+        if t.ends_with('{') {
+            // A nested action (icmp4 {...}, arp {...}) describes a new packet: know nothing.
+            let (i, o) = (pkt.inport.take(), pkt.outport.take());
+            pkt = Packet {
+                inport: i,
+                outport: o,
+                address_sets: std::mem::take(&mut pkt.address_sets),
+                port_groups: std::mem::take(&mut pkt.port_groups),
+                ..Packet::default()
+            };
+        }
+        // Only a NAT action with an address (`ct_snat_in_czone(10.46.44.118)`, `ct_lb_mark(backends=…)`)
+        // rewrites; the bare forms un-NAT existing connections, and ovn-trace assumes none
+        // ("so no change").
+        let nat_arg = !t.contains("so no change") && t.split("/*").next().is_some_and(|a| a.contains('('));
+        if nat_arg && t.starts_with("ct_snat") || t.starts_with("ip4.src") || t.starts_with("ip6.src") {
+            pkt.src = None;
+            pkt.ints.retain(|k, _| !k.ends_with(".src"));
+        }
+        if nat_arg && (t.starts_with("ct_dnat") || t.starts_with("ct_lb")) || t.starts_with("ip4.dst") || t.starts_with("ip6.dst") {
+            pkt.dst = None;
+            pkt.ints.retain(|k, _| !k.ends_with(".dst"));
+        }
+        for (field, slot) in [("eth.src", &mut pkt.eth_src), ("eth.dst", &mut pkt.eth_dst)] {
+            if let Some(rest) = t.strip_prefix(field) {
+                *slot = rest
+                    .strip_prefix(" = ")
+                    .and_then(|v| v.strip_suffix(';'))
+                    .filter(|v| v.len() == 17 && v.split(':').count() == 6)
+                    .map(str::to_ascii_lowercase);
+            }
+        }
+        if t.contains("<->") {
+            pkt.eth_src = None;
+            pkt.eth_dst = None;
+            pkt.src = None;
+            pkt.dst = None;
+        }
+        if t == "ip.ttl--;" {
+            if let Some(ttl) = pkt.ints.get_mut("ip.ttl") {
+                *ttl = ttl.saturating_sub(1);
+            }
+        } else {
+            let assigned: Vec<String> = pkt.ints.keys().filter(|k| t.starts_with(k.as_str())).cloned().collect();
+            for k in assigned {
+                pkt.ints.remove(&k);
+            }
+        }
+    }
+    out
+}
+
+/// The integer fields a microflow sets (`ip.ttl==64 && tcp.dst==80`), as known to the packet.
+pub fn known_ints(microflow: &str, p: &mut Packet) {
+    for clause in microflow.split("&&") {
+        if let Some((f, v)) = clause.split_once("==") {
+            let (f, v) = (f.trim(), v.trim());
+            let n = v
+                .strip_prefix("0x")
+                .map_or_else(|| v.parse().ok(), |h| u128::from_str_radix(h, 16).ok());
+            if let (Some(n), false) = (n, f.starts_with("eth.") || f.starts_with("ip4.") || f.starts_with("ip6.")) {
+                p.ints.insert(f.to_string(), n);
+            }
+        }
+    }
+}
+
+/// `ovn-sbctl lflow-list` as (datapath, stage) → [(priority, match)]. A datapath is filed
+/// under the name lflow-list prints and under `aliases` (datapath uuid → `external_ids:name2`,
+/// the name ovn-trace prints when a CMS such as Neutron sets one).
+pub fn lflow_list(text: &str, aliases: &BTreeMap<String, String>) -> BTreeMap<(String, String), Vec<(i64, String)>> {
+    let mut dps: Vec<String> = vec![];
+    let mut map: BTreeMap<(String, String), Vec<(i64, String)>> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Datapath: \"") {
+            let (name, tail) = rest.split_once('"').unwrap_or((rest, ""));
+            let uuid = tail.split_once('(').and_then(|(_, r)| r.split(')').next()).unwrap_or_default();
+            dps = std::iter::once(name.to_string()).chain(aliases.get(uuid).cloned()).collect();
+            continue;
+        }
+        let t = line.trim();
+        let (Some(stage), Some(prio), Some(m)) = (
+            t.split_once('(')
+                .and_then(|(_, r)| r.split(')').next())
+                .map(|s| s.trim().to_string()),
+            t.split_once("priority=")
+                .and_then(|(_, r)| r.split(',').next())
+                .and_then(|p| p.trim().parse().ok()),
+            t.split_once(", match=(")
+                .and_then(|(_, r)| r.rsplit_once("), action=("))
+                .map(|(m, _)| m.to_string()),
+        ) else {
+            continue;
+        };
+        for dp in &dps {
+            map.entry((dp.clone(), stage.clone())).or_default().push((prio, m.clone()));
+        }
+    }
+    map
+}
+
+/// The packet's header knowledge, without the address sets and port groups.
+fn brief(p: &Packet) -> String {
+    format!(
+        "src {:?} dst {:?} inport {:?} outport {:?} proto {:?} eth {:?} > {:?} {:?}",
+        p.src, p.dst, p.inport, p.outport, p.proto, p.eth_src, p.eth_dst, p.ints
+    )
+}
+
+/// Tallies of one comparison; `contradictions` must stay empty.
+#[derive(Debug, Default)]
+pub struct Agreement {
+    pub taken_true: usize,
+    pub taken_unknown: usize,
+    pub higher_false: usize,
+    pub higher_unknown: usize,
+    /// Why answers were unknown (the first unmodelled thing each one met), with counts.
+    pub unknown_because: BTreeMap<String, usize>,
+    pub contradictions: Vec<String>,
+}
+
+impl Agreement {
+    /// Adds one ovn-trace run's steps, checked against the datapaths' flow tables.
+    pub fn add(&mut self, steps: &[Step], flows: &BTreeMap<(String, String), Vec<(i64, String)>>) {
+        assert!(!steps.is_empty(), "ovn-trace took no step");
+        for s in steps {
+            match s.packet.eval(&parse(&s.matched).unwrap()) {
+                Truth::True => self.taken_true += 1,
+                Truth::Unknown(r) => {
+                    self.taken_unknown += 1;
+                    *self.unknown_because.entry(r).or_default() += 1;
+                }
+                Truth::False => self.contradictions.push(format!(
+                    "{} {} {}: ovn-trace took {:?}, ovnscope evaluates it false for {}",
+                    s.datapath,
+                    s.stage,
+                    s.uuid8,
+                    s.matched,
+                    brief(&s.packet)
+                )),
+            }
+            let table = flows
+                .get(&(s.datapath.clone(), s.stage.clone()))
+                .unwrap_or_else(|| panic!("lflow-list has no {} {}", s.datapath, s.stage));
+            for (prio, m) in table.iter().filter(|(p, _)| *p > s.priority) {
+                match s.packet.eval(&parse(m).unwrap()) {
+                    Truth::False => self.higher_false += 1,
+                    Truth::Unknown(r) => {
+                        self.higher_unknown += 1;
+                        *self.unknown_because.entry(r).or_default() += 1;
+                    }
+                    Truth::True => self.contradictions.push(format!(
+                        "{} {}: ovn-trace took priority {} ({}), ovnscope finds priority {prio} {m:?} true for {}",
+                        s.datapath,
+                        s.stage,
+                        s.priority,
+                        s.uuid8,
+                        brief(&s.packet)
+                    )),
+                }
+            }
+        }
+    }
+
+    pub fn report(&self, what: &str) -> String {
+        let taken = self.taken_true + self.taken_unknown;
+        let higher = self.higher_false + self.higher_unknown;
+        let mut why: Vec<(&String, &usize)> = self.unknown_because.iter().collect();
+        why.sort_by(|a, b| b.1.cmp(a.1));
+        let why: Vec<String> = why.iter().take(6).map(|(r, n)| format!("{r} ×{n}")).collect();
+        format!(
+            "{what}: flows ovn-trace took: {}/{taken} evaluated true, rest unknown; higher-priority flows it skipped: {}/{higher} evaluated false, rest unknown; {} contradictions; unknown mostly because of {}",
+            self.taken_true,
+            self.higher_false,
+            self.contradictions.len(),
+            why.join(", ")
+        )
+    }
+}
