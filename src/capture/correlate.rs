@@ -38,7 +38,7 @@ pub fn key(f: &Frame) -> Option<Key> {
             ..
         } => Some(Key {
             what: format!("tcp seq {seq} ack {ack} [{flags}]"),
-            forward: dport < sport,
+            forward: client_to_server(*sport, *dport),
         }),
         // Traceroute-style probes carry the same payload and differ in their port.
         L4::Udp {
@@ -47,9 +47,45 @@ pub fn key(f: &Frame) -> Option<Key> {
             dport,
         } => Some(Key {
             what: format!("udp dport {dport} payload {payload_digest:016x}"),
-            forward: dport < sport,
+            // A traceroute probe goes to 33434 and up (its answer is ICMP, never UDP back),
+            // whatever ephemeral port it leaves from — which may be the lower one.
+            forward: TRACEROUTE_PORTS.contains(dport) || client_to_server(*sport, *dport),
         }),
         _ => None,
+    }
+}
+
+/// traceroute(8)'s default destination ports: 33434 plus one per probe (30 hops × 3 probes).
+const TRACEROUTE_PORTS: std::ops::RangeInclusive<u16> = 33434..=33534;
+
+/// Which way a TCP/UDP packet goes: toward a well-known port (below 1024) from an unprivileged
+/// one is client to server; otherwise the lower port is taken as the service's.
+fn client_to_server(sport: u16, dport: u16) -> bool {
+    match (sport < 1024, dport < 1024) {
+        (false, true) => true,
+        (true, false) => false,
+        _ => dport < sport,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direction_of_tcp_and_udp() {
+        // (sport, dport, forward)
+        for (s, d, want) in [
+            (40000, 80, true),
+            (80, 40000, false),
+            (40000, 8080, true),
+            (8080, 40000, false),
+            (33000, 33434, true), // a traceroute probe from a lower ephemeral port
+            (55000, 33435, true),
+            (1023, 53, true), // both privileged: the lower port is the service
+        ] {
+            assert_eq!(client_to_server(s, d) || TRACEROUTE_PORTS.contains(&d), want, "{s} > {d}");
+        }
     }
 }
 
