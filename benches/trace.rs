@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
         format!("unix:{dir}/ovn/ovnsb_db.sock"),
     );
     let bin = env!("CARGO_BIN_EXE_ovnscope");
-    let ours = |_: &mut ()| {
+    let ours = || {
         let out = Command::new(bin)
             .args(["trace", "--ovs-db", &ovs, "--nb-db", &nb, "--sb-db", &sb])
             .args([
@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
         assert!(out.status.success() && out.stdout.len() > 100);
     };
     let flow = "inport==\"network-trace_nettools-dual-pod\" && eth.src==0a:58:0a:80:02:2b && eth.dst==0a:58:0a:80:02:01 && ip4.src==10.128.2.43 && ip4.dst==203.0.113.8 && ip.ttl==64 && icmp4.type==8 && icmp4.code==0";
-    let theirs = |_: &mut ()| {
+    let theirs = || {
         let out = Command::new("ovn-trace")
             .args([&format!("--db={sb}"), "worker-1", flow])
             .output()
@@ -63,12 +63,12 @@ fn bench(c: &mut Criterion) {
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("lr_out_snat"));
     };
     // Both must work before they are timed.
-    ours(&mut ());
-    theirs(&mut ());
+    ours();
+    theirs();
     let mut g = c.benchmark_group("trace_pod_to_internet");
     g.sample_size(20);
-    g.bench_function("ovnscope_trace_lflows", |b| b.iter(|| ours(&mut ())));
-    g.bench_function("ovn_trace", |b| b.iter(|| theirs(&mut ())));
+    g.bench_function("ovnscope_trace_lflows", |b| b.iter(ours));
+    g.bench_function("ovn_trace", |b| b.iter(theirs));
     g.finish();
     lab("down");
 }

@@ -494,11 +494,7 @@ impl Packet {
                             _ => return Truth::Unknown(format!("{field} compared with {val:?}")),
                         }
                     }
-                    return match op {
-                        Op::Eq => Truth::from_bool(hit),
-                        Op::Ne => Truth::from_bool(!hit),
-                        _ => Truth::Unknown(format!("{field} with an ordering operator")),
-                    };
+                    return membership(*op, hit, field);
                 }
                 if let Some(&have) = self.ints.get(field.as_str()) {
                     return cmp_int(have, *op, values, field);
@@ -518,11 +514,7 @@ impl Packet {
                             _ => return Truth::Unknown(format!("{field} compared with {val:?}")),
                         }
                     }
-                    return match op {
-                        Op::Eq => Truth::from_bool(hit),
-                        Op::Ne => Truth::from_bool(!hit),
-                        _ => Truth::Unknown(format!("{field} with an ordering operator")),
-                    };
+                    return membership(*op, hit, field);
                 }
                 let port = match field.as_str() {
                     "inport" => &self.inport,
@@ -543,13 +535,19 @@ impl Packet {
                         _ => return Truth::Unknown(format!("{field} compared with {val:?}")),
                     }
                 }
-                match op {
-                    Op::Eq => Truth::from_bool(hit),
-                    Op::Ne => Truth::from_bool(!hit),
-                    _ => Truth::Unknown(format!("{field} with an ordering operator")),
-                }
+                membership(*op, hit, field)
             }
         }
+    }
+}
+
+/// `==`/`!=` against a set of addresses, MACs or ports, once `hit` (is the packet's value in
+/// the set) is known; ordering operators are not defined on these fields.
+fn membership(op: Op, hit: bool, field: &str) -> Truth {
+    match op {
+        Op::Eq => Truth::from_bool(hit),
+        Op::Ne => Truth::from_bool(!hit),
+        _ => Truth::Unknown(format!("{field} with an ordering operator")),
     }
 }
 

@@ -9,6 +9,7 @@
 //! counts of decided answers are printed as the agreement rate.
 
 use ovnscope::trace::expr::{parse, Packet, Truth};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// One table step of an ovn-trace run, with what was known of the packet when it matched.
@@ -245,4 +246,39 @@ impl Agreement {
             why.join(", ")
         )
     }
+}
+
+/// Name → members from `<ctl> list` rows (`Address_Set` name/addresses, `Port_Group`
+/// name/ports), as the evaluator takes them.
+pub fn named_lists<'a>(rows: impl IntoIterator<Item = (&'a Value, &'a Value)>) -> BTreeMap<String, Vec<String>> {
+    rows.into_iter()
+        .map(|(name, members)| {
+            let members = crate::common::as_list(members)
+                .iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect();
+            (name.as_str().unwrap().to_string(), members)
+        })
+        .collect()
+}
+
+/// Every match an ovn-northd wrote is valid OVN syntax (ovn-controller compiles them), so
+/// ovnscope's parser must read every one of `flows` ((uuid, match) pairs, more than `min`).
+pub fn assert_all_matches_parse(what: &str, flows: &[(String, String)], min: usize) {
+    assert!(flows.len() > min, "{what}: logical flows: {}", flows.len());
+    let rejected: Vec<String> = flows
+        .iter()
+        .filter_map(|(uuid, m)| parse(m).err().map(|e| format!("{uuid} {m:?}: {e}")))
+        .collect();
+    println!(
+        "{what}: {} of {} logical-flow matches parse",
+        flows.len() - rejected.len(),
+        flows.len()
+    );
+    assert!(
+        rejected.is_empty(),
+        "{} rejected: {:#?}",
+        rejected.len(),
+        &rejected[..rejected.len().min(20)]
+    );
 }

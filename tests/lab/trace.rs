@@ -23,22 +23,30 @@ fn seen(ns: &str, iface: &str, filter: &str, send: impl FnOnce()) -> String {
 }
 
 fn predict(to: &str) -> Value {
+    predict_with(to, &[])
+}
+
+/// `ovnscope trace --from <the dual pod> --to TO -f json`, plus `extra` options.
+fn predict_with(to: &str, extra: &[&str]) -> Value {
     let l = lab();
-    l.ovnscope_json(&[
+    let (ovs, nb, sb) = (l.ovs_sock(), l.nb_sock(), l.sb_sock());
+    let mut args = vec![
         "trace",
         "--ovs-db",
-        &l.ovs_sock(),
+        &ovs,
         "--nb-db",
-        &l.nb_sock(),
+        &nb,
         "--sb-db",
-        &l.sb_sock(),
+        &sb,
         "--from",
         "network-trace/nettools-dual-pod",
         "--to",
         to,
         "-f",
         "json",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    l.ovnscope_json(&args)
 }
 
 fn point<'a>(p: &'a Value, kind: &str) -> &'a Value {
@@ -137,22 +145,10 @@ pub fn predicted_headers_match_tcpdump() {
 /// (datapath, stage, uuid prefix) of every logical flow ovn-trace's detailed output shows.
 fn ovn_trace_steps(l: &crate::common::Lab, flow: &str) -> std::collections::BTreeSet<(String, String, String)> {
     let out = l.run("ovn-trace", &[&format!("--db={}", l.sb_sock()), "worker-1", flow]);
-    let mut dp = String::new();
-    let mut steps = std::collections::BTreeSet::new();
-    for line in out.lines() {
-        let t = line.trim();
-        if let Some(rest) = t.strip_prefix("ingress(dp=\"").or_else(|| t.strip_prefix("egress(dp=\"")) {
-            dp = rest.split('"').next().unwrap().to_string();
-        } else if let (Some(stage), Some(uuid)) = (
-            t.split_whitespace().nth(1),
-            t.rsplit("uuid ").next().filter(|_| t.contains(", uuid ")),
-        ) {
-            if t.split('.').next().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())) {
-                steps.insert((dp.clone(), stage.to_string(), uuid.trim().to_string()));
-            }
-        }
-    }
-    steps
+    crate::agreement::steps(&out, &Default::default())
+        .into_iter()
+        .map(|s| (s.datapath, s.stage, s.uuid8))
+        .collect()
 }
 
 /// `trace --lflows`: every key-step flow ovnscope names is one ovn-trace takes, on the same
@@ -160,22 +156,7 @@ fn ovn_trace_steps(l: &crate::common::Lab, flow: &str) -> std::collections::BTre
 pub fn key_lflows_are_the_ones_ovn_trace_takes() {
     let l = lab();
     for (to, min_steps) in [("203.0.113.8", 7), ("10.128.4.5", 3), ("10.128.2.44", 1)] {
-        let ours = l.ovnscope_json(&[
-            "trace",
-            "--ovs-db",
-            &l.ovs_sock(),
-            "--nb-db",
-            &l.nb_sock(),
-            "--sb-db",
-            &l.sb_sock(),
-            "--from",
-            "network-trace/nettools-dual-pod",
-            "--to",
-            to,
-            "--lflows",
-            "-f",
-            "json",
-        ]);
+        let ours = predict_with(to, &["--lflows"]);
         let flow = format!(
             "inport==\"network-trace_nettools-dual-pod\" && eth.src==0a:58:0a:80:02:2b && eth.dst=={} && ip4.src==10.128.2.43 && ip4.dst=={to} && ip.ttl==64 && icmp4.type==8 && icmp4.code==0",
             ours["points"][0]["dst_mac"].as_str().unwrap()
@@ -198,52 +179,24 @@ pub fn key_lflows_are_the_ones_ovn_trace_takes() {
 /// ovn-controller, so it is valid OVN syntax: the match-expression parser must read all of
 /// them (this OVN release's stages, not a hand-picked sample).
 pub fn every_lflow_match_northd_wrote_parses() {
-    let l = lab();
-    let flows = l.list(crate::common::Lab::sbctl, "Logical_Flow", &["_uuid", "match"]);
-    assert!(flows.len() > 100, "logical flows: {}", flows.len());
-    let rejected: Vec<String> = flows
+    let flows: Vec<(String, String)> = lab()
+        .list(crate::common::Lab::sbctl, "Logical_Flow", &["_uuid", "match"])
         .iter()
-        .filter_map(|f| {
-            let m = f["match"].as_str().unwrap_or_default();
-            ovnscope::trace::expr::parse(m).err().map(|e| format!("{} {m:?}: {e}", f["_uuid"]))
+        .map(|f| {
+            (
+                f["_uuid"].as_str().unwrap().to_string(),
+                f["match"].as_str().unwrap_or_default().to_string(),
+            )
         })
         .collect();
-    println!(
-        "lab: {} of {} logical-flow matches parse",
-        flows.len() - rejected.len(),
-        flows.len()
-    );
-    assert!(
-        rejected.is_empty(),
-        "{} rejected: {:#?}",
-        rejected.len(),
-        &rejected[..rejected.len().min(20)]
-    );
-}
-
-/// What the Southbound says about address sets and port groups, for the evaluator.
-pub fn sb_sets(l: &crate::common::Lab, p: &mut ovnscope::trace::expr::Packet) {
-    let strs = |v: &Value| -> Vec<String> {
-        match v {
-            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
-            Value::String(s) => vec![s.clone()],
-            _ => vec![],
-        }
-    };
-    for r in l.list(crate::common::Lab::sbctl, "Address_Set", &["name", "addresses"]) {
-        p.address_sets
-            .insert(r["name"].as_str().unwrap().to_string(), strs(&r["addresses"]));
-    }
-    for r in l.list(crate::common::Lab::sbctl, "Port_Group", &["name", "ports"]) {
-        p.port_groups.insert(r["name"].as_str().unwrap().to_string(), strs(&r["ports"]));
-    }
+    crate::agreement::assert_all_matches_parse("lab", &flows, 100);
 }
 
 /// The match evaluator never contradicts ovn-trace on the lab's Southbound: for ICMP, TCP and
 /// UDP to the internet, ICMP to a pod on the other node and to a pod on the same node, every
 /// flow ovn-trace takes is not false and no higher-priority flow it skipped is true.
 pub fn evaluator_agrees_with_ovn_trace() {
-    use crate::agreement::{lflow_list, steps, Agreement};
+    use crate::agreement::{lflow_list, named_lists, steps, Agreement};
     let l = lab();
     let flows = lflow_list(&l.sbctl(&["lflow-list"]), &Default::default());
     let rmac = l
@@ -259,11 +212,14 @@ pub fn evaluator_agrees_with_ovn_trace() {
             .map(|a| a.split_whitespace().next().unwrap().to_string())
             .unwrap_or_else(|| panic!("no port has {ip}"))
     };
-    let mut base = ovnscope::trace::expr::Packet {
+    let sets = l.list(crate::common::Lab::sbctl, "Address_Set", &["name", "addresses"]);
+    let groups = l.list(crate::common::Lab::sbctl, "Port_Group", &["name", "ports"]);
+    let base = ovnscope::trace::expr::Packet {
         src: "10.128.2.43".parse().ok(),
+        address_sets: named_lists(sets.iter().map(|r| (&r["name"], &r["addresses"]))),
+        port_groups: named_lists(groups.iter().map(|r| (&r["name"], &r["ports"]))),
         ..Default::default()
     };
-    sb_sets(l, &mut base);
     let mut total = Agreement::default();
     let cases = [
         ("203.0.113.8", rmac.clone(), "icmp4", "icmp4.type==8 && icmp4.code==0"),
