@@ -36,11 +36,37 @@ pub const TABLES: &[TableSpec] = &[
             "tag",
             "up",
             "external_ids",
+            "port_security",
         ],
     },
     TableSpec {
         table: "MAC_Binding",
         columns: &["logical_port", "ip", "mac", "datapath"],
+    },
+];
+
+/// What the pipeline executor needs besides the logical flows: groups a flow may output to,
+/// the sets and groups its matches name, load balancers (hairpin checks) and learned MACs.
+pub const PIPELINE: &[TableSpec] = &[
+    TableSpec {
+        table: "Multicast_Group",
+        columns: &["datapath", "name", "tunnel_key", "ports"],
+    },
+    TableSpec {
+        table: "Address_Set",
+        columns: &["name", "addresses"],
+    },
+    TableSpec {
+        table: "Port_Group",
+        columns: &["name", "ports"],
+    },
+    TableSpec {
+        table: "Load_Balancer",
+        columns: &["name", "vips", "protocol", "datapaths"],
+    },
+    TableSpec {
+        table: "FDB",
+        columns: &["mac", "dp_key", "port_key"],
     },
 ];
 
@@ -114,6 +140,33 @@ pub struct PortBinding {
     pub tag: Option<i64>,
     pub up: Option<bool>,
     pub external_ids: Map,
+    /// `MAC [IP...]` strings, checked by `check_in_port_sec()`/`check_out_port_sec()`.
+    pub port_security: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MulticastGroup {
+    pub uuid: Uuid,
+    pub datapath: Option<Uuid>,
+    pub name: String,
+    pub tunnel_key: i64,
+    pub ports: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SbLoadBalancer {
+    pub uuid: Uuid,
+    pub name: String,
+    /// `VIP[:port]` → `backend[:port],...`.
+    pub vips: Map,
+    pub protocol: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fdb {
+    pub mac: String,
+    pub dp_key: i64,
+    pub port_key: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +210,11 @@ pub struct SbDb {
     pub mac_bindings: BTreeMap<Uuid, MacBinding>,
     pub logical_flows: BTreeMap<Uuid, LogicalFlow>,
     pub dp_groups: BTreeMap<Uuid, Vec<Uuid>>,
+    pub multicast_groups: BTreeMap<Uuid, MulticastGroup>,
+    pub address_sets: BTreeMap<String, Vec<String>>,
+    pub port_groups: BTreeMap<String, Vec<String>>,
+    pub load_balancers: BTreeMap<Uuid, SbLoadBalancer>,
+    pub fdb: Vec<Fdb>,
 }
 
 fn rows<'a, T>(l: &'a Loaded, table: &'a str, f: impl Fn(RowView<'a>) -> T + 'a) -> BTreeMap<Uuid, T> {
@@ -203,6 +261,7 @@ impl SbDb {
                 tag: r.int("tag"),
                 up: r.bool("up"),
                 external_ids: r.map("external_ids"),
+                port_security: r.strs("port_security"),
             }),
             mac_bindings: rows(l, "MAC_Binding", |r| MacBinding {
                 uuid: r.uuid,
@@ -223,6 +282,32 @@ impl SbDb {
                 external_ids: r.map("external_ids"),
             }),
             dp_groups: rows(l, "Logical_DP_Group", |r| r.uuids("datapaths")),
+            multicast_groups: rows(l, "Multicast_Group", |r| MulticastGroup {
+                uuid: r.uuid,
+                datapath: r.uuid("datapath"),
+                name: r.str("name"),
+                tunnel_key: r.int("tunnel_key").unwrap_or(0),
+                ports: r.uuids("ports"),
+            }),
+            address_sets: RowView::all(&l.snapshot, "Address_Set")
+                .map(|r| (r.str("name"), r.strs("addresses")))
+                .collect(),
+            port_groups: RowView::all(&l.snapshot, "Port_Group")
+                .map(|r| (r.str("name"), r.strs("ports")))
+                .collect(),
+            load_balancers: rows(l, "Load_Balancer", |r| SbLoadBalancer {
+                uuid: r.uuid,
+                name: r.str("name"),
+                vips: r.map("vips"),
+                protocol: r.opt_str("protocol"),
+            }),
+            fdb: RowView::all(&l.snapshot, "FDB")
+                .map(|r| Fdb {
+                    mac: r.str("mac"),
+                    dp_key: r.int("dp_key").unwrap_or(0),
+                    port_key: r.int("port_key").unwrap_or(0),
+                })
+                .collect(),
         }
     }
 

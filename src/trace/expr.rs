@@ -325,6 +325,11 @@ fn parse_const(s: &str) -> Option<Value> {
     parse_int(s).map(Value::Int)
 }
 
+/// Parses one constant as a match would (an address-set member, an action's argument).
+pub fn parse_value(s: &str) -> Option<Value> {
+    parse_const(s.trim())
+}
+
 /// Parses a match expression.
 pub fn parse(s: &str) -> Result<Expr, ParseError> {
     let toks = lex(s)?;
@@ -349,7 +354,7 @@ pub enum Truth {
 }
 
 impl Truth {
-    fn from_bool(b: bool) -> Truth {
+    pub(crate) fn from_bool(b: bool) -> Truth {
         if b {
             Truth::True
         } else {

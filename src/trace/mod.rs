@@ -1,7 +1,11 @@
-//! Path prediction and the OVN match language. For now: the expression parser and an evaluator
-//! over the few fields a routing or NAT question knows (addresses, ports, protocol).
+//! Path prediction and the OVN logical-flow languages: the match parser, a three-valued
+//! evaluator over partly known packets, and a pipeline executor over concrete microflows.
 
+pub mod actions;
 pub mod detrace;
 pub mod explain;
 pub mod expr;
+pub mod microflow;
 pub mod path;
+pub mod pipeline;
+pub mod symtab;

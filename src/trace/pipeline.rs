@@ -1,0 +1,1289 @@
+//! The Southbound logical-flow pipeline, executed on a microflow the way `ovn-trace` does:
+//! per datapath an ingress and an egress pipeline of tables, the highest-priority matching flow
+//! of each table, its actions run in order, and the crossing from one datapath into its peer
+//! through patch ports. Connection tracking is modelled explicitly: each `ct_next`/`ct_*nat`/
+//! `ct_lb` forks the packet with the next state of a list (default `trk|new`, like
+//! `ovn-trace --ct`).
+//!
+//! Stages are named by `external_ids:stage-name`, never by table number. Anything the executor
+//! does not model (a field, an action, a match it cannot decide) stops that branch with an
+//! [`Node::Unmodelled`] naming it; a verdict is never claimed that was not computed.
+
+use super::actions::{self, Action, Stmt};
+use super::expr::{self, Expr, Truth};
+use super::microflow::{format_value, parse_mac, Context, Microflow};
+use super::symtab::{resolve, Base, FieldRef, Resolved, CT_DNAT, CT_NEW, CT_SNAT, CT_TRK};
+use crate::db::sb::{LogicalFlow, SbDb};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::rc::Rc;
+use uuid::Uuid;
+
+/// One node of a trace, as ovn-trace's detailed output nests them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "node", rename_all = "snake_case")]
+pub enum Node {
+    /// Entering a datapath's ingress or egress pipeline, or fanning out to a multicast group.
+    Pipeline {
+        kind: String,
+        datapath: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        inport: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        outport: Option<String>,
+        children: Vec<Node>,
+    },
+    /// The flow a table matched, and what its actions did.
+    Table {
+        datapath: String,
+        pipeline: String,
+        table: i64,
+        stage: String,
+        priority: i64,
+        #[serde(rename = "match")]
+        match_: String,
+        actions: Vec<String>,
+        uuid: String,
+        /// Other flows of the same priority that also match (OVN picks one of them; so do we).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tied_with: Vec<String>,
+        children: Vec<Node>,
+    },
+    /// No flow of the table matches: the packet is dropped there.
+    NoMatch {
+        datapath: String,
+        pipeline: String,
+        table: i64,
+        stage: String,
+    },
+    /// A fork with changed headers or state (`ct_next(ct_state=new|trk)`, `ct_snat(…)`,
+    /// `icmp4`, `clone`), continuing in `children`.
+    Transform {
+        what: String,
+        children: Vec<Node>,
+    },
+    /// A comment (`/* MAC binding to … */`).
+    Note {
+        text: String,
+    },
+    /// The packet leaves through a port (a patch port is followed by the peer's pipeline).
+    Output {
+        port: String,
+        kind: String,
+        /// The headers as they leave (addresses, MACs, TTL, ports).
+        headers: String,
+    },
+    Drop {
+        stage: String,
+        uuid: String,
+    },
+    Error {
+        text: String,
+    },
+    /// Something the executor does not model; the branch stops here.
+    Unmodelled {
+        stage: String,
+        what: String,
+    },
+}
+
+/// How to resolve what ovn-trace leaves to the user.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Successive connection-tracking states for `ct_next` and friends (`--ct`), as
+    /// `ct.*` names separated by `|`; after the list, `trk|new`.
+    pub ct: Vec<String>,
+    /// The backend a load balancer picks (`--lb-dst`); default: the first listed.
+    pub lb_dst: Option<IpAddr>,
+}
+
+struct Port {
+    datapath: Uuid,
+    key: i64,
+    kind: String,
+    peer: Option<String>,
+    distributed: Option<String>,
+    security: Vec<String>,
+}
+
+struct Compiled<'a> {
+    flow: &'a LogicalFlow,
+    matcher: Result<Expr, String>,
+    stmts: Vec<Stmt>,
+    omit: bool,
+}
+
+/// The executor over one Southbound database.
+pub struct Executor<'a> {
+    sb: &'a SbDb,
+    dp_names: HashMap<Uuid, String>,
+    dp_keys: HashMap<Uuid, i64>,
+    l3gateway: BTreeSet<Uuid>,
+    ports: HashMap<String, Port>,
+    port_by_key: HashMap<(Uuid, i64), String>,
+    /// (datapath, group name) → member ports, sorted by name as ovn-trace does.
+    mcgroups: HashMap<(Uuid, String), Vec<String>>,
+    flows: HashMap<(Uuid, bool, i64), Vec<&'a LogicalFlow>>,
+    compiled: RefCell<HashMap<(Uuid, bool, i64), Rc<Vec<Compiled<'a>>>>>,
+    resident: BTreeSet<String>,
+    ct: RefCell<VecDeque<u128>>,
+    lb_dst: Option<IpAddr>,
+    steps: RefCell<usize>,
+}
+
+/// A whole trace: the tree plus what it came to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    pub microflow: String,
+    pub nodes: Vec<Node>,
+}
+
+/// One table step, flattened from the tree in the order ovn-trace prints them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub datapath: String,
+    pub stage: String,
+    pub priority: i64,
+    pub uuid: String,
+}
+
+/// A flow is omitted from the output when it matches everything and only goes to the next
+/// table (ovn-trace prints none of those either).
+fn omittable(m: &Result<Expr, String>, stmts: &[Stmt], table: i64) -> bool {
+    matches!(m, Ok(Expr::Bool(true)))
+        && matches!(stmts, [Stmt { action: Action::Next { egress: None, table: t }, .. }] if t.is_none_or(|t| t == table + 1))
+}
+
+fn parse_ct(s: &str) -> Result<u128, String> {
+    let mut v = 0;
+    for name in s.split(['|', ',', '+']).map(str::trim).filter(|n| !n.is_empty()) {
+        let bit = super::symtab::CT_BITS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| format!("unknown connection-tracking flag {name:?} (use new, est, rel, rpl, inv, trk, snat, dnat)"))?;
+        v |= 1 << bit.1;
+    }
+    Ok(v)
+}
+
+fn ct_string(state: u128) -> String {
+    let names: Vec<&str> = super::symtab::CT_BITS
+        .iter()
+        .filter(|(_, b)| state & (1 << b) != 0)
+        .map(|(n, _)| *n)
+        .collect();
+    names.join("|")
+}
+
+fn field(name: &str) -> Result<FieldRef, String> {
+    match resolve(name)? {
+        Resolved::Field(f) => Ok(f),
+        _ => Err(format!("{name} is not a field")),
+    }
+}
+
+/// What ovn-trace calls the port (`none` is key 0: no port).
+fn port_name(p: &str) -> &str {
+    if p == "none" {
+        ""
+    } else {
+        p
+    }
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(sb: &'a SbDb, opts: &Options) -> Result<Self, String> {
+        let dp_names = sb
+            .datapaths
+            .values()
+            .map(|d| {
+                let name = d.external_ids.get("name2").cloned().unwrap_or_else(|| d.name().to_string());
+                (d.uuid, if name.is_empty() { d.uuid.to_string() } else { name })
+            })
+            .collect();
+        let dp_keys = sb.datapaths.values().map(|d| (d.uuid, d.tunnel_key)).collect();
+        let mut ports: HashMap<String, Port> = HashMap::new();
+        let mut l3gateway = BTreeSet::new();
+        for pb in sb.port_bindings.values() {
+            let Some(dp) = pb.datapath else { continue };
+            if pb.kind == "l3gateway" {
+                l3gateway.insert(dp);
+            }
+            ports.insert(
+                pb.logical_port.clone(),
+                Port {
+                    datapath: dp,
+                    key: pb.tunnel_key,
+                    kind: pb.kind.clone(),
+                    peer: None,
+                    distributed: (pb.kind == "chassisredirect")
+                        .then(|| pb.options.get("distributed-port").cloned())
+                        .flatten(),
+                    security: pb.port_security.clone(),
+                },
+            );
+        }
+        // A patch port and the port its `peer` option names are each other's peer.
+        for pb in sb.port_bindings.values().filter(|p| p.kind == "patch") {
+            if let Some(peer) = pb.options.get("peer").filter(|p| ports.contains_key(*p)) {
+                let peer = peer.clone();
+                ports.get_mut(&peer).expect("checked").peer = Some(pb.logical_port.clone());
+                ports.get_mut(&pb.logical_port).expect("bound").peer = Some(peer);
+            }
+        }
+        let port_by_key = ports.iter().map(|(n, p)| ((p.datapath, p.key), n.clone())).collect();
+        let by_uuid: HashMap<Uuid, &str> = sb.port_bindings.values().map(|p| (p.uuid, p.logical_port.as_str())).collect();
+        let mut mcgroups = HashMap::new();
+        for g in sb.multicast_groups.values() {
+            let Some(dp) = g.datapath else { continue };
+            let mut members: Vec<String> = g
+                .ports
+                .iter()
+                .filter_map(|u| by_uuid.get(u).map(|s| s.to_string()))
+                .filter(|n| ports.get(n).is_some_and(|p| p.datapath == dp))
+                .collect();
+            members.sort();
+            mcgroups.insert((dp, g.name.clone()), members);
+        }
+        let mut flows: HashMap<(Uuid, bool, i64), Vec<&LogicalFlow>> = HashMap::new();
+        for f in sb.logical_flows.values() {
+            let dps: Vec<Uuid> = match (f.logical_datapath, f.logical_dp_group) {
+                (Some(d), _) => vec![d],
+                (None, Some(g)) => sb.dp_groups.get(&g).cloned().unwrap_or_default(),
+                _ => vec![],
+            };
+            for d in dps {
+                flows.entry((d, f.pipeline == "egress", f.table_id)).or_default().push(f);
+            }
+        }
+        for v in flows.values_mut() {
+            // Highest priority first; ties in uuid order, so a run is repeatable.
+            v.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.uuid.cmp(&b.uuid)));
+        }
+        let ct = opts.ct.iter().map(|s| parse_ct(s)).collect::<Result<VecDeque<_>, _>>()?;
+        Ok(Executor {
+            sb,
+            dp_names,
+            dp_keys,
+            l3gateway,
+            resident: ports.keys().cloned().collect(),
+            ports,
+            port_by_key,
+            mcgroups,
+            flows,
+            compiled: RefCell::new(HashMap::new()),
+            ct: RefCell::new(ct),
+            lb_dst: opts.lb_dst,
+            steps: RefCell::new(0),
+        })
+    }
+
+    /// The datapath a port belongs to.
+    pub fn datapath_of(&self, port: &str) -> Option<Uuid> {
+        self.ports.get(port).map(|p| p.datapath)
+    }
+
+    fn dp_name(&self, dp: Uuid) -> String {
+        self.dp_names.get(&dp).cloned().unwrap_or_else(|| dp.to_string())
+    }
+
+    fn context(&self, dp: Uuid) -> Context<'_> {
+        Context {
+            address_sets: &self.sb.address_sets,
+            port_groups: &self.sb.port_groups,
+            datapath_key: self.dp_keys.get(&dp).copied().unwrap_or(0),
+            resident: &self.resident,
+        }
+    }
+
+    fn table(&self, dp: Uuid, egress: bool, table: i64) -> Rc<Vec<Compiled<'a>>> {
+        let key = (dp, egress, table);
+        if let Some(c) = self.compiled.borrow().get(&key) {
+            return c.clone();
+        }
+        let compiled: Vec<Compiled<'a>> = self
+            .flows
+            .get(&key)
+            .map(|v| {
+                v.iter()
+                    .map(|f| {
+                        let matcher = expr::parse(&f.match_).map_err(|e| e.to_string());
+                        let stmts = actions::parse(&f.actions);
+                        let omit = omittable(&matcher, &stmts, table);
+                        Compiled {
+                            flow: f,
+                            matcher,
+                            stmts,
+                            omit,
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rc = Rc::new(compiled);
+        self.compiled.borrow_mut().insert(key, rc.clone());
+        rc
+    }
+
+    fn next_ct_state(&self) -> (u128, &'static str) {
+        match self.ct.borrow_mut().pop_front() {
+            Some(s) => (s, ""),
+            None => (CT_TRK | CT_NEW, " /* default (use --ct to customize) */"),
+        }
+    }
+
+    /// Traces a microflow entering at its `inport` (which names the datapath).
+    pub fn run(&self, flow: &Microflow) -> Result<Trace, String> {
+        let dp = self
+            .datapath_of(&flow.inport)
+            .ok_or_else(|| format!("unknown logical port {:?} (the microflow's inport)", flow.inport))?;
+        let mut f = flow.clone();
+        let mut children = vec![];
+        self.trace(dp, &mut f, 0, false, &mut children);
+        Ok(Trace {
+            microflow: flow.headers(),
+            nodes: vec![Node::Pipeline {
+                kind: "ingress".into(),
+                datapath: self.dp_name(dp),
+                inport: Some(flow.inport.clone()),
+                outport: None,
+                children,
+            }],
+        })
+    }
+
+    /// Parses a typed-in microflow (`inport == "p" && ip4.src == … && tcp.dst == 80`).
+    pub fn microflow(&self, text: &str) -> Result<Microflow, String> {
+        let e = expr::parse(text).map_err(|e| e.to_string())?;
+        let mut f = Microflow::default();
+        // Satisfy with an empty context first to learn the inport, then with its datapath's.
+        let empty = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
+        let probe = Context {
+            address_sets: &empty.0,
+            port_groups: &empty.1,
+            datapath_key: 0,
+            resident: &empty.2,
+        };
+        f.satisfy(&e, &probe).or_else(|_| f.satisfy(&e, &self.context(Uuid::nil())))?;
+        let dp = self
+            .datapath_of(&f.inport)
+            .ok_or_else(|| format!("the microflow's inport {:?} is not a logical port", f.inport))?;
+        if f.eval(&e, &self.context(dp)) != Truth::True {
+            return Err(format!("cannot build a packet that satisfies {text:?}"));
+        }
+        Ok(f)
+    }
+
+    fn trace(&self, dp: Uuid, flow: &mut Microflow, mut table: i64, egress: bool, out: &mut Vec<Node>) {
+        let pipeline = if egress { "egress" } else { "ingress" };
+        let ctx = self.context(dp);
+        loop {
+            {
+                let mut n = self.steps.borrow_mut();
+                *n += 1;
+                if *n > 10_000 {
+                    out.push(Node::Error {
+                        text: "*** more than 10000 tables: a loop?".into(),
+                    });
+                    return;
+                }
+            }
+            let flows = self.table(dp, egress, table);
+            let stage_of = || {
+                flows
+                    .first()
+                    .map(|c| c.flow.stage().to_string())
+                    .unwrap_or_else(|| format!("{pipeline} table {table}"))
+            };
+            let mut chosen: Option<&Compiled> = None;
+            let mut tied = vec![];
+            for c in flows.iter() {
+                if chosen.is_some_and(|ch| ch.flow.priority != c.flow.priority) {
+                    break;
+                }
+                let t = match &c.matcher {
+                    Ok(m) => flow.eval(m, &ctx),
+                    Err(e) => Truth::Unknown(format!("a match that does not parse ({e})")),
+                };
+                match t {
+                    Truth::True if chosen.is_none() => chosen = Some(c),
+                    Truth::True => tied.push(c.flow.uuid.to_string()),
+                    Truth::False => {}
+                    Truth::Unknown(why) => {
+                        out.push(Node::Unmodelled {
+                            stage: stage_of(),
+                            what: format!("flow {} (priority {}) cannot be decided: {why}", c.flow.uuid, c.flow.priority),
+                        });
+                        return;
+                    }
+                }
+            }
+            let Some(c) = chosen else {
+                if flows.is_empty() && table > 0 && self.flows.keys().all(|k| !(k.0 == dp && k.1 == egress && k.2 > table)) {
+                    // Past the last table: nothing more to do (a pipeline ends by output).
+                }
+                out.push(Node::NoMatch {
+                    datapath: self.dp_name(dp),
+                    pipeline: pipeline.into(),
+                    table,
+                    stage: stage_of(),
+                });
+                return;
+            };
+            if c.omit && tied.is_empty() {
+                table += 1;
+                continue;
+            }
+            let mut children = vec![];
+            self.actions(dp, &c.stmts, flow, table, egress, c.flow, &mut children);
+            out.push(Node::Table {
+                datapath: self.dp_name(dp),
+                pipeline: pipeline.into(),
+                table,
+                stage: c.flow.stage().to_string(),
+                priority: c.flow.priority,
+                match_: c.flow.match_.clone(),
+                actions: c.stmts.iter().map(|s| s.text.clone() + ";").collect(),
+                uuid: c.flow.uuid.to_string(),
+                tied_with: tied,
+                children,
+            });
+            return;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn actions(&self, dp: Uuid, stmts: &[Stmt], flow: &mut Microflow, table: i64, egress: bool, lf: &LogicalFlow, out: &mut Vec<Node>) {
+        if stmts.is_empty() {
+            out.push(Node::Drop {
+                stage: lf.stage().into(),
+                uuid: lf.uuid.to_string(),
+            });
+            return;
+        }
+        let ctx = self.context(dp);
+        let unmodelled = |what: String| Node::Unmodelled {
+            stage: lf.stage().into(),
+            what,
+        };
+        for s in stmts {
+            match &s.action {
+                Action::Next { egress: e, table: t } => {
+                    let next_table = t.unwrap_or(table + 1);
+                    match e {
+                        Some(e) if *e != egress => {
+                            let mut kids = vec![];
+                            self.trace(dp, flow, next_table, *e, &mut kids);
+                            out.push(Node::Pipeline {
+                                kind: if *e { "egress" } else { "ingress" }.into(),
+                                datapath: self.dp_name(dp),
+                                inport: (!e).then(|| flow.inport.clone()),
+                                outport: e.then(|| flow.outport.clone()),
+                                children: kids,
+                            });
+                        }
+                        _ => self.trace(dp, flow, next_table, egress, out),
+                    }
+                }
+                Action::Output => self.output(dp, flow, egress, out),
+                Action::Drop => out.push(Node::Drop {
+                    stage: lf.stage().into(),
+                    uuid: lf.uuid.to_string(),
+                }),
+                Action::Load { dst, value } => {
+                    if let Err(e) = self.load(flow, dst, value, &ctx) {
+                        out.push(unmodelled(format!("{}: {e}", s.text)));
+                        return;
+                    }
+                }
+                Action::Move { dst, src } => {
+                    if let Err(e) = move_field(flow, dst, src) {
+                        out.push(unmodelled(format!("{}: {e}", s.text)));
+                        return;
+                    }
+                }
+                Action::Exchange { a, b } => {
+                    let (va, vb) = (read(flow, a), read(flow, b));
+                    match (va, vb) {
+                        (Ok(va), Ok(vb)) => {
+                            let _ = write(flow, a, vb);
+                            let _ = write(flow, b, va);
+                        }
+                        (Err(e), _) | (_, Err(e)) => {
+                            out.push(unmodelled(format!("{}: {e}", s.text)));
+                            return;
+                        }
+                    }
+                }
+                Action::DecTtl => {
+                    if flow.ip().is_none() {
+                        out.push(Node::Error {
+                            text: "*** TTL decrement of non-IP packet".into(),
+                        });
+                    } else if flow.get_base(Base::IpTtl) == 0 {
+                        out.push(Node::Error {
+                            text: "*** TTL underflow".into(),
+                        });
+                    } else {
+                        flow.set_base(Base::IpTtl, flow.get_base(Base::IpTtl) - 1);
+                    }
+                }
+                Action::CtNext => {
+                    let (state, note) = self.next_ct_state();
+                    let mut ct = flow.clone();
+                    ct.set_base(Base::CtState, state);
+                    let mut kids = vec![];
+                    self.trace(dp, &mut ct, table + 1, egress, &mut kids);
+                    out.push(Node::Transform {
+                        what: format!("ct_next(ct_state={}{note})", ct_string(state)),
+                        children: kids,
+                    });
+                }
+                Action::CtNat { dst, in_czone, addr } => {
+                    if !dst && addr.is_none() && self.l3gateway.contains(&dp) {
+                        // ovn-trace: "ct_snat;" has no visible effect in a gateway router.
+                        continue;
+                    }
+                    let d = if *dst { "dst" } else { "src" };
+                    let mut ct = flow.clone();
+                    let mut what = format!("ct_{}nat{}", &d[..1], if *in_czone { "_in_czone" } else { "" });
+                    match addr {
+                        Some(a) => {
+                            what += &format!("(ip{}.{d}={a})", if a.is_ipv4() { 4 } else { 6 });
+                            ct.set_ip(*dst, *a);
+                            let st = ct.get_base(Base::CtState) | if *dst { CT_DNAT } else { CT_SNAT };
+                            ct.set_base(Base::CtState, st);
+                        }
+                        None => what += &format!(" /* assuming no un-{}nat entry, so no change */", &d[..1]),
+                    }
+                    if ct.get_base(Base::CtState) & CT_TRK == 0 {
+                        let (state, note) = self.next_ct_state();
+                        ct.set_base(Base::CtState, ct.get_base(Base::CtState) | state);
+                        what += note;
+                    }
+                    let mut kids = vec![];
+                    self.trace(dp, &mut ct, table + 1, egress, &mut kids);
+                    out.push(Node::Transform { what, children: kids });
+                }
+                Action::CtLb { mark, backends } => {
+                    let mut ct = flow.clone();
+                    let mut what = if *mark { "ct_lb_mark" } else { "ct_lb" }.to_string();
+                    if let Some((src, dst)) = flow.ip() {
+                        let same_family = |a: &IpAddr| a.is_ipv4() == src.is_ipv4();
+                        let pick = match self.lb_dst {
+                            Some(want) if backends.is_empty() && same_family(&want) => Some((want, None)),
+                            Some(want) => backends.iter().find(|(a, _)| *a == want).copied(),
+                            None => None,
+                        }
+                        .or_else(|| backends.iter().find(|(a, _)| same_family(a)).copied());
+                        if let Some((ip, port)) = pick {
+                            let (nw, ip6) = (Base::CtNwDst, dst.is_ipv6());
+                            if !ip6 {
+                                ct.set_base(nw, flow.get_base(Base::NwDst));
+                            }
+                            ct.set_ip(true, ip);
+                            ct.set_base(Base::CtTpDst, flow.get_base(Base::TpDst));
+                            if let Some(p) = port {
+                                ct.set_base(Base::TpDst, p as u128);
+                            }
+                            ct.set_base(Base::CtState, ct.get_base(Base::CtState) | CT_DNAT);
+                            what += &format!(
+                                " /* backend {ip}{}{} */",
+                                port.map(|p| format!(":{p}")).unwrap_or_default(),
+                                if self.lb_dst.is_none() && backends.len() > 1 {
+                                    " (the first; use --lb-dst to choose)"
+                                } else {
+                                    ""
+                                }
+                            );
+                        } else if !backends.is_empty() {
+                            out.push(Node::Error {
+                                text: "*** no load balancing destination (use --lb-dst)".into(),
+                            });
+                        }
+                        let (state, note) = self.next_ct_state();
+                        ct.set_base(Base::CtState, ct.get_base(Base::CtState) | state);
+                        what += note;
+                    }
+                    let mut kids = vec![];
+                    self.trace(dp, &mut ct, table + 1, egress, &mut kids);
+                    out.push(Node::Transform { what, children: kids });
+                }
+                Action::CtCommit | Action::NoEffect(_) => {}
+                Action::CtClear => flow.clear_conntrack(),
+                Action::GetMac { port, ip } => {
+                    let port = match read_port(flow, port) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            out.push(unmodelled(format!("{}: {e}", s.text)));
+                            return;
+                        }
+                    };
+                    let ip = match field(ip).map(|f| (f, flow.get(f))) {
+                        Ok((f, v)) => format_value(f, v),
+                        Err(e) => {
+                            out.push(unmodelled(format!("{}: {e}", s.text)));
+                            return;
+                        }
+                    };
+                    let mac = self.mac_binding(dp, &port, &ip);
+                    out.push(Node::Note {
+                        text: match &mac {
+                            Some(m) => format!("/* MAC binding to {m}. */"),
+                            None => "/* No MAC binding. */".into(),
+                        },
+                    });
+                    flow.set_base(Base::EthDst, mac.as_deref().and_then(parse_mac).unwrap_or(0));
+                }
+                Action::Call { dst, func, args } => match self.call(dp, flow, func, args) {
+                    Ok(Some(v)) => {
+                        if let Err(e) = write(flow, dst, v) {
+                            out.push(unmodelled(format!("{}: {e}", s.text)));
+                            return;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        out.push(unmodelled(format!("{}: {e}", s.text)));
+                        return;
+                    }
+                },
+                Action::Nested { kind, body } => {
+                    let Some(mut nf) = nested_packet(kind, flow) else {
+                        continue; // ovn-trace: a reject of a reject is not sent (no recirculation)
+                    };
+                    let mut kids = vec![];
+                    self.actions(dp, body, &mut nf, table, egress, lf, &mut kids);
+                    let what = match kind.as_str() {
+                        "reject" => reject_kind(flow).to_string(),
+                        "icmp4_error" => "icmp4".into(),
+                        "icmp6_error" => "icmp6".into(),
+                        "nd_na_router" => "nd_na".into(),
+                        k => k.to_string(),
+                    };
+                    out.push(Node::Transform { what, children: kids });
+                }
+                Action::Unmodelled(name) => {
+                    out.push(unmodelled(format!("action {name} ({}) is not modelled", s.text)));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn load(&self, flow: &mut Microflow, dst: &str, value: &str, ctx: &Context) -> Result<(), String> {
+        match resolve(dst)? {
+            Resolved::Port { out } => {
+                let name = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .ok_or_else(|| format!("{dst} = {value}: not a port name"))?;
+                if out {
+                    flow.outport = port_name(name).into();
+                } else {
+                    flow.inport = port_name(name).into();
+                }
+                Ok(())
+            }
+            Resolved::Field(f) => {
+                let v = match expr::parse_value(value) {
+                    Some(expr::Value::Int(n)) => n,
+                    Some(expr::Value::Mac(m)) => parse_mac(&m).ok_or("bad MAC")?,
+                    Some(expr::Value::Net(n)) if n.prefix_len() == n.max_prefix_len() => match n.addr() {
+                        IpAddr::V4(a) => u32::from(a) as u128,
+                        IpAddr::V6(a) => u128::from(a),
+                    },
+                    _ => return Err(format!("value {value} is not modelled")),
+                };
+                // Like OpenFlow set-field: only when the field exists in this packet.
+                let ok = match f.prereq {
+                    Some(p) => flow.eval(&expr::parse(p).map_err(|e| e.to_string())?, ctx) == Truth::True,
+                    None => true,
+                };
+                if ok {
+                    flow.set(f, v);
+                }
+                Ok(())
+            }
+            Resolved::Predicate(_) => Err(format!("cannot assign to {dst}")),
+        }
+    }
+
+    fn mac_binding(&self, dp: Uuid, port: &str, ip: &str) -> Option<String> {
+        let want = ip.parse::<IpAddr>().ok()?;
+        self.sb
+            .mac_bindings
+            .values()
+            .find(|m| m.logical_port == port && m.datapath.is_none_or(|d| d == dp) && m.ip.parse::<IpAddr>().ok() == Some(want))
+            .map(|m| m.mac.to_ascii_lowercase())
+    }
+
+    /// Functions whose result is assigned (`reg0[15] = check_in_port_sec()`); `Ok(None)`:
+    /// ovn-trace leaves the destination as it was.
+    fn call(&self, dp: Uuid, flow: &Microflow, func: &str, args: &[String]) -> Result<Option<Value>, String> {
+        let bit = |b: bool| Some(Value::Bits(u128::from(b), 1));
+        let arg = |i: usize| args.get(i).map(String::as_str).ok_or_else(|| format!("{func}: missing argument"));
+        Ok(match func {
+            "check_in_port_sec" | "check_out_port_sec" => {
+                let out = func == "check_out_port_sec";
+                let name = if out { &flow.outport } else { &flow.inport };
+                let port = self.ports.get(name).ok_or_else(|| format!("{func}: unknown port {name:?}"))?;
+                bit(!port_security_allows(&port.security, flow, out))
+            }
+            "get_fdb" => {
+                let mac = flow.get(field(arg(0)?)?);
+                let key = self.dp_keys.get(&dp).copied().unwrap_or(0);
+                let port = self
+                    .sb
+                    .fdb
+                    .iter()
+                    .find(|e| e.dp_key == key && parse_mac(&e.mac.to_ascii_lowercase()) == Some(mac))
+                    .map(|e| e.port_key);
+                Some(Value::Port(
+                    port.and_then(|k| self.port_by_key.get(&(dp, k))).cloned().unwrap_or_default(),
+                ))
+            }
+            "lookup_fdb" => {
+                let port = read_port(flow, arg(0)?)?;
+                let mac = flow.get(field(arg(1)?)?);
+                let key = self.dp_keys.get(&dp).copied().unwrap_or(0);
+                let pkey = self.ports.get(&port).map(|p| p.key);
+                bit(self
+                    .sb
+                    .fdb
+                    .iter()
+                    .any(|e| e.dp_key == key && Some(e.port_key) == pkey && parse_mac(&e.mac.to_ascii_lowercase()) == Some(mac)))
+            }
+            "lookup_arp" | "lookup_nd" | "lookup_arp_ip" | "lookup_nd_ip" => {
+                let port = read_port(flow, arg(0)?)?;
+                let f = field(arg(1)?)?;
+                let ip = format_value(f, flow.get(f));
+                let want_mac = if func.ends_with("_ip") {
+                    None
+                } else {
+                    Some(flow.get(field(arg(2)?)?))
+                };
+                let want = ip.parse::<IpAddr>().ok();
+                bit(self.sb.mac_bindings.values().any(|m| {
+                    m.logical_port == port
+                        && m.ip.parse::<IpAddr>().ok() == want
+                        && want_mac.is_none_or(|w| parse_mac(&m.mac.to_ascii_lowercase()) == Some(w))
+                }))
+            }
+            "chk_lb_hairpin" | "chk_lb_hairpin_reply" => bit(self.lb_hairpin(flow, func == "chk_lb_hairpin")),
+            "put_dhcp_opts" | "put_dhcpv6_opts" | "put_nd_ra_opts" | "dhcp_relay_req_chk" | "dhcp_relay_resp_chk" => bit(true),
+            "dns_lookup" => bit(false),
+            "check_pkt_larger" | "chk_ecmp_nh_mac" | "chk_ecmp_nh" | "chk_lb_aff" => None,
+            _ => return Err(format!("function {func}() is not modelled")),
+        })
+    }
+
+    /// ovn-trace's hairpin check: the packet was DNATed to its own source, for a VIP of a
+    /// Southbound load balancer, on the VIP's port.
+    fn lb_hairpin(&self, flow: &Microflow, orig: bool) -> bool {
+        let Some((src, dst)) = flow.ip() else { return false };
+        let ct_dst = IpAddr::from(std::net::Ipv4Addr::from(flow.get_base(Base::CtNwDst) as u32));
+        let vip = self.sb.load_balancers.values().flat_map(|lb| lb.vips.keys()).find_map(|k| {
+            let (a, p) = match k.rsplit_once(':') {
+                Some((a, p)) if !a.contains(':') || a.ends_with(']') => (a.trim_matches(['[', ']']), p.parse::<u128>().ok()),
+                _ => (k.as_str(), None),
+            };
+            (a.parse::<IpAddr>().ok() == Some(ct_dst)).then_some(p.unwrap_or(0))
+        });
+        let Some(vip_port) = vip else { return false };
+        let port = if orig {
+            flow.get_base(Base::CtTpDst)
+        } else {
+            flow.get_base(Base::TpDst)
+        };
+        flow.get_base(Base::CtState) & CT_DNAT != 0 && src == dst && vip_port == port
+    }
+
+    fn output(&self, dp: Uuid, flow: &mut Microflow, egress: bool, out: &mut Vec<Node>) {
+        let name = flow.outport.clone();
+        if name.is_empty() {
+            out.push(Node::Error {
+                text: "*** output to null logical port".into(),
+            });
+            return;
+        }
+        let port = self.ports.get(&name).filter(|p| p.datapath == dp);
+        let group = self.mcgroups.get(&(dp, name.clone()));
+        if port.is_none() && group.is_none() {
+            out.push(Node::Error {
+                text: format!("*** unknown port or multicast group {name:?}"),
+            });
+        }
+        if egress {
+            out.push(Node::Output {
+                port: name.clone(),
+                kind: port.map(|p| p.kind.clone()).unwrap_or_default(),
+                headers: flow.headers(),
+            });
+            if let Some(peer) = port.and_then(|p| p.peer.as_ref()) {
+                let Some(pdp) = self.datapath_of(peer) else { return };
+                let mut nf = flow.clone();
+                nf.inport = peer.clone();
+                nf.outport = String::new();
+                let mut kids = vec![];
+                self.trace(pdp, &mut nf, 0, false, &mut kids);
+                out.push(Node::Pipeline {
+                    kind: "ingress".into(),
+                    datapath: self.dp_name(pdp),
+                    inport: Some(peer.clone()),
+                    outport: None,
+                    children: kids,
+                });
+            }
+            return;
+        }
+        let mut ef = flow.clone();
+        ef.clear_registers();
+        let loopback = flow.get(field("flags.loopback").expect("known")) == 1;
+        if let Some(members) = group {
+            let mut fan = vec![];
+            for m in members {
+                let mut kids = vec![];
+                if *m != flow.inport || loopback {
+                    let mut mf = ef.clone();
+                    mf.outport = m.clone();
+                    self.trace(dp, &mut mf, 0, true, &mut kids);
+                } else {
+                    kids.push(Node::Note {
+                        text: "/* omitting output because inport == outport && !flags.loopback */".into(),
+                    });
+                }
+                fan.push(Node::Pipeline {
+                    kind: "egress".into(),
+                    datapath: self.dp_name(dp),
+                    inport: Some(flow.inport.clone()),
+                    outport: Some(m.clone()),
+                    children: kids,
+                });
+            }
+            out.push(Node::Pipeline {
+                kind: "multicast".into(),
+                datapath: self.dp_name(dp),
+                inport: None,
+                outport: Some(name),
+                children: fan,
+            });
+            return;
+        }
+        let mut out_name = name.clone();
+        if let Some(p) = port.filter(|p| p.kind == "chassisredirect") {
+            match p.distributed.as_ref().filter(|d| self.datapath_of(d) == Some(dp)) {
+                Some(d) => {
+                    out.push(Node::Note {
+                        text: format!("/* Replacing type \"chassisredirect\" outport \"{name}\" with distributed port \"{d}\". */"),
+                    });
+                    out_name = d.clone();
+                    ef.outport = d.clone();
+                }
+                None => {
+                    out.push(Node::Error {
+                        text: format!("*** output to type \"chassisredirect\" port \"{name}\" with no or invalid distributed port"),
+                    });
+                    return;
+                }
+            }
+        }
+        if port.is_some() && out_name != flow.inport || loopback {
+            let mut kids = vec![];
+            self.trace(dp, &mut ef, 0, true, &mut kids);
+            out.push(Node::Pipeline {
+                kind: "egress".into(),
+                datapath: self.dp_name(dp),
+                inport: Some(flow.inport.clone()),
+                outport: Some(out_name),
+                children: kids,
+            });
+        } else {
+            out.push(Node::Note {
+                text: "/* omitting output because inport == outport && !flags.loopback */".into(),
+            });
+        }
+    }
+}
+
+fn read_port(flow: &Microflow, name: &str) -> Result<String, String> {
+    match resolve(name)? {
+        Resolved::Port { out } => Ok(if out { flow.outport.clone() } else { flow.inport.clone() }),
+        _ => Err(format!("{name} is not a port")),
+    }
+}
+
+/// A field's bits or a port's name.
+fn read(flow: &Microflow, name: &str) -> Result<Value, String> {
+    match resolve(name)? {
+        Resolved::Port { out } => Ok(Value::Port(if out { flow.outport.clone() } else { flow.inport.clone() })),
+        Resolved::Field(f) => Ok(Value::Bits(flow.get(f), f.width)),
+        Resolved::Predicate(_) => Err(format!("{name} is a predicate")),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Value {
+    Bits(u128, u32),
+    Port(String),
+}
+
+fn write(flow: &mut Microflow, name: &str, v: Value) -> Result<(), String> {
+    match (resolve(name)?, v) {
+        (Resolved::Port { out }, Value::Port(p)) => {
+            if out {
+                flow.outport = p;
+            } else {
+                flow.inport = p;
+            }
+            Ok(())
+        }
+        (Resolved::Field(f), Value::Bits(b, _)) => {
+            flow.set(f, b);
+            Ok(())
+        }
+        (dst, v) => Err(format!("cannot write {v:?} to {dst:?}")),
+    }
+}
+
+fn move_field(flow: &mut Microflow, dst: &str, src: &str) -> Result<(), String> {
+    let v = read(flow, src)?;
+    if let (Value::Bits(_, w), Ok(Resolved::Field(d))) = (&v, resolve(dst)) {
+        if *w != d.width {
+            return Err(format!("{src} ({w} bits) and {dst} ({} bits) differ in width", d.width));
+        }
+    }
+    write(flow, dst, v)
+}
+
+/// The packet a nested action describes (ovn-trace's rules), or `None` when it is not sent.
+fn nested_packet(kind: &str, f: &Microflow) -> Option<Microflow> {
+    let mut n = f.clone();
+    let swap = |n: &mut Microflow| {
+        let (es, ed) = (f.get_base(Base::EthSrc), f.get_base(Base::EthDst));
+        n.set_base(Base::EthSrc, ed);
+        n.set_base(Base::EthDst, es);
+        for (a, b) in [(Base::NwSrc, Base::NwDst), (Base::Ip6Src, Base::Ip6Dst)] {
+            let (x, y) = (f.get_base(a), f.get_base(b));
+            n.set_base(a, y);
+            n.set_base(b, x);
+        }
+    };
+    let v6 = f.get_base(Base::EthType) == 0x86dd;
+    match kind {
+        "icmp4" | "icmp4_error" | "icmp6" | "icmp6_error" => {
+            let six = kind.starts_with("icmp6");
+            n.set_base(Base::IpProto, if six { 58 } else { 1 });
+            n.set_base(Base::IpTtl, 255);
+            n.set_base(Base::TpSrc, if six { 1 } else { 3 });
+            n.set_base(Base::TpDst, 1);
+        }
+        "reject" => {
+            let proto = f.get_base(Base::IpProto);
+            if proto == 6 || proto == 132 {
+                if f.get_base(Base::TcpFlags) == 4 {
+                    return None;
+                }
+                swap(&mut n);
+                n.set_base(Base::IpProto, 6);
+                n.set_base(Base::IpTtl, 255);
+                n.set_base(Base::TcpFlags, 4);
+            } else {
+                let unreach = if v6 { 1 } else { 3 };
+                if f.get_base(Base::TpSrc) == unreach && matches!(proto, 1 | 58) {
+                    return None;
+                }
+                swap(&mut n);
+                n.set_base(Base::IpProto, if v6 { 58 } else { 1 });
+                n.set_base(Base::IpTtl, 255);
+                n.set_base(Base::TpSrc, unreach);
+                n.set_base(Base::TpDst, 1);
+            }
+        }
+        "tcp_reset" | "sctp_abort" => {
+            n.set_base(Base::IpProto, if kind == "tcp_reset" { 6 } else { 132 });
+            n.set_base(Base::IpTtl, 255);
+            n.set_base(Base::TcpFlags, 4);
+        }
+        "arp" => {
+            for b in [Base::IpFrag, Base::IpDscp, Base::IpEcn, Base::IpTtl, Base::TcpFlags] {
+                n.set_base(b, 0);
+            }
+            n.set_base(Base::EthType, 0x806);
+            n.set_base(Base::ArpOp, 1);
+            n.set_base(Base::ArpSha, f.get_base(Base::EthSrc));
+            n.set_base(Base::ArpTha, 0);
+        }
+        "nd_na" | "nd_na_router" => {
+            n.set_base(Base::EthSrc, f.get_base(Base::EthDst));
+            n.set_base(Base::EthDst, f.get_base(Base::EthSrc));
+            n.set_base(Base::Ip6Dst, f.get_base(Base::Ip6Src));
+            n.set_base(Base::Ip6Src, f.get_base(Base::NdTarget));
+            n.set_base(Base::TpSrc, 136);
+            n.set_base(Base::ArpSha, 0);
+            n.set_base(Base::ArpTha, f.get_base(Base::EthDst));
+        }
+        "nd_ns" => {
+            // Solicited-node multicast for the destination, as an Ethernet address.
+            let d = f.get_base(Base::Ip6Dst);
+            n.set_base(Base::EthDst, 0x3333_ff00_0000 | (d & 0xff_ffff));
+            n.set_base(Base::TpSrc, 135);
+            n.set_base(Base::ArpSha, 0);
+            n.set_base(Base::ArpTha, f.get_base(Base::EthDst));
+        }
+        _ => {} // clone, trigger_event: the same packet
+    }
+    Some(n)
+}
+
+fn reject_kind(f: &Microflow) -> &'static str {
+    match (f.get_base(Base::IpProto), f.get_base(Base::EthType) == 0x86dd) {
+        (6, _) => "tcp_reset",
+        (132, _) => "sctp_abort",
+        (_, true) => "icmp6",
+        _ => "icmp4",
+    }
+}
+
+/// ovn-trace's port-security rules: the L2 address first, then the IP addresses for the
+/// packet's family; a port without port security allows everything.
+fn port_security_allows(entries: &[String], f: &Microflow, out: bool) -> bool {
+    if entries.is_empty() {
+        return true;
+    }
+    let mac = f.get_base(if out { Base::EthDst } else { Base::EthSrc });
+    for e in entries {
+        let mut words = e.split_whitespace();
+        let Some(m) = words.next().and_then(|m| parse_mac(&m.to_ascii_lowercase())) else {
+            continue;
+        };
+        if m != mac {
+            continue;
+        }
+        let addrs: Vec<IpAddr> = words.filter_map(|w| w.split('/').next().and_then(|a| a.parse().ok())).collect();
+        let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = addrs.iter().partition(|a| a.is_ipv4());
+        return match f.get_base(Base::EthType) {
+            0x800 => {
+                if addrs.is_empty() {
+                    return true;
+                }
+                let (src, dst) = f.ip().expect("IPv4");
+                if out {
+                    !v4.is_empty() && (v4.contains(&dst) || dst == IpAddr::from([255, 255, 255, 255]) || dst.is_multicast())
+                } else {
+                    v4.contains(&src)
+                        || (f.get_base(Base::IpProto) == 17
+                            && f.get_base(Base::TpSrc) == 68
+                            && f.get_base(Base::TpDst) == 67
+                            && src.is_unspecified()
+                            && dst == IpAddr::from([255, 255, 255, 255]))
+                }
+            }
+            0x86dd => {
+                if addrs.is_empty() {
+                    return true;
+                }
+                let (src, dst) = f.ip().expect("IPv6");
+                let lla = link_local(m);
+                if out {
+                    !v6.is_empty() && (v6.contains(&dst) || dst == lla || dst.is_multicast())
+                } else {
+                    v6.contains(&src) || src == lla
+                }
+            }
+            0x806 if !out => {
+                f.get_base(Base::ArpSha) == m
+                    && (v4.is_empty() || v4.contains(&IpAddr::from(std::net::Ipv4Addr::from(f.get_base(Base::NwSrc) as u32))))
+            }
+            _ => true,
+        };
+    }
+    false
+}
+
+/// The EUI-64 link-local address of a MAC.
+fn link_local(mac: u128) -> IpAddr {
+    let b: Vec<u8> = (0..6).rev().map(|i| ((mac >> (8 * i)) & 0xff) as u8).collect();
+    let iid = [b[0] ^ 2, b[1], b[2], 0xff, 0xfe, b[3], b[4], b[5]];
+    let mut a = [0u8; 16];
+    a[0] = 0xfe;
+    a[1] = 0x80;
+    a[8..].copy_from_slice(&iid);
+    IpAddr::from(a)
+}
+
+impl Trace {
+    /// The table steps in the order ovn-trace prints them.
+    pub fn steps(&self) -> Vec<Step> {
+        fn walk(nodes: &[Node], out: &mut Vec<Step>) {
+            for n in nodes {
+                match n {
+                    Node::Table {
+                        datapath,
+                        stage,
+                        priority,
+                        uuid,
+                        children,
+                        ..
+                    } => {
+                        out.push(Step {
+                            datapath: datapath.clone(),
+                            stage: stage.clone(),
+                            priority: *priority,
+                            uuid: uuid.clone(),
+                        });
+                        walk(children, out);
+                    }
+                    Node::Pipeline { children, .. } | Node::Transform { children, .. } => walk(children, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut v = vec![];
+        walk(&self.nodes, &mut v);
+        v
+    }
+
+    /// Where each branch ended: `output PORT`, `drop`, `no match in STAGE`, an error or what
+    /// was not modelled. Patch ports, which continue into the peer, are not endings.
+    pub fn verdicts(&self) -> Vec<String> {
+        fn walk(nodes: &[Node], out: &mut Vec<String>) {
+            for (i, n) in nodes.iter().enumerate() {
+                match n {
+                    Node::Output { port, .. } => {
+                        let continues = matches!(nodes.get(i + 1), Some(Node::Pipeline { kind, .. }) if kind == "ingress");
+                        if !continues {
+                            out.push(format!("output {port}"));
+                        }
+                    }
+                    Node::Drop { .. } => out.push("drop".into()),
+                    Node::NoMatch { stage, .. } => out.push(format!("no match in {stage}")),
+                    Node::Error { text } => out.push(text.clone()),
+                    Node::Unmodelled { stage, what } => out.push(format!("not modelled in {stage}: {what}")),
+                    Node::Table { children, .. } | Node::Pipeline { children, .. } | Node::Transform { children, .. } => {
+                        walk(children, out)
+                    }
+                    Node::Note { .. } => {}
+                }
+            }
+        }
+        let mut v = vec![];
+        walk(&self.nodes, &mut v);
+        v
+    }
+
+    /// ovn-trace's detailed form: pipelines as titled sections, one line per table with stage,
+    /// match, priority and uuid, the actions beneath.
+    pub fn to_detailed(&self) -> String {
+        let mut s = format!("# {}\n", self.microflow);
+        fn title(s: &mut String, indent: usize, t: &str) {
+            s.push('\n');
+            s.push_str(&" ".repeat(indent));
+            s.push_str(t);
+            s.push('\n');
+            s.push_str(&" ".repeat(indent));
+            s.push_str(&"-".repeat(t.chars().count()));
+            s.push('\n');
+        }
+        fn walk(nodes: &[Node], indent: usize, s: &mut String) {
+            for n in nodes {
+                match n {
+                    Node::Pipeline {
+                        kind,
+                        datapath,
+                        inport,
+                        outport,
+                        children,
+                    } => {
+                        let mut t = format!("{kind}(dp=\"{datapath}\"");
+                        if let Some(i) = inport {
+                            t += &format!(", inport=\"{i}\"");
+                        }
+                        if let Some(o) = outport {
+                            t += &format!(", {}=\"{o}\"", if kind == "multicast" { "mcgroup" } else { "outport" });
+                        }
+                        t.push(')');
+                        title(s, indent, &t);
+                        let inner = if kind == "multicast" { indent + 4 } else { indent };
+                        walk(children, inner, s);
+                    }
+                    Node::Table {
+                        table,
+                        stage,
+                        priority,
+                        match_,
+                        actions,
+                        uuid,
+                        tied_with,
+                        children,
+                        ..
+                    } => {
+                        s.push_str(&format!(
+                            "{}{table:2}. {stage}: {match_}, priority {priority}, uuid {}\n",
+                            " ".repeat(indent),
+                            &uuid[..8]
+                        ));
+                        if !tied_with.is_empty() {
+                            let short: Vec<&str> = tied_with.iter().map(|u| &u[..8]).collect();
+                            s.push_str(&format!(
+                                "{}/* tied with {} at the same priority; OVN picks one */\n",
+                                " ".repeat(indent + 4),
+                                short.join(", ")
+                            ));
+                        }
+                        for a in actions {
+                            s.push_str(&format!("{}{a}\n", " ".repeat(indent + 4)));
+                        }
+                        walk(children, indent + 4, s);
+                    }
+                    Node::NoMatch { table, stage, .. } => {
+                        s.push_str(&format!("{}{table:2}. {stage}: no match (implicit drop)\n", " ".repeat(indent)))
+                    }
+                    Node::Transform { what, children } => {
+                        title(s, indent, what);
+                        walk(children, indent, s);
+                    }
+                    Node::Note { text } => s.push_str(&format!("{}{text}\n", " ".repeat(indent))),
+                    Node::Output { port, kind, .. } => {
+                        s.push_str(&format!("{}/* output to \"{port}\", type \"{kind}\" */\n", " ".repeat(indent)))
+                    }
+                    Node::Drop { .. } => {}
+                    Node::Error { text } => s.push_str(&format!("{}{text}\n", " ".repeat(indent))),
+                    Node::Unmodelled { stage, what } => {
+                        s.push_str(&format!("{}*** not modelled: stage {stage}: {what}\n", " ".repeat(indent)))
+                    }
+                }
+            }
+        }
+        walk(&self.nodes, 0, &mut s);
+        s
+    }
+
+    /// The minimal form: only the header changes and where the packet went.
+    pub fn to_minimal(&self) -> String {
+        let mut s = format!("# {}\n", self.microflow);
+        fn walk(nodes: &[Node], depth: usize, s: &mut String) {
+            for n in nodes {
+                let pad = "    ".repeat(depth);
+                match n {
+                    Node::Table { children, .. } | Node::Pipeline { children, .. } => walk(children, depth, s),
+                    Node::Transform { what, children } => {
+                        s.push_str(&format!("{pad}{what} {{\n"));
+                        walk(children, depth + 1, s);
+                        s.push_str(&format!("{pad}}};\n"));
+                    }
+                    Node::Output { port, headers, .. } => s.push_str(&format!("{pad}output(\"{port}\"); /* {headers} */\n")),
+                    Node::Drop { stage, .. } => s.push_str(&format!("{pad}drop; /* {stage} */\n")),
+                    Node::NoMatch { stage, .. } => s.push_str(&format!("{pad}drop; /* no match in {stage} */\n")),
+                    Node::Error { text } => s.push_str(&format!("{pad}{text}\n")),
+                    Node::Unmodelled { stage, what } => s.push_str(&format!("{pad}*** not modelled: stage {stage}: {what}\n")),
+                    Node::Note { .. } => {}
+                }
+            }
+        }
+        walk(&self.nodes, 0, &mut s);
+        s
+    }
+}
