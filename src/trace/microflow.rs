@@ -263,7 +263,8 @@ impl Microflow {
                         let mut hit = false;
                         for v in values {
                             match v {
-                                Value::Str(s) => hit |= s == port,
+                                // "none" is OVN's name for "no port" (key 0).
+                                Value::Str(s) => hit |= (if s == "none" { "" } else { s.as_str() }) == port,
                                 Value::PortGroup(g) => {
                                     let scoped = format!("{}_{g}", ctx.datapath_key);
                                     match ctx.port_groups.get(&scoped).or_else(|| ctx.port_groups.get(g)) {

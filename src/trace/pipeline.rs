@@ -2,7 +2,7 @@
 //! per datapath an ingress and an egress pipeline of tables, the highest-priority matching flow
 //! of each table, its actions run in order, and the crossing from one datapath into its peer
 //! through patch ports. Connection tracking is modelled explicitly: each `ct_next`/`ct_*nat`/
-//! `ct_lb` forks the packet with the next state of a list (default `trk|new`, like
+//! `ct_lb` forks the packet with the next state of a list (default `est|trk`, like
 //! `ovn-trace --ct`).
 //!
 //! Stages are named by `external_ids:stage-name`, never by table number. Anything the executor
@@ -12,7 +12,7 @@
 use super::actions::{self, Action, Stmt};
 use super::expr::{self, Expr, Truth};
 use super::microflow::{format_value, parse_mac, Context, Microflow};
-use super::symtab::{resolve, Base, FieldRef, Resolved, CT_DNAT, CT_NEW, CT_SNAT, CT_TRK};
+use super::symtab::{resolve, Base, FieldRef, Resolved, CT_DNAT, CT_EST, CT_SNAT, CT_TRK};
 use crate::db::sb::{LogicalFlow, SbDb};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -93,7 +93,7 @@ pub enum Node {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Successive connection-tracking states for `ct_next` and friends (`--ct`), as
-    /// `ct.*` names separated by `|`; after the list, `trk|new`.
+    /// `ct.*` names separated by `|`; after the list, `est|trk` (as ovn-trace).
     pub ct: Vec<String>,
     /// The backend a load balancer picks (`--lb-dst`); default: the first listed.
     pub lb_dst: Option<IpAddr>,
@@ -225,8 +225,9 @@ impl<'a> Executor<'a> {
                 },
             );
         }
-        // A patch port and the port its `peer` option names are each other's peer.
-        for pb in sb.port_bindings.values().filter(|p| p.kind == "patch") {
+        // A patch (or gateway router) port and the port its `peer` option names are each
+        // other's peer; ovn-trace 23.03 crosses both kinds.
+        for pb in sb.port_bindings.values().filter(|p| p.kind == "patch" || p.kind == "l3gateway") {
             if let Some(peer) = pb.options.get("peer").filter(|p| ports.contains_key(*p)) {
                 let peer = peer.clone();
                 ports.get_mut(&peer).expect("checked").peer = Some(pb.logical_port.clone());
@@ -330,7 +331,8 @@ impl<'a> Executor<'a> {
     fn next_ct_state(&self) -> (u128, &'static str) {
         match self.ct.borrow_mut().pop_front() {
             Some(s) => (s, ""),
-            None => (CT_TRK | CT_NEW, " /* default (use --ct to customize) */"),
+            // ovn-trace's default: an established connection.
+            None => (CT_TRK | CT_EST, " /* default (use --ct to customize) */"),
         }
     }
 
@@ -1187,6 +1189,8 @@ impl Trace {
             s.push_str(&"-".repeat(t.chars().count()));
             s.push('\n');
         }
+        // ovn-trace's layout: a table's actions and notes are indented under it; the table,
+        // pipeline or fork its last action leads to continues at the same indentation.
         fn walk(nodes: &[Node], indent: usize, s: &mut String) {
             for n in nodes {
                 match n {
@@ -1236,7 +1240,21 @@ impl Trace {
                         for a in actions {
                             s.push_str(&format!("{}{a}\n", " ".repeat(indent + 4)));
                         }
-                        walk(children, indent + 4, s);
+                        let (init, tail) = match children.split_last() {
+                            Some((l, init))
+                                if matches!(
+                                    l,
+                                    Node::Table { .. } | Node::Pipeline { .. } | Node::Transform { .. } | Node::NoMatch { .. }
+                                ) =>
+                            {
+                                (init, Some(l))
+                            }
+                            _ => (children.as_slice(), None),
+                        };
+                        walk(init, indent + 4, s);
+                        if let Some(t) = tail {
+                            walk(std::slice::from_ref(t), indent, s);
+                        }
                     }
                     Node::NoMatch { table, stage, .. } => {
                         s.push_str(&format!("{}{table:2}. {stage}: no match (implicit drop)\n", " ".repeat(indent)))

@@ -128,6 +128,7 @@ pub const CT_BITS: &[(&str, u32)] = &[
 ];
 
 pub const CT_NEW: u128 = 1;
+pub const CT_EST: u128 = 1 << 1;
 pub const CT_TRK: u128 = 1 << 5;
 pub const CT_SNAT: u128 = 1 << 6;
 pub const CT_DNAT: u128 = 1 << 7;
@@ -236,6 +237,11 @@ pub fn lookup(name: &str) -> Option<Sym> {
         "arp.sha" => f(ArpSha, Some("arp")),
         "arp.tha" => f(ArpTha, Some("arp")),
         "rarp" => Sym::Predicate("eth.type == 0x8035"),
+        "rarp.op" => f(ArpOp, Some("rarp")),
+        "rarp.spa" => f(NwSrc, Some("rarp")),
+        "rarp.tpa" => f(NwDst, Some("rarp")),
+        "rarp.sha" => f(ArpSha, Some("rarp")),
+        "rarp.tha" => f(ArpTha, Some("rarp")),
         "nd" => Sym::Predicate("icmp6.type == {135, 136} && icmp6.code == 0 && ip.ttl == 255"),
         "nd_ns" => Sym::Predicate("icmp6.type == 135 && icmp6.code == 0 && ip.ttl == 255"),
         "nd_ns_mcast" => Sym::Predicate("ip6.mcast && icmp6.type == 135 && icmp6.code == 0 && ip.ttl == 255"),
