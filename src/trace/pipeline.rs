@@ -108,6 +108,9 @@ struct Port {
     security: Vec<String>,
 }
 
+/// (datapath, egress?, table number).
+type TableKey = (Uuid, bool, i64);
+
 struct Compiled<'a> {
     flow: &'a LogicalFlow,
     matcher: Result<Expr, String>,
@@ -125,8 +128,8 @@ pub struct Executor<'a> {
     port_by_key: HashMap<(Uuid, i64), String>,
     /// (datapath, group name) → member ports, sorted by name as ovn-trace does.
     mcgroups: HashMap<(Uuid, String), Vec<String>>,
-    flows: HashMap<(Uuid, bool, i64), Vec<&'a LogicalFlow>>,
-    compiled: RefCell<HashMap<(Uuid, bool, i64), Rc<Vec<Compiled<'a>>>>>,
+    flows: HashMap<TableKey, Vec<&'a LogicalFlow>>,
+    compiled: RefCell<HashMap<TableKey, Rc<Vec<Compiled<'a>>>>>,
     resident: BTreeSet<String>,
     ct: RefCell<VecDeque<u128>>,
     lb_dst: Option<IpAddr>,
@@ -248,7 +251,7 @@ impl<'a> Executor<'a> {
             members.sort();
             mcgroups.insert((dp, g.name.clone()), members);
         }
-        let mut flows: HashMap<(Uuid, bool, i64), Vec<&LogicalFlow>> = HashMap::new();
+        let mut flows: HashMap<TableKey, Vec<&LogicalFlow>> = HashMap::new();
         for f in sb.logical_flows.values() {
             let dps: Vec<Uuid> = match (f.logical_datapath, f.logical_dp_group) {
                 (Some(d), _) => vec![d],

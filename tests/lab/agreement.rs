@@ -282,3 +282,113 @@ pub fn assert_all_matches_parse(what: &str, flows: &[(String, String)], min: usi
         &rejected[..rejected.len().min(20)]
     );
 }
+
+/// One run's path: the (datapath, stage, lflow uuid prefix) of every table step in order, and
+/// where each branch ended (`output PORT`, `drop`, `no match in STAGE`, `*** error`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Path {
+    pub steps: Vec<(String, String, String)>,
+    pub verdicts: Vec<String>,
+}
+
+/// The path from ovn-trace's detailed output.
+pub fn ovn_trace_path(text: &str) -> Path {
+    let steps = steps(text, &Packet::default())
+        .into_iter()
+        .map(|s| (s.datapath, s.stage, s.uuid8))
+        .collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let mut verdicts = vec![];
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(rest) = l.strip_prefix("/* output to \"") {
+            let crossing = lines.get(i + 1).is_some_and(|n| n.starts_with("ingress("));
+            if !crossing {
+                verdicts.push(format!("output {}", rest.split('"').next().unwrap_or_default()));
+            }
+        } else if *l == "drop;" {
+            verdicts.push("drop".into());
+        } else if let Some((head, _)) = l.split_once(": no match (implicit drop)") {
+            let stage = head.split_once(". ").map_or(head, |(_, s)| s);
+            verdicts.push(format!("no match in {stage}"));
+        } else if l.starts_with("*** ") {
+            verdicts.push(l.to_string());
+        }
+    }
+    Path { steps, verdicts }
+}
+
+/// The path from `ovnscope trace --microflow … -f json` (or the `pipeline` member of
+/// `trace --lflows -f json`).
+pub fn ovnscope_path(j: &Value) -> Path {
+    Path {
+        steps: j["steps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no steps in {j}"))
+            .iter()
+            .map(|s| {
+                (
+                    s["datapath"].as_str().unwrap().to_string(),
+                    s["stage"].as_str().unwrap().to_string(),
+                    s["uuid"].as_str().unwrap()[..8].to_string(),
+                )
+            })
+            .collect(),
+        verdicts: j["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect(),
+    }
+}
+
+/// ovn-trace prints a name that contains a uuid with the uuid cut to 6 hex digits
+/// ("friendly names": `provnet-42b85dcc-4feb-…` becomes `provnet-42b85d`); ovnscope prints
+/// names whole. This applies ovn-trace's shortening so the two can be compared.
+pub fn shorten_uuids(s: &str) -> String {
+    let b = s.as_bytes();
+    let is_uuid = |w: &[u8]| {
+        w.len() == 36
+            && w.iter().enumerate().all(|(i, c)| {
+                if [8, 13, 18, 23].contains(&i) {
+                    *c == b'-'
+                } else {
+                    c.is_ascii_hexdigit()
+                }
+            })
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if i + 36 <= b.len() && is_uuid(&b[i..i + 36]) {
+            out.push_str(&s[i..i + 6]);
+            i += 36;
+        } else {
+            out.push(b[i] as char);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The first place two paths part, described; `None` when they are the same (names compared
+/// the way ovn-trace prints them).
+pub fn path_difference(ours: &Path, theirs: &Path) -> Option<String> {
+    let ours = &Path {
+        steps: ours
+            .steps
+            .iter()
+            .map(|(d, s, u)| (shorten_uuids(d), s.clone(), u.clone()))
+            .collect(),
+        verdicts: ours.verdicts.iter().map(|v| shorten_uuids(v)).collect(),
+    };
+    if let Some(i) = (0..ours.steps.len().max(theirs.steps.len())).find(|&i| ours.steps.get(i) != theirs.steps.get(i)) {
+        return Some(format!(
+            "step {i}: ovnscope {:?}, ovn-trace {:?} (ovnscope then {:?})",
+            ours.steps.get(i),
+            theirs.steps.get(i),
+            ours.verdicts
+        ));
+    }
+    (ours.verdicts != theirs.verdicts).then(|| format!("verdicts: ovnscope {:?}, ovn-trace {:?}", ours.verdicts, theirs.verdicts))
+}

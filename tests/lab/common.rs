@@ -245,17 +245,67 @@ impl Served {
     pub fn ctl(&self) -> String {
         self.dir.path().join("s.ctl").display().to_string()
     }
+
+    /// An empty Southbound of the installed schema, for an ovn-northd of our own to fill.
+    pub fn empty_sb() -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sb.db");
+        assert!(Command::new("ovsdb-tool")
+            .arg("create")
+            .arg(&file)
+            .arg("/usr/share/ovn/ovn-sb.ovsschema")
+            .status()
+            .unwrap()
+            .success());
+        Served::start(dir, &file)
+    }
+}
+
+/// An ovn-northd of our own between two served databases, stopped (by PID) when dropped.
+pub struct Northd {
+    pid: u32,
+}
+
+impl Northd {
+    pub fn start(nb: &Served, sb: &Served) -> Northd {
+        let d = nb.dir.path();
+        let pidfile = d.join("northd.pid");
+        let st = Command::new("ovn-northd")
+            .arg(format!("--ovnnb-db={}", nb.sock))
+            .arg(format!("--ovnsb-db={}", sb.sock))
+            .arg(format!("--pidfile={}", pidfile.display()))
+            .arg(format!("--log-file={}", d.join("northd.log").display()))
+            .arg(format!("--unixctl={}", d.join("northd.ctl").display()))
+            .args(["-vconsole:off", "--detach", "--no-chdir"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        Northd {
+            pid: std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap(),
+        }
+    }
+}
+
+impl Drop for Northd {
+    fn drop(&mut self) {
+        stop(self.pid);
+    }
+}
+
+fn stop(pid: u32) {
+    let _ = Command::new("kill").arg(pid.to_string()).status();
+    for _ in 0..50 {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
-        for _ in 0..50 {
-            if !Path::new(&format!("/proc/{}", self.pid)).exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        stop(self.pid);
     }
 }
 

@@ -12,6 +12,7 @@ mod errors;
 mod explain;
 mod guide;
 mod offline;
+mod pipeline;
 mod protocol;
 mod show;
 mod tls;
@@ -76,6 +77,7 @@ fn main() {
         trace::key_lflows_are_the_ones_ovn_trace_takes,
         trace::every_lflow_match_northd_wrote_parses,
         trace::evaluator_agrees_with_ovn_trace,
+        pipeline::executor_agrees_with_ovn_trace,
         guide::readme_guide_matches_the_lab,
         capture::live_capture_explained_and_written,
         detrace::cookies_annotated_like_ovn_detrace,

@@ -9,22 +9,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-struct Northd {
-    pid: u32,
-}
-
-impl Drop for Northd {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
-        for _ in 0..50 {
-            if !Path::new(&format!("/proc/{}", self.pid)).exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    }
-}
-
 fn ctl(prog: &str, db: &str, args: &[&str]) -> String {
     let out = Command::new(prog)
         .arg(format!("--db={db}"))
@@ -69,31 +53,8 @@ pub fn real_nb_answers_match_ovn_trace() {
         return;
     }
     let nb = Served::new(&real);
-    let sbdir = tempfile::tempdir().unwrap();
-    let sbfile = sbdir.path().join("sb.db");
-    assert!(Command::new("ovsdb-tool")
-        .arg("create")
-        .arg(&sbfile)
-        .arg("/usr/share/ovn/ovn-sb.ovsschema")
-        .status()
-        .unwrap()
-        .success());
-    let sb = Served::start(sbdir, &sbfile);
-    let pidfile = nb.dir.path().join("northd.pid");
-    let st = Command::new("ovn-northd")
-        .arg(format!("--ovnnb-db={}", nb.sock))
-        .arg(format!("--ovnsb-db={}", sb.sock))
-        .arg(format!("--pidfile={}", pidfile.display()))
-        .arg(format!("--log-file={}", nb.dir.path().join("northd.log").display()))
-        .arg(format!("--unixctl={}", nb.dir.path().join("northd.ctl").display()))
-        .args(["-vconsole:off", "--detach", "--no-chdir"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let _northd = Northd {
-        pid: std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap(),
-    };
+    let sb = Served::empty_sb();
+    let _northd = crate::common::Northd::start(&nb, &sb);
     ctl("ovn-nbctl", &nb.sock, &["--wait=sb", "sync"]);
 
     // The router, its distributed gateway port, and a MAC binding for the default route's next
@@ -224,6 +185,7 @@ pub fn real_nb_answers_match_ovn_trace() {
     };
     let mut total = crate::agreement::Agreement::default();
     let mut packets = 0;
+    let (mut identical, mut pipeline_differences) = (0, vec![]);
     for (i, (ls, lsp, mac, ip, rmac)) in pods.iter().take(20).enumerate() {
         let l4s: &[(&str, &str)] = if i < 5 {
             &[
@@ -252,11 +214,21 @@ pub fn real_nb_answers_match_ovn_trace() {
             start.eth_src = Some(mac.to_ascii_lowercase());
             start.eth_dst = Some(rmac.to_ascii_lowercase());
             crate::agreement::known_ints(&flow, &mut start);
-            total.add(&crate::agreement::steps(&String::from_utf8_lossy(&out.stdout), &start), &flows);
+            let text = String::from_utf8_lossy(&out.stdout);
+            total.add(&crate::agreement::steps(&text, &start), &flows);
             packets += 1;
+            // The pipeline executor: the same (datapath, stage, uuid) sequence and verdicts.
+            let ours = l.ovnscope_json(&["trace", "--sb-db", &sb.sock, "--microflow", &flow, "-f", "json"]);
+            let theirs = crate::agreement::ovn_trace_path(&text);
+            match crate::agreement::path_difference(&crate::agreement::ovnscope_path(&ours), &theirs) {
+                None => identical += 1,
+                Some(d) => pipeline_differences.push(format!("{lsp} {proto}: {d}")),
+            }
         }
     }
     println!("{}", total.report(&format!("real NB, {packets} packets")));
+    println!("real NB: pipeline executor vs ovn-trace: {identical}/{packets} packets identical (steps and verdicts)");
+    assert!(pipeline_differences.is_empty(), "{pipeline_differences:#?}");
     assert!(packets >= 20, "packets: {packets}");
     assert!(total.contradictions.is_empty(), "{:#?}", total.contradictions);
 
