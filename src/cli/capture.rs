@@ -114,7 +114,13 @@ pub async fn run(a: CaptureArgs) -> anyhow::Result<i32> {
     })
     .await??;
     let names: Vec<String> = points.iter().map(|p| p.name.clone()).collect();
-    let (out, explained) = super::explain::report(&names, captured.iter().map(|c| c.obs.clone()).collect(), nb.as_ref(), a.format)?;
+    let (out, explained) = super::explain::report(
+        &names,
+        captured.iter().map(|c| c.obs.clone()).collect(),
+        nb.as_ref(),
+        a.format,
+        None,
+    )?;
     if let Some(path) = &a.write {
         let mut what: BTreeMap<(String, usize), String> = BTreeMap::new();
         for e in &explained {

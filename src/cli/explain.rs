@@ -18,6 +18,12 @@ pub struct ExplainArgs {
     /// (e.g. bastion-in=bastion-eth1.pcap). pcap or pcapng, Ethernet.
     #[arg(long = "capture", value_name = "POINT=FILE", required = true)]
     pub captures: Vec<String>,
+    /// Also run each packet through the Southbound logical flows from the first capture point
+    /// at a logical port (pod:NS/NAME, or the pod's host veth with --ovs-db), and compare what
+    /// the pipeline sends out with what the next capture point saw; a disagreement names the
+    /// logical flow behind the expected value. Needs --nb-db and --sb-db.
+    #[arg(long)]
+    pub validate: bool,
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -27,6 +33,15 @@ fn specs(kind: DbKind) -> Vec<TableSpec> {
         DbKind::Nb => crate::db::nb::TABLES.to_vec(),
         _ => vec![],
     }
+}
+
+fn validate_specs(kind: DbKind) -> Vec<TableSpec> {
+    let mut v = super::topology::all_specs(kind);
+    if kind == DbKind::Sb {
+        v.extend_from_slice(crate::db::sb::LOGICAL_FLOWS);
+        v.extend_from_slice(crate::db::sb::PIPELINE);
+    }
+    v
 }
 
 pub async fn run(a: ExplainArgs) -> anyhow::Result<i32> {
@@ -44,6 +59,23 @@ pub async fn run(a: ExplainArgs) -> anyhow::Result<i32> {
         observations.extend(tokio::task::spawn_blocking(move || file::read(&path, &p)).await??);
         points.push(point.to_string());
     }
+    if a.validate {
+        let views = Views::from_loaded(&load_all(&a.db, &validate_specs).await?);
+        views.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+        let (Some(nb), Some(sb)) = (views.nb.as_ref(), views.sb.as_ref()) else {
+            return Err(UsageError("--validate needs the Northbound and Southbound databases (--nb-db, --sb-db)".into()).into());
+        };
+        let ex = crate::trace::pipeline::Executor::new(sb, &Default::default()).map_err(UsageError)?;
+        let journeys = crate::capture::correlate::correlate(&points, observations.clone());
+        let checks = crate::trace::validate::validate(&journeys, nb, views.ovs.as_ref(), &ex);
+        let (out, _) = report(&points, observations, Some(nb), a.format, Some(&checks))?;
+        super::print(&out)?;
+        return Ok(if checks.iter().any(|c| c.status == "disagrees") {
+            exit::NO
+        } else {
+            exit::OK
+        });
+    }
     // The Northbound explains NAT rules and router ports; without one the changes are still shown.
     let nb = match load_all(&a.db, &specs).await {
         Ok(l) => Views::from_loaded(&l).nb,
@@ -53,7 +85,7 @@ pub async fn run(a: ExplainArgs) -> anyhow::Result<i32> {
         }
         Err(e) => return Err(e),
     };
-    let (out, _) = report(&points, observations, nb.as_ref(), a.format)?;
+    let (out, _) = report(&points, observations, nb.as_ref(), a.format, None)?;
     super::print(&out)?;
     Ok(exit::OK)
 }
@@ -65,6 +97,7 @@ pub fn report(
     observations: Vec<crate::capture::decode::Observation>,
     nb: Option<&crate::db::nb::NbDb>,
     format: Format,
+    validation: Option<&[crate::trace::validate::Validation]>,
 ) -> anyhow::Result<(String, Vec<explain::Explained>)> {
     let tcp_point = points.iter().find(|p| {
         observations.iter().any(|o| {
@@ -95,14 +128,20 @@ pub fn report(
     let explained = explain::explain(&journeys, nb);
     let out = match format {
         Format::Json => {
-            serde_json::to_string_pretty(
-                &serde_json::json!({"points": points, "unknown_points": unknown, "packets": explained, "conversations": convs}),
-            )? + "\n"
+            let mut j = serde_json::json!({"points": points, "unknown_points": unknown, "packets": explained, "conversations": convs});
+            if let Some(v) = validation {
+                j["validation"] = serde_json::to_value(v)?;
+            }
+            serde_json::to_string_pretty(&j)? + "\n"
         }
         Format::Text => {
             // With one capture point there is no hop to explain; the conversation says it all.
             let multi: Vec<explain::Explained> = explained.iter().filter(|e| e.rows.len() > 1).cloned().collect();
-            explain::to_text(&multi) + &conversation::to_text(&convs)
+            let mut s = explain::to_text(&multi) + &conversation::to_text(&convs);
+            if let Some(v) = validation {
+                s += &format!("\n{}", crate::trace::validate::to_text(v));
+            }
+            s
         }
     };
     Ok((out, explained))

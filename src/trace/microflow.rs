@@ -11,6 +11,7 @@
 use super::expr::{parse, Expr, Op, Truth, Value};
 use super::symtab::{resolve, Base, FieldRef, Resolved};
 use ipnet::IpNet;
+use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -23,6 +24,56 @@ pub struct Microflow {
     pub outport: String,
     regs: [u32; 16],
     vals: BTreeMap<Base, u128>,
+    /// The logical flow that last changed each header a capture shows (`ip.src`, `eth.dst`,
+    /// …), so a disagreement with a capture can name it.
+    pub writers: BTreeMap<String, Writer>,
+}
+
+/// A logical flow, as named in reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Writer {
+    pub datapath: String,
+    pub stage: String,
+    pub uuid: String,
+    #[serde(rename = "match")]
+    pub match_: String,
+}
+
+/// The headers a capture shows, as the pipeline has them at an output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Headers {
+    pub src_mac: String,
+    pub dst_mac: String,
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub ttl: Option<u8>,
+}
+
+impl Headers {
+    /// (field, value) pairs, by the names `writers` uses.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let o = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        vec![
+            ("eth.src", self.src_mac.clone()),
+            ("eth.dst", self.dst_mac.clone()),
+            ("ip.src", o(self.src.map(|a| a.to_string()))),
+            ("ip.dst", o(self.dst.map(|a| a.to_string()))),
+            ("ip.ttl", o(self.ttl.map(|t| t.to_string()))),
+        ]
+    }
+}
+
+impl std::fmt::Display for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} > {}", self.src_mac, self.dst_mac)?;
+        if let (Some(s), Some(d)) = (self.src, self.dst) {
+            write!(f, ", {s} > {d}")?;
+        }
+        if let Some(t) = self.ttl {
+            write!(f, ", ttl {t}")?;
+        }
+        Ok(())
+    }
 }
 
 /// What a match may refer to besides the packet.
@@ -380,6 +431,38 @@ impl Microflow {
             (IpAddr::V6(_), true) => Base::Ip6Dst,
         };
         self.set_base(b, ip_bits(a));
+    }
+
+    pub fn header_values(&self) -> Headers {
+        let mac = |b| {
+            format_value(
+                FieldRef {
+                    base: b,
+                    lo: 0,
+                    width: 48,
+                    prereq: None,
+                },
+                self.get_base(b),
+            )
+        };
+        let ip = self.ip();
+        Headers {
+            src_mac: mac(Base::EthSrc),
+            dst_mac: mac(Base::EthDst),
+            src: ip.map(|i| i.0),
+            dst: ip.map(|i| i.1),
+            ttl: ip.map(|_| self.get_base(Base::IpTtl) as u8),
+        }
+    }
+
+    /// Records `w` as the writer of every header that differs from `before`.
+    pub fn note_writes(&mut self, before: &Headers, w: &Writer) {
+        let now = self.header_values();
+        for ((field, a), (_, b)) in before.fields().into_iter().zip(now.fields()) {
+            if a != b {
+                self.writers.insert(field.to_string(), w.clone());
+            }
+        }
     }
 
     /// The header fields a capture would show, for reports (`eth`, addresses, TTL, ports).

@@ -9,3 +9,4 @@ pub mod microflow;
 pub mod path;
 pub mod pipeline;
 pub mod symtab;
+pub mod validate;

@@ -11,7 +11,7 @@
 
 use super::actions::{self, Action, Stmt};
 use super::expr::{self, Expr, Truth};
-use super::microflow::{format_value, parse_mac, Context, Microflow};
+use super::microflow::{format_value, parse_mac, Context, Headers, Microflow, Writer};
 use super::symtab::{resolve, Base, FieldRef, Resolved, CT_DNAT, CT_EST, CT_SNAT, CT_TRK};
 use crate::db::sb::{LogicalFlow, SbDb};
 use serde::Serialize;
@@ -72,8 +72,11 @@ pub enum Node {
     Output {
         port: String,
         kind: String,
-        /// The headers as they leave (addresses, MACs, TTL, ports).
-        headers: String,
+        /// The headers as they leave (MACs, addresses, TTL).
+        headers: Headers,
+        /// The logical flow that last changed each header on the way.
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        changed_by: BTreeMap<String, Writer>,
     },
     Drop {
         stage: String,
@@ -473,7 +476,14 @@ impl<'a> Executor<'a> {
             stage: lf.stage().into(),
             what,
         };
+        let writer = Writer {
+            datapath: self.dp_name(dp),
+            stage: lf.stage().into(),
+            uuid: lf.uuid.to_string(),
+            match_: lf.match_.clone(),
+        };
         for s in stmts {
+            let before = flow.header_values();
             match &s.action {
                 Action::Next { egress: e, table: t } => {
                     let next_table = t.unwrap_or(table + 1);
@@ -568,6 +578,7 @@ impl<'a> Executor<'a> {
                         ct.set_base(Base::CtState, ct.get_base(Base::CtState) | state);
                         what += note;
                     }
+                    ct.note_writes(&before, &writer);
                     let mut kids = vec![];
                     self.trace(dp, &mut ct, table + 1, egress, &mut kids);
                     out.push(Node::Transform { what, children: kids });
@@ -612,6 +623,7 @@ impl<'a> Executor<'a> {
                         ct.set_base(Base::CtState, ct.get_base(Base::CtState) | state);
                         what += note;
                     }
+                    ct.note_writes(&before, &writer);
                     let mut kids = vec![];
                     self.trace(dp, &mut ct, table + 1, egress, &mut kids);
                     out.push(Node::Transform { what, children: kids });
@@ -659,6 +671,7 @@ impl<'a> Executor<'a> {
                     let Some(mut nf) = nested_packet(kind, flow) else {
                         continue; // ovn-trace: a reject of a reject is not sent (no recirculation)
                     };
+                    nf.note_writes(&before, &writer);
                     let mut kids = vec![];
                     self.actions(dp, body, &mut nf, table, egress, lf, &mut kids);
                     let what = match kind.as_str() {
@@ -674,6 +687,10 @@ impl<'a> Executor<'a> {
                     out.push(unmodelled(format!("action {name} ({}) is not modelled", s.text)));
                     return;
                 }
+            }
+            // `next` and `output` carry the packet on (changing it there, credited there).
+            if !matches!(s.action, Action::Next { .. } | Action::Output) {
+                flow.note_writes(&before, &writer);
             }
         }
     }
@@ -825,7 +842,8 @@ impl<'a> Executor<'a> {
             out.push(Node::Output {
                 port: name.clone(),
                 kind: port.map(|p| p.kind.clone()).unwrap_or_default(),
-                headers: flow.headers(),
+                headers: flow.header_values(),
+                changed_by: flow.writers.clone(),
             });
             if let Some(peer) = port.and_then(|p| p.peer.as_ref()) {
                 let Some(pdp) = self.datapath_of(peer) else { return };

@@ -137,6 +137,14 @@ pub fn ping_explained_hop_by_hop() {
         }
     }
 
+    // The logical flows, executed for the captured request, against the NIC's capture.
+    let pod_and_nic: Vec<String> = args
+        .iter()
+        .filter(|a| a.starts_with("pod:") || a.starts_with("ens2f0np0="))
+        .cloned()
+        .collect();
+    crate::validate::validation_agrees_then_names_the_changed_snat(l, &pod_and_nic);
+
     // A point where the packet never arrives: "lost between".
     let empty = dir.path().join("empty.pcap");
     let st = Command::new("ip")

@@ -18,6 +18,7 @@ mod show;
 mod tls;
 mod topology;
 mod trace;
+mod validate;
 
 use common::Lab;
 use libtest_mimic::{Arguments, Trial};

@@ -1,0 +1,280 @@
+//! `explain --validate`: each captured packet is run through the Southbound pipeline from the
+//! logical port where it was first seen, and what the pipeline sends out is compared with what
+//! the next capture point saw. A disagreement names the logical flow behind the expected value
+//! (the flow that last set that header), so "who rewrote it?" has an answer on both sides.
+
+use super::microflow::{Headers, Writer};
+use super::pipeline::{Executor, Node, Trace};
+use crate::capture::correlate::{inner, Journey};
+use crate::capture::decode::{Frame, L4};
+use crate::db::nb::NbDb;
+use crate::db::ovs::OvsDb;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One header that differs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Mismatch {
+    pub field: String,
+    pub expected: String,
+    pub observed: String,
+    /// The logical flow that set the expected value; `None` when no flow changed that header
+    /// (the packet kept what it had at the first point).
+    pub lflow: Option<Writer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Validation {
+    pub packet: String,
+    /// The capture point the pipeline starts from, and its logical port.
+    pub from: Option<String>,
+    pub inport: Option<String>,
+    /// The microflow run (give it to `ovnscope trace --microflow` or `ovn-trace`).
+    pub microflow: Option<String>,
+    pub verdicts: Vec<String>,
+    /// The next capture point that saw the packet, and the pipeline output compared with it.
+    pub next: Option<String>,
+    pub output: Option<String>,
+    pub expected: Option<Headers>,
+    pub observed: Option<Headers>,
+    /// `agrees`, `disagrees`, or `not checked: …`.
+    pub status: String,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// The logical switch port a capture point stands for: `pod:NS/NAME` (the pod's port), or an
+/// OVS interface bound to a port (`external_ids:iface-id`).
+pub fn logical_port(point: &str, nb: &NbDb, ovs: Option<&OvsDb>) -> Option<String> {
+    if let Some(pod) = point.strip_prefix("pod:") {
+        let pod = pod.split('(').next().unwrap_or(pod);
+        return crate::topology::focus::find_port(nb, pod).ok().map(|p| p.name.clone());
+    }
+    ovs?.interfaces
+        .values()
+        .find(|i| i.name == point)
+        .and_then(|i| i.iface_id())
+        .map(str::to_string)
+}
+
+fn observed(f: &Frame) -> Headers {
+    Headers {
+        src_mac: f.src_mac.clone().unwrap_or_default(),
+        dst_mac: f.dst_mac.clone().unwrap_or_default(),
+        src: f.src,
+        dst: f.dst,
+        ttl: f.ttl,
+    }
+}
+
+/// The ovn-trace microflow for a captured frame entering at `inport`.
+pub fn microflow_of(inport: &str, f: &Frame) -> Option<String> {
+    let (src, dst) = (f.src?, f.dst?);
+    let ip = if src.is_ipv4() { "ip4" } else { "ip6" };
+    let mut m = format!("inport == \"{inport}\"");
+    if let (Some(s), Some(d)) = (&f.src_mac, &f.dst_mac) {
+        m += &format!(" && eth.src == {s} && eth.dst == {d}");
+    }
+    m += &format!(" && {ip}.src == {src} && {ip}.dst == {dst}");
+    if let Some(t) = f.ttl {
+        m += &format!(" && ip.ttl == {t}");
+    }
+    let icmp = if src.is_ipv4() { "icmp4" } else { "icmp6" };
+    m += &match f.l4.as_ref()? {
+        L4::Echo { request, .. } => {
+            let t = match (src.is_ipv4(), request) {
+                (true, true) => 8,
+                (true, false) => 0,
+                (false, true) => 128,
+                (false, false) => 129,
+            };
+            format!(" && {icmp}.type == {t} && {icmp}.code == 0")
+        }
+        L4::Icmp { icmp_type, code } => format!(" && {icmp}.type == {icmp_type} && {icmp}.code == {code}"),
+        L4::Tcp { sport, dport, flags, .. } => {
+            let bits = flags.chars().fold(0u16, |b, c| {
+                b | match c {
+                    'F' => 1,
+                    'S' => 2,
+                    'R' => 4,
+                    'P' => 8,
+                    '.' => 16,
+                    _ => 0,
+                }
+            });
+            format!(" && tcp.src == {sport} && tcp.dst == {dport} && tcp.flags == {bits}")
+        }
+        L4::Udp { sport, dport, .. } => format!(" && udp.src == {sport} && udp.dst == {dport}"),
+        L4::Other { .. } => return None,
+    };
+    Some(m)
+}
+
+/// Every output of a trace: (port, port type, headers, writers).
+fn outputs(t: &Trace) -> Vec<(String, String, Headers, BTreeMap<String, Writer>)> {
+    fn walk(nodes: &[Node], out: &mut Vec<(String, String, Headers, BTreeMap<String, Writer>)>) {
+        for n in nodes {
+            match n {
+                Node::Output {
+                    port,
+                    kind,
+                    headers,
+                    changed_by,
+                } => out.push((port.clone(), kind.clone(), headers.clone(), changed_by.clone())),
+                Node::Table { children, .. } | Node::Pipeline { children, .. } | Node::Transform { children, .. } => walk(children, out),
+                _ => {}
+            }
+        }
+    }
+    let mut v = vec![];
+    walk(&t.nodes, &mut v);
+    v
+}
+
+/// The flow that ended the pipeline (a drop or an unmatched table), for "the pipeline drops
+/// it, yet the packet was seen further on".
+fn dropper(t: &Trace) -> Option<String> {
+    fn walk(nodes: &[Node], last: &mut Option<String>, found: &mut Option<String>) {
+        for n in nodes {
+            match n {
+                Node::Table {
+                    uuid,
+                    stage,
+                    match_,
+                    children,
+                    ..
+                } => {
+                    *last = Some(format!("{uuid} ({stage}, match {match_:?})"));
+                    walk(children, last, found);
+                }
+                Node::Drop { .. } if found.is_none() => *found = last.clone(),
+                Node::NoMatch { stage, .. } if found.is_none() => *found = Some(format!("no flow matched in {stage}")),
+                Node::Pipeline { children, .. } | Node::Transform { children, .. } => walk(children, last, found),
+                _ => {}
+            }
+        }
+    }
+    let (mut last, mut found) = (None, None);
+    walk(&t.nodes, &mut last, &mut found);
+    found
+}
+
+/// Validates each journey: pipeline from the first point at a logical port, compared with the
+/// next point that saw the packet.
+pub fn validate(journeys: &[Journey], nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> Vec<Validation> {
+    journeys.iter().map(|j| validate_one(j, nb, ovs, ex)).collect()
+}
+
+fn validate_one(j: &Journey, nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> Validation {
+    let mut v = Validation {
+        packet: j.key.what.clone(),
+        from: None,
+        inport: None,
+        microflow: None,
+        verdicts: vec![],
+        next: None,
+        output: None,
+        expected: None,
+        observed: None,
+        status: String::new(),
+        mismatches: vec![],
+    };
+    let seen: Vec<(usize, &crate::capture::decode::Observation)> =
+        j.seen.iter().enumerate().filter_map(|(i, o)| o.as_ref().map(|o| (i, o))).collect();
+    let Some(&(si, start)) = seen
+        .iter()
+        .find(|(i, o)| logical_port(&j.points[*i], nb, ovs).is_some() && o.frame.geneve.is_none())
+    else {
+        v.status = "not checked: no capture point at a logical port saw it (give pod:NS/NAME or the pod's host veth, with --ovs-db)".into();
+        return v;
+    };
+    let inport = logical_port(&j.points[si], nb, ovs).expect("found above");
+    v.from = Some(j.points[si].clone());
+    v.inport = Some(inport.clone());
+    let Some(m) = microflow_of(&inport, &start.frame) else {
+        v.status = "not checked: not an IP packet".into();
+        return v;
+    };
+    v.microflow = Some(m.clone());
+    let trace = match ex.microflow(&m).and_then(|f| ex.run(&f)) {
+        Ok(t) => t,
+        Err(e) => {
+            v.status = format!("not checked: {e}");
+            return v;
+        }
+    };
+    v.verdicts = trace.verdicts();
+    let Some(&(ni, next)) = seen.iter().find(|(i, _)| *i > si) else {
+        v.status = "not checked: no later capture point saw it".into();
+        return v;
+    };
+    v.next = Some(j.points[ni].clone());
+    let frame = inner(&next.frame);
+    v.observed = Some(observed(frame));
+    let outs = outputs(&trace);
+    let want_port = logical_port(&j.points[ni], nb, ovs);
+    let chosen = match &want_port {
+        Some(p) => outs.iter().find(|o| &o.0 == p),
+        // Encapsulated: the packet crossed to another chassis; its last output is the port.
+        None if next.frame.geneve.is_some() => outs.iter().rfind(|o| o.1 != "patch" && o.1 != "l3gateway"),
+        None => outs.iter().find(|o| o.1 == "localnet"),
+    };
+    let Some((port, _, expected, writers)) = chosen else {
+        v.status = "disagrees".into();
+        let why = match dropper(&trace) {
+            Some(d) => format!("the pipeline drops it: {d}"),
+            None => format!("the pipeline does not send it there (verdicts: {})", v.verdicts.join("; ")),
+        };
+        v.mismatches.push(Mismatch {
+            field: "path".into(),
+            expected: why,
+            observed: format!("seen at {}", j.points[ni]),
+            lflow: None,
+        });
+        return v;
+    };
+    v.output = Some(port.clone());
+    v.expected = Some(expected.clone());
+    let obs = observed(frame);
+    for ((field, e), (_, o)) in expected.fields().into_iter().zip(obs.fields()) {
+        if e != o {
+            v.mismatches.push(Mismatch {
+                field: field.into(),
+                expected: e,
+                observed: o,
+                lflow: writers.get(field).cloned(),
+            });
+        }
+    }
+    v.status = if v.mismatches.is_empty() { "agrees" } else { "disagrees" }.into();
+    v
+}
+
+pub fn to_text(all: &[Validation]) -> String {
+    let mut s = String::new();
+    let agree = all.iter().filter(|v| v.status == "agrees").count();
+    let disagree = all.iter().filter(|v| v.status == "disagrees").count();
+    s += &format!(
+        "Validation against the logical flows: {agree} agree, {disagree} disagree, {} not checked\n",
+        all.len() - agree - disagree
+    );
+    for v in all {
+        s += &format!("\n{}: {}", v.packet, v.status);
+        if let (Some(f), Some(n)) = (&v.from, &v.next) {
+            s += &format!(" ({f} → {n}");
+            if let Some(o) = &v.output {
+                s += &format!(", pipeline output {o}");
+            }
+            s += ")";
+        }
+        s += "\n";
+        for m in &v.mismatches {
+            s += &format!("  {}: logical flows say {}, capture shows {}\n", m.field, m.expected, m.observed);
+            match &m.lflow {
+                Some(w) => s += &format!("    set by lflow {} ({} {}, match {:?})\n", w.uuid, w.datapath, w.stage, w.match_),
+                None if m.field != "path" => s += "    no logical flow changed it\n",
+                None => {}
+            }
+        }
+    }
+    s
+}

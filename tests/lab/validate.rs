@@ -1,0 +1,108 @@
+//! `explain --validate` on a real capture: the pipeline's output agrees with what the node's
+//! NIC saw; after the SNAT rule is changed (on our own ovn-northd, from the lab's Northbound),
+//! the disagreement names the lr_out_snat logical flow that ovn-sbctl finds for the new rule.
+
+use crate::common::{Lab, Northd, Served};
+use serde_json::Value;
+use std::path::Path;
+
+fn validation(l: &Lab, nb: &str, sb: &str, captures: &[String]) -> (i32, Value) {
+    let mut args = vec!["explain", "--validate", "--nb-db", nb, "--sb-db", sb, "-f", "json"];
+    for c in captures {
+        args.extend(["--capture", c.as_str()]);
+    }
+    let (code, out, err) = l.ovnscope(&args);
+    assert!(code == 0 || code == 1, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let fwd = doc["validation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["packet"].as_str().unwrap().contains("seq"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    (code, fwd)
+}
+
+/// `captures` are `POINT=FILE` of one ping from pod-2 to 203.0.113.8, the first at the pod's
+/// eth0 and the next at worker-1's NIC.
+pub fn validation_agrees_then_names_the_changed_snat(l: &Lab, captures: &[String]) {
+    let localnet = l.nbctl(&["--bare", "--columns=name", "find", "Logical_Switch_Port", "type=localnet"]);
+    let external_ip = l
+        .nbctl(&["--bare", "--columns=external_ip", "find", "NAT", "logical_ip=10.128.2.44"])
+        .trim()
+        .trim_matches('"')
+        .to_string();
+    let (code, v) = validation(l, &l.nb_sock(), &l.sb_sock(), captures);
+    assert_eq!((code, v["status"].as_str().unwrap()), (0, "agrees"), "{v:#}");
+    assert_eq!(v["output"].as_str().unwrap(), localnet.trim(), "{v:#}");
+    assert_eq!(v["expected"]["src"], external_ip, "the pipeline's SNAT = ovn-nbctl's rule: {v:#}");
+    assert_eq!(v["expected"], v["observed"]);
+
+    // The same capture against a Northbound where that rule now says 198.18.0.99.
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/ovnnb_db.db");
+    let nb = Served::new(&demo);
+    let sb = Served::empty_sb();
+    let _northd = Northd::start(&nb, &sb);
+    let ctl = |prog: &str, db: &str, args: &[&str]| {
+        let mut a = vec![format!("--db={db}")];
+        a.extend(args.iter().map(|s| s.to_string()));
+        l.run(prog, &a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    ctl("ovn-nbctl", &nb.sock, &["lr-nat-del", "GR_worker-1", "snat", "10.128.2.44"]);
+    ctl(
+        "ovn-nbctl",
+        &nb.sock,
+        &["lr-nat-add", "GR_worker-1", "snat", "198.18.0.99", "10.128.2.44"],
+    );
+    ctl("ovn-nbctl", &nb.sock, &["--wait=sb", "sync"]);
+    // The next hop's MAC, learned in the lab, so ARP resolution is not what differs.
+    let gr = ctl(
+        "ovn-sbctl",
+        &sb.sock,
+        &[
+            "--bare",
+            "--columns=_uuid",
+            "find",
+            "Datapath_Binding",
+            "external_ids:name=GR_worker-1",
+        ],
+    );
+    ctl(
+        "ovn-sbctl",
+        &sb.sock,
+        &[
+            "create",
+            "MAC_Binding",
+            "logical_port=rtoe-GR_worker-1",
+            "ip=198.18.0.1",
+            "mac=\"52:54:00:b0:00:01\"",
+            &format!("datapath={}", gr.trim()),
+        ],
+    );
+    let flow = ctl(
+        "ovn-sbctl",
+        &sb.sock,
+        &[
+            "--bare",
+            "--columns=_uuid",
+            "find",
+            "Logical_Flow",
+            "actions=\"ct_snat(198.18.0.99);\"",
+        ],
+    );
+    let (code, v) = validation(l, &nb.sock, &sb.sock, captures);
+    assert_eq!((code, v["status"].as_str().unwrap()), (1, "disagrees"), "{v:#}");
+    let m = v["mismatches"].as_array().unwrap();
+    assert_eq!(m.len(), 1, "only the source address differs: {v:#}");
+    assert_eq!(m[0]["field"], "ip.src");
+    assert_eq!(m[0]["expected"], "198.18.0.99");
+    assert_eq!(m[0]["observed"], external_ip);
+    assert_eq!(m[0]["lflow"]["stage"], "lr_out_snat");
+    assert_eq!(
+        m[0]["lflow"]["uuid"].as_str().unwrap(),
+        flow.trim(),
+        "the flow ovn-sbctl finds for the new rule"
+    );
+    assert_eq!(m[0]["lflow"]["datapath"], "GR_worker-1");
+}
