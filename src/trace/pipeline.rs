@@ -35,7 +35,8 @@ pub enum Node {
         outport: Option<String>,
         children: Vec<Node>,
     },
-    /// The flow a table matched, and what its actions did.
+    /// The flow a table matched; `children` are its actions in order, each followed by what
+    /// it caused.
     Table {
         datapath: String,
         pipeline: String,
@@ -44,8 +45,10 @@ pub enum Node {
         priority: i64,
         #[serde(rename = "match")]
         match_: String,
-        actions: Vec<String>,
         uuid: String,
+        /// Where in ovn-northd the flow comes from (`external_ids:source`), as ovn-trace shows it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
         /// Other flows of the same priority that also match (OVN picks one of them; so do we).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         tied_with: Vec<String>,
@@ -62,10 +65,22 @@ pub enum Node {
     /// `icmp4`, `clone`), continuing in `children`.
     Transform {
         what: String,
+        /// What the fork chose that its title does not say (a load balancer's backend).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
         children: Vec<Node>,
+    },
+    /// One action of the flow, in order among what it caused.
+    Action {
+        text: String,
     },
     /// A comment (`/* MAC binding to … */`).
     Note {
+        text: String,
+    },
+    /// A header change (`ip.ttl--`, `eth.dst = …`; registers and ports are not listed) or the
+    /// final `output("port")`, as ovn-trace's summary and minimal forms show them.
+    Modify {
         text: String,
     },
     /// The packet leaves through a port (a patch port is followed by the peer's pipeline).
@@ -453,8 +468,8 @@ impl<'a> Executor<'a> {
                 stage: c.flow.stage().to_string(),
                 priority: c.flow.priority,
                 match_: c.flow.match_.clone(),
-                actions: c.stmts.iter().map(|s| s.text.clone() + ";").collect(),
                 uuid: c.flow.uuid.to_string(),
+                source: c.flow.external_ids.get("source").cloned(),
                 tied_with: tied,
                 children,
             });
@@ -465,6 +480,7 @@ impl<'a> Executor<'a> {
     #[allow(clippy::too_many_arguments)]
     fn actions(&self, dp: Uuid, stmts: &[Stmt], flow: &mut Microflow, table: i64, egress: bool, lf: &LogicalFlow, out: &mut Vec<Node>) {
         if stmts.is_empty() {
+            out.push(Node::Action { text: "drop;".into() });
             out.push(Node::Drop {
                 stage: lf.stage().into(),
                 uuid: lf.uuid.to_string(),
@@ -483,6 +499,9 @@ impl<'a> Executor<'a> {
             match_: lf.match_.clone(),
         };
         for s in stmts {
+            out.push(Node::Action {
+                text: format!("{};", s.text),
+            });
             let before = flow.header_values();
             match &s.action {
                 Action::Next { egress: e, table: t } => {
@@ -512,11 +531,19 @@ impl<'a> Executor<'a> {
                         out.push(unmodelled(format!("{}: {e}", s.text)));
                         return;
                     }
+                    if !is_register(dst) {
+                        out.push(Node::Modify { text: s.text.clone() });
+                    }
                 }
                 Action::Move { dst, src } => {
                     if let Err(e) = move_field(flow, dst, src) {
                         out.push(unmodelled(format!("{}: {e}", s.text)));
                         return;
+                    }
+                    if !is_register(dst) {
+                        out.push(Node::Modify {
+                            text: format!("{dst} = {}", moved(src, &shown(flow, dst))),
+                        });
                     }
                 }
                 Action::Exchange { a, b } => {
@@ -525,6 +552,13 @@ impl<'a> Executor<'a> {
                         (Ok(va), Ok(vb)) => {
                             let _ = write(flow, a, vb);
                             let _ = write(flow, b, va);
+                            for (f, from) in [(a, b), (b, a)] {
+                                if !is_register(f) {
+                                    out.push(Node::Modify {
+                                        text: format!("{f} = {}", moved(from, &shown(flow, f))),
+                                    });
+                                }
+                            }
                         }
                         (Err(e), _) | (_, Err(e)) => {
                             out.push(unmodelled(format!("{}: {e}", s.text)));
@@ -543,6 +577,7 @@ impl<'a> Executor<'a> {
                         });
                     } else {
                         flow.set_base(Base::IpTtl, flow.get_base(Base::IpTtl) - 1);
+                        out.push(Node::Modify { text: "ip.ttl--".into() });
                     }
                 }
                 Action::CtNext => {
@@ -553,6 +588,7 @@ impl<'a> Executor<'a> {
                     self.trace(dp, &mut ct, table + 1, egress, &mut kids);
                     out.push(Node::Transform {
                         what: format!("ct_next(ct_state={}{note})", ct_string(state)),
+                        detail: None,
                         children: kids,
                     });
                 }
@@ -581,11 +617,16 @@ impl<'a> Executor<'a> {
                     ct.note_writes(&before, &writer);
                     let mut kids = vec![];
                     self.trace(dp, &mut ct, table + 1, egress, &mut kids);
-                    out.push(Node::Transform { what, children: kids });
+                    out.push(Node::Transform {
+                        what,
+                        detail: None,
+                        children: kids,
+                    });
                 }
                 Action::CtLb { mark, backends } => {
                     let mut ct = flow.clone();
                     let mut what = if *mark { "ct_lb_mark" } else { "ct_lb" }.to_string();
+                    let mut detail = None;
                     if let Some((src, dst)) = flow.ip() {
                         let same_family = |a: &IpAddr| a.is_ipv4() == src.is_ipv4();
                         let pick = match self.lb_dst {
@@ -605,15 +646,15 @@ impl<'a> Executor<'a> {
                                 ct.set_base(Base::TpDst, p as u128);
                             }
                             ct.set_base(Base::CtState, ct.get_base(Base::CtState) | CT_DNAT);
-                            what += &format!(
-                                " /* backend {ip}{}{} */",
+                            detail = Some(format!(
+                                "backend {ip}{}{}",
                                 port.map(|p| format!(":{p}")).unwrap_or_default(),
                                 if self.lb_dst.is_none() && backends.len() > 1 {
-                                    " (the first; use --lb-dst to choose)"
+                                    " (the first listed; --lb-dst chooses)"
                                 } else {
                                     ""
                                 }
-                            );
+                            ));
                         } else if !backends.is_empty() {
                             out.push(Node::Error {
                                 text: "*** no load balancing destination (use --lb-dst)".into(),
@@ -626,7 +667,11 @@ impl<'a> Executor<'a> {
                     ct.note_writes(&before, &writer);
                     let mut kids = vec![];
                     self.trace(dp, &mut ct, table + 1, egress, &mut kids);
-                    out.push(Node::Transform { what, children: kids });
+                    out.push(Node::Transform {
+                        what,
+                        detail,
+                        children: kids,
+                    });
                 }
                 Action::CtCommit | Action::NoEffect(_) => {}
                 Action::CtClear => flow.clear_conntrack(),
@@ -653,12 +698,25 @@ impl<'a> Executor<'a> {
                         },
                     });
                     flow.set_base(Base::EthDst, mac.as_deref().and_then(parse_mac).unwrap_or(0));
+                    out.push(Node::Modify {
+                        text: format!("eth.dst = {}", shown(flow, "eth.dst")),
+                    });
                 }
                 Action::Call { dst, func, args } => match self.call(dp, flow, func, args) {
                     Ok(Some(v)) => {
-                        if let Err(e) = write(flow, dst, v) {
+                        if let Some(n) = call_note(func, &v, flow) {
+                            out.push(n);
+                        }
+                        if let Err(e) = write(flow, dst, v.clone()) {
                             out.push(unmodelled(format!("{}: {e}", s.text)));
                             return;
+                        }
+                        if func.starts_with("chk_lb_hairpin") {
+                            if let Value::Bits(b, _) = v {
+                                out.push(Node::Modify {
+                                    text: format!("{dst} = {b}"),
+                                });
+                            }
                         }
                     }
                     Ok(None) => {}
@@ -681,7 +739,11 @@ impl<'a> Executor<'a> {
                         "nd_na_router" => "nd_na".into(),
                         k => k.to_string(),
                     };
-                    out.push(Node::Transform { what, children: kids });
+                    out.push(Node::Transform {
+                        what,
+                        detail: None,
+                        children: kids,
+                    });
                 }
                 Action::Unmodelled(name) => {
                     out.push(unmodelled(format!("action {name} ({}) is not modelled", s.text)));
@@ -839,13 +901,19 @@ impl<'a> Executor<'a> {
             });
         }
         if egress {
+            let peer = port.and_then(|p| p.peer.as_ref());
+            if peer.is_none() {
+                out.push(Node::Modify {
+                    text: format!("output(\"{name}\")"),
+                });
+            }
             out.push(Node::Output {
                 port: name.clone(),
                 kind: port.map(|p| p.kind.clone()).unwrap_or_default(),
                 headers: flow.header_values(),
                 changed_by: flow.writers.clone(),
             });
-            if let Some(peer) = port.and_then(|p| p.peer.as_ref()) {
+            if let Some(peer) = peer {
                 let Some(pdp) = self.datapath_of(peer) else { return };
                 let mut nf = flow.clone();
                 nf.inport = peer.clone();
@@ -928,6 +996,69 @@ impl<'a> Executor<'a> {
                 text: "/* omitting output because inport == outport && !flags.loopback */".into(),
             });
         }
+    }
+}
+
+/// What ovn-trace notes for a lookup's result.
+fn call_note(func: &str, v: &Value, flow: &Microflow) -> Option<Node> {
+    let found = matches!(v, Value::Bits(1, _));
+    let dst = shown(flow, "eth.dst");
+    let text = match func {
+        "lookup_arp" | "lookup_nd" if found => format!("/* MAC binding to {dst} found. */"),
+        "lookup_arp_ip" | "lookup_nd_ip" if found => "/* MAC binding found. */".into(),
+        "lookup_arp" | "lookup_nd" | "lookup_arp_ip" | "lookup_nd_ip" => "/* lookup failed - No MAC binding. */".into(),
+        "lookup_fdb" if found => format!("/* MAC lookup for {dst} found in FDB. */"),
+        "lookup_fdb" => "/* lookup mac failed in mac learning table. */".into(),
+        "dns_lookup" => {
+            return Some(Node::Error {
+                text: "*** dns_lookup action not implemented".into(),
+            })
+        }
+        _ => return None,
+    };
+    Some(Node::Note { text })
+}
+
+/// Registers (and the logical ports, which live in registers) are not header changes.
+fn is_register(name: &str) -> bool {
+    match resolve(name) {
+        Ok(Resolved::Port { .. }) => true,
+        Ok(Resolved::Field(f)) => matches!(f.base, Base::Reg(_) | Base::XReg(_) | Base::XXReg(_)),
+        _ => false,
+    }
+}
+
+/// How ovn-trace prints a moved value: by the source — a register or a part of a field in
+/// hexadecimal, a whole address field as an address.
+fn moved(src: &str, value_as_dst: &str) -> String {
+    match resolve(src) {
+        Ok(Resolved::Field(f)) if matches!(f.base, Base::Reg(_) | Base::XReg(_) | Base::XXReg(_)) || f.width != f.base.width() => {
+            let v = value_as_dst
+                .parse::<IpAddr>()
+                .map(|a| match a {
+                    IpAddr::V4(a) => u32::from(a) as u128,
+                    IpAddr::V6(a) => u128::from(a),
+                })
+                .ok()
+                .or_else(|| parse_mac(value_as_dst))
+                .or_else(|| value_as_dst.parse().ok())
+                .unwrap_or(0);
+            if v == 0 {
+                "0".into()
+            } else {
+                format!("{v:#x}")
+            }
+        }
+        _ => value_as_dst.to_string(),
+    }
+}
+
+/// A field's value as OVN prints it.
+fn shown(flow: &Microflow, name: &str) -> String {
+    match resolve(name) {
+        Ok(Resolved::Field(f)) => format_value(f, flow.get(f)),
+        Ok(Resolved::Port { out }) => format!("\"{}\"", if out { &flow.outport } else { &flow.inport }),
+        _ => "?".into(),
     }
 }
 
@@ -1137,6 +1268,28 @@ fn link_local(mac: u128) -> IpAddr {
     IpAddr::from(a)
 }
 
+/// `ingress(dp="…", inport="…")`, `egress(…, outport="…")`, `multicast(dp="…", mcgroup="…")`.
+fn pipeline_title(n: &Node) -> String {
+    let Node::Pipeline {
+        kind,
+        datapath,
+        inport,
+        outport,
+        ..
+    } = n
+    else {
+        return String::new();
+    };
+    let mut t = format!("{kind}(dp=\"{datapath}\"");
+    if let Some(i) = inport {
+        t += &format!(", inport=\"{i}\"");
+    }
+    if let Some(o) = outport {
+        t += &format!(", {}=\"{o}\"", if kind == "multicast" { "mcgroup" } else { "outport" });
+    }
+    t + ")"
+}
+
 impl Trace {
     /// The table steps in the order ovn-trace prints them.
     pub fn steps(&self) -> Vec<Step> {
@@ -1188,7 +1341,7 @@ impl Trace {
                     Node::Table { children, .. } | Node::Pipeline { children, .. } | Node::Transform { children, .. } => {
                         walk(children, out)
                     }
-                    Node::Note { .. } => {}
+                    Node::Note { .. } | Node::Modify { .. } | Node::Action { .. } => {}
                 }
             }
         }
@@ -1197,110 +1350,82 @@ impl Trace {
         v
     }
 
-    /// ovn-trace's detailed form: pipelines as titled sections, one line per table with stage,
-    /// match, priority and uuid, the actions beneath.
+    /// ovn-trace's detailed form, laid out by its rule: a node is set in one level (its
+    /// children two) unless it is the last of its list and not a leaf — so a table's actions
+    /// sit under it while the table its `next;` leads to continues at the same column.
     pub fn to_detailed(&self) -> String {
         let mut s = format!("# {}\n", self.microflow);
-        fn title(s: &mut String, indent: usize, t: &str) {
-            s.push('\n');
-            s.push_str(&" ".repeat(indent));
-            s.push_str(t);
-            s.push('\n');
-            s.push_str(&" ".repeat(indent));
-            s.push_str(&"-".repeat(t.chars().count()));
-            s.push('\n');
+        fn leaf(n: &Node) -> bool {
+            !matches!(
+                n,
+                Node::Table { .. } | Node::Pipeline { .. } | Node::Transform { .. } | Node::NoMatch { .. }
+            )
         }
-        // ovn-trace's layout: a table's actions and notes are indented under it; the table,
-        // pipeline or fork its last action leads to continues at the same indentation.
-        fn walk(nodes: &[Node], indent: usize, s: &mut String) {
-            for n in nodes {
+        fn line(s: &mut String, level: usize, text: &str, title: bool) {
+            if title {
+                s.push('\n');
+            }
+            s.push_str(&format!("{}{text}\n", " ".repeat(level * 4)));
+            if title {
+                s.push_str(&format!("{}{}\n", " ".repeat(level * 4), "-".repeat(text.chars().count())));
+            }
+        }
+        fn walk(nodes: &[Node], level: usize, always_indent: bool, s: &mut String) {
+            for (i, n) in nodes.iter().enumerate() {
+                let more = usize::from(i + 1 != nodes.len() || always_indent || leaf(n));
+                let at = level + more;
                 match n {
-                    Node::Pipeline {
-                        kind,
-                        datapath,
-                        inport,
-                        outport,
-                        children,
-                    } => {
-                        let mut t = format!("{kind}(dp=\"{datapath}\"");
-                        if let Some(i) = inport {
-                            t += &format!(", inport=\"{i}\"");
-                        }
-                        if let Some(o) = outport {
-                            t += &format!(", {}=\"{o}\"", if kind == "multicast" { "mcgroup" } else { "outport" });
-                        }
-                        t.push(')');
-                        title(s, indent, &t);
-                        let inner = if kind == "multicast" { indent + 4 } else { indent };
-                        walk(children, inner, s);
+                    Node::Pipeline { kind, children, .. } => {
+                        line(s, at, &pipeline_title(n), true);
+                        walk(children, at + more, kind == "multicast", s);
                     }
                     Node::Table {
                         table,
                         stage,
                         priority,
                         match_,
-                        actions,
                         uuid,
+                        source,
                         tied_with,
                         children,
                         ..
                     } => {
-                        s.push_str(&format!(
-                            "{}{table:2}. {stage}: {match_}, priority {priority}, uuid {}\n",
-                            " ".repeat(indent),
-                            &uuid[..8]
-                        ));
+                        let src = source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
+                        line(
+                            s,
+                            at,
+                            &format!("{table:2}. {stage}{src}: {match_}, priority {priority}, uuid {}", &uuid[..8]),
+                            false,
+                        );
                         if !tied_with.is_empty() {
                             let short: Vec<&str> = tied_with.iter().map(|u| &u[..8]).collect();
-                            s.push_str(&format!(
-                                "{}/* tied with {} at the same priority; OVN picks one */\n",
-                                " ".repeat(indent + 4),
-                                short.join(", ")
-                            ));
+                            line(
+                                s,
+                                at + 1,
+                                &format!("/* tied with {} at the same priority; OVN picks one */", short.join(", ")),
+                                false,
+                            );
                         }
-                        for a in actions {
-                            s.push_str(&format!("{}{a}\n", " ".repeat(indent + 4)));
-                        }
-                        let (init, tail) = match children.split_last() {
-                            Some((l, init))
-                                if matches!(
-                                    l,
-                                    Node::Table { .. } | Node::Pipeline { .. } | Node::Transform { .. } | Node::NoMatch { .. }
-                                ) =>
-                            {
-                                (init, Some(l))
-                            }
-                            _ => (children.as_slice(), None),
-                        };
-                        walk(init, indent + 4, s);
-                        if let Some(t) = tail {
-                            walk(std::slice::from_ref(t), indent, s);
-                        }
+                        walk(children, at + more, false, s);
                     }
-                    Node::NoMatch { table, stage, .. } => {
-                        s.push_str(&format!("{}{table:2}. {stage}: no match (implicit drop)\n", " ".repeat(indent)))
+                    Node::NoMatch { table, stage, .. } => line(s, at, &format!("{table:2}. {stage}: no match (implicit drop)"), false),
+                    Node::Transform { what, children, .. } => {
+                        line(s, at, what, true);
+                        walk(children, at + more, false, s);
                     }
-                    Node::Transform { what, children } => {
-                        title(s, indent, what);
-                        walk(children, indent, s);
-                    }
-                    Node::Note { text } => s.push_str(&format!("{}{text}\n", " ".repeat(indent))),
-                    Node::Output { port, kind, .. } => {
-                        s.push_str(&format!("{}/* output to \"{port}\", type \"{kind}\" */\n", " ".repeat(indent)))
-                    }
-                    Node::Drop { .. } => {}
-                    Node::Error { text } => s.push_str(&format!("{}{text}\n", " ".repeat(indent))),
-                    Node::Unmodelled { stage, what } => {
-                        s.push_str(&format!("{}*** not modelled: stage {stage}: {what}\n", " ".repeat(indent)))
-                    }
+                    Node::Action { text } | Node::Note { text } | Node::Error { text } => line(s, at, text, false),
+                    Node::Output { port, kind, .. } => line(s, at, &format!("/* output to \"{port}\", type \"{kind}\" */"), false),
+                    Node::Unmodelled { stage, what } => line(s, at, &format!("*** not modelled: stage {stage}: {what}"), false),
+                    Node::Drop { .. } | Node::Modify { .. } => {}
                 }
             }
         }
-        walk(&self.nodes, 0, &mut s);
+        walk(&self.nodes, 0, false, &mut s);
         s
     }
 
-    /// The minimal form: only the header changes and where the packet went.
+    /// The minimal form (ovn-trace --minimal): header changes, forks and where the packet
+    /// went; each output carries the headers it leaves with as a comment.
     pub fn to_minimal(&self) -> String {
         let mut s = format!("# {}\n", self.microflow);
         fn walk(nodes: &[Node], depth: usize, s: &mut String) {
@@ -1308,17 +1433,22 @@ impl Trace {
                 let pad = "    ".repeat(depth);
                 match n {
                     Node::Table { children, .. } | Node::Pipeline { children, .. } => walk(children, depth, s),
-                    Node::Transform { what, children } => {
+                    Node::Transform { what, children, .. } if children.is_empty() => s.push_str(&format!("{pad}{what};\n")),
+                    Node::Transform { what, children, .. } => {
                         s.push_str(&format!("{pad}{what} {{\n"));
                         walk(children, depth + 1, s);
                         s.push_str(&format!("{pad}}};\n"));
                     }
-                    Node::Output { port, headers, .. } => s.push_str(&format!("{pad}output(\"{port}\"); /* {headers} */\n")),
-                    Node::Drop { stage, .. } => s.push_str(&format!("{pad}drop; /* {stage} */\n")),
-                    Node::NoMatch { stage, .. } => s.push_str(&format!("{pad}drop; /* no match in {stage} */\n")),
-                    Node::Error { text } => s.push_str(&format!("{pad}{text}\n")),
-                    Node::Unmodelled { stage, what } => s.push_str(&format!("{pad}*** not modelled: stage {stage}: {what}\n")),
-                    Node::Note { .. } => {}
+                    Node::Modify { text } => s.push_str(&format!("{pad}{text};\n")),
+                    Node::Output { headers, .. } => {
+                        if s.ends_with(");\n") {
+                            s.truncate(s.len() - 1);
+                            s.push_str(&format!(" /* {headers} */\n"));
+                        }
+                    }
+                    Node::Error { text } => s.push_str(&format!("{pad}{text};\n")),
+                    Node::Unmodelled { stage, what } => s.push_str(&format!("{pad}*** not modelled: stage {stage}: {what};\n")),
+                    Node::Drop { .. } | Node::NoMatch { .. } | Node::Note { .. } | Node::Action { .. } => {}
                 }
             }
         }

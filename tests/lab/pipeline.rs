@@ -1,25 +1,10 @@
 //! The pipeline executor against ovn-trace on the same Southbound: the sequence of
 //! (datapath, stage, lflow uuid) and the verdicts must be the same, packet by packet.
 
-use crate::agreement::{ovn_trace_path, ovnscope_path, path_difference};
-use crate::common::{Lab, Northd, Served};
+use crate::agreement::compare;
+use crate::common::{Northd, Served};
 use crate::lab;
 use std::path::Path;
-
-/// Runs both tools on one microflow and returns the difference, if any.
-fn compare(l: &Lab, sb: &str, dp: &str, flow: &str, extra: &[&str]) -> Option<String> {
-    let mut args = vec![format!("--db={sb}")];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.push(dp.to_string());
-    args.push(flow.to_string());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let theirs = ovn_trace_path(&l.run("ovn-trace", &args));
-    let mut ours_args = vec!["trace", "--sb-db", sb, "--microflow", flow, "-f", "json"];
-    ours_args.extend_from_slice(extra);
-    let ours = ovnscope_path(&l.ovnscope_json(&ours_args));
-    assert!(theirs.steps.len() >= 3, "ovn-trace took {} steps for {flow}", theirs.steps.len());
-    path_difference(&ours, &theirs).map(|d| format!("{flow}: {d}"))
-}
 
 fn pod_flow(dmac: &str, dst: &str, l4: &str) -> String {
     format!(
@@ -61,7 +46,7 @@ pub fn executor_agrees_with_ovn_trace() {
     let mut n = 0;
     for (what, flow) in &base {
         n += 1;
-        if let Some(d) = compare(l, &l.sb_sock(), "worker-1", flow, &[]) {
+        if let Some(d) = compare(l, &l.sb_sock(), "worker-1", flow, &[], true, None) {
             differences.push(format!("live lab, {what}: {d}"));
         }
     }
@@ -102,7 +87,7 @@ pub fn executor_agrees_with_ovn_trace() {
     ));
     for (what, flow, extra) in &cases {
         n += 1;
-        if let Some(d) = compare(l, &sb.sock, "worker-1", flow, extra) {
+        if let Some(d) = compare(l, &sb.sock, "worker-1", flow, extra, true, None) {
             differences.push(format!("own northd with LB and ACL, {what}: {d}"));
         }
     }

@@ -169,7 +169,8 @@ pub fn real_nb_answers_match_ovn_trace() {
     println!("real NB: {agree}/{asked} pod addresses agree with ovn-trace");
     assert!(agree >= 10 && differences.is_empty(), "{differences:#?}");
 
-    // The match evaluator against every table step ovn-trace takes, for ICMP from up to 20
+    // The match evaluator against every table step ovn-trace takes, and the pipeline executor
+    // against ovn-trace's whole run (path, detailed and minimal text), for ICMP from up to 20
     // pods and TCP and UDP from the first 5 (see tests/lab/agreement.rs).
     let name2: BTreeMap<String, String> = list("ovn-sbctl", &sb.sock, "Datapath_Binding", "_uuid,external_ids")
         .iter()
@@ -218,16 +219,14 @@ pub fn real_nb_answers_match_ovn_trace() {
             total.add(&crate::agreement::steps(&text, &start), &flows);
             packets += 1;
             // The pipeline executor: the same (datapath, stage, uuid) sequence and verdicts.
-            let ours = l.ovnscope_json(&["trace", "--sb-db", &sb.sock, "--microflow", &flow, "-f", "json"]);
-            let theirs = crate::agreement::ovn_trace_path(&text);
-            match crate::agreement::path_difference(&crate::agreement::ovnscope_path(&ours), &theirs) {
+            match crate::agreement::compare(l, &sb.sock, ls, &flow, &[], i < 3, Some(&text)) {
                 None => identical += 1,
                 Some(d) => pipeline_differences.push(format!("{lsp} {proto}: {d}")),
             }
         }
     }
     println!("{}", total.report(&format!("real NB, {packets} packets")));
-    println!("real NB: pipeline executor vs ovn-trace: {identical}/{packets} packets identical (steps and verdicts)");
+    println!("real NB: pipeline executor vs ovn-trace: {identical}/{packets} packets identical (steps and verdicts; detailed and minimal text for the first 9)");
     assert!(pipeline_differences.is_empty(), "{pipeline_differences:#?}");
     assert!(packets >= 20, "packets: {packets}");
     assert!(total.contradictions.is_empty(), "{:#?}", total.contradictions);
