@@ -152,7 +152,7 @@ pub async fn run(a: TraceArgs) -> anyhow::Result<i32> {
             return Ok(exit::NO);
         }
     };
-    let p = match path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl) {
+    let mut p = match path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("ovnscope: {e}");
@@ -167,6 +167,9 @@ pub async fn run(a: TraceArgs) -> anyhow::Result<i32> {
         (true, None, _) => return Err(UsageError("--lflows needs the Southbound database (--sb-db)".into()).into()),
         _ => None,
     };
+    if let Some((t, _)) = &pipeline {
+        p.lflows = path::key_steps(t);
+    }
     let out = match a.format {
         Format::Json => {
             let mut j = serde_json::to_value(&p)?;

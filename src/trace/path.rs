@@ -56,8 +56,8 @@ pub struct Prediction {
     pub points: Vec<Point>,
     /// The NAT answer for the same packet (path, rule, evidence).
     pub nat: Answer,
-    /// With `--lflows`: the logical flows of the key steps (switching, routing, next-hop
-    /// resolution, NAT), found in the Southbound. Other stages are not evaluated.
+    /// With `--lflows`: the logical flows of the key steps (switching, ACLs, load balancing,
+    /// NAT, routing, next-hop resolution), taken from the executed pipeline.
     pub lflows: Vec<LflowStep>,
     pub warnings: Vec<String>,
 }
@@ -319,172 +319,82 @@ pub fn predict(
             "the destination pod's eth0".into(),
         ));
     }
-    let lflows = sb
-        .filter(|s| !s.logical_flows.is_empty())
-        .map(|sb| key_lflows(nb, sb, &ans, port, dst, &mut warnings))
-        .unwrap_or_default();
     Ok(Prediction {
         from: pod,
         to: dst,
         points,
         nat: ans,
-        lflows,
+        lflows: vec![],
         warnings,
     })
 }
 
-type Flow = crate::db::sb::LogicalFlow;
+/// The stages that carry a path's decisions, and what each decides.
+const KEY_STAGES: &[(&str, &str)] = &[
+    ("ls_in_l2_lkup", "switching"),
+    ("ls_in_acl", "ACL"),
+    ("ls_in_acl_eval", "ACL"),
+    ("ls_out_acl", "ACL"),
+    ("ls_out_acl_eval", "ACL"),
+    ("ls_in_pre_stateful", "load balancing"),
+    ("ls_in_lb", "load balancing"),
+    ("lr_in_unsnat", "un-SNAT"),
+    ("lr_in_dnat", "DNAT"),
+    ("lr_in_ip_routing", "routing"),
+    ("lr_in_policy", "routing policy"),
+    ("lr_in_arp_resolve", "next-hop MAC"),
+    ("lr_out_undnat", "un-DNAT"),
+    ("lr_out_snat", "SNAT"),
+];
 
-/// The flows of the key steps, matched by datapath, stage, priority and match text.
-fn key_lflows(nb: &NbDb, sb: &SbDb, ans: &Answer, port: &SwitchPort, dst: IpAddr, warnings: &mut Vec<String>) -> Vec<LflowStep> {
-    let dp_of = |name: &str| sb.datapaths.values().find(|d| d.name() == name).map(|d| d.uuid);
-    let on = |f: &Flow, dp: uuid::Uuid| {
-        f.logical_datapath == Some(dp)
-            || f.logical_dp_group
-                .and_then(|g| sb.dp_groups.get(&g))
-                .is_some_and(|g| g.contains(&dp))
-    };
-    let mut out = vec![];
-    let mut find = |dpname: &str, stage: &str, pick: &dyn Fn(&Flow) -> bool, why: String, out: &mut Vec<LflowStep>| {
-        let Some(dp) = dp_of(dpname) else { return };
-        let mut hits: Vec<&Flow> = sb
-            .logical_flows
-            .values()
-            .filter(|f| f.stage() == stage && on(f, dp) && pick(f))
-            .collect();
-        hits.sort_by_key(|f| std::cmp::Reverse(f.priority));
-        match hits.first() {
-            Some(f) => out.push(LflowStep {
-                datapath: dpname.into(),
-                pipeline: f.pipeline.clone(),
-                stage: stage.into(),
-                table_id: f.table_id,
-                priority: f.priority,
-                match_: f.match_.clone(),
-                actions: f.actions.clone(),
-                uuid: f.uuid.to_string(),
-                why,
-            }),
-            None => warnings.push(format!("no {stage} flow on {dpname} for: {why}")),
-        }
-    };
-    let l2 = |mac: String| move |f: &Flow| f.match_ == format!("eth.dst == {mac}");
-    // The pod's switch hands the frame to the first router (or to the destination pod).
-    let first_mac = ans
-        .path
-        .first()
-        .and_then(|h| h.inport.as_deref())
-        .and_then(|n| nb.router_ports.values().find(|p| p.name == n))
-        .map(|p| p.mac.clone())
-        .or_else(|| {
-            nb.switch_ports
-                .values()
-                .find(|p| port_ips(p).iter().any(|i| i.split('/').next() == Some(dst.to_string().as_str())))
-                .and_then(mac_of)
-        });
-    if let (Some(sw), Some(mac)) = (&ans.query.switch, first_mac) {
-        find(
-            sw,
-            "ls_in_l2_lkup",
-            &l2(mac.clone()),
-            format!("{} switches to {mac}", port.name),
-            &mut out,
-        );
-    }
-    for (i, h) in ans.path.iter().enumerate() {
-        let Some(outp) = h.outport.as_deref() else { break };
-        // Routing: the flow at the route's priority whose match names its prefix (the network
-        // address, e.g. 10.128.4.0/23 for a connected 10.128.4.1/23).
-        let prefix = h.decided_by.split_whitespace().nth(2).unwrap_or("").to_string();
-        let net = prefix.parse::<ipnet::IpNet>().map(|n| n.trunc().to_string()).unwrap_or(prefix);
-        let prio = h.priority;
-        find(
-            &h.router,
-            "lr_in_ip_routing",
-            &|f| f.priority == prio && f.match_.contains(&net),
-            format!("{}: {}", h.router, h.decided_by),
-            &mut out,
-        );
-        // Next-hop resolution: a static entry for a known router port, else get_arp.
-        if let Some(nh) = h.nexthop.clone() {
-            let exact = format!("outport == \"{outp}\" && reg0 == {nh}");
-            let has_exact = sb
-                .logical_flows
-                .values()
-                .any(|f| f.stage() == "lr_in_arp_resolve" && f.match_ == exact);
-            let why = format!("{}: MAC of next hop {nh} on {outp}", h.router);
-            if has_exact {
-                find(&h.router, "lr_in_arp_resolve", &|f| f.match_ == exact, why, &mut out);
-            } else {
-                find(
-                    &h.router,
-                    "lr_in_arp_resolve",
-                    &|f| f.match_ == "ip4" && f.actions.contains("get_arp"),
-                    why,
-                    &mut out,
-                );
-            }
-        }
-        if let Some((c, f)) = ans
-            .applies
-            .as_ref()
-            .filter(|c| c.router == h.router)
-            .and_then(|c| Some((c, c.lflow.as_ref()?)))
-        {
-            out.push(LflowStep {
-                datapath: h.router.clone(),
-                pipeline: "egress".into(),
-                stage: f.stage.clone(),
-                table_id: f.table_id,
-                priority: f.priority,
-                match_: f.match_.clone(),
-                actions: f.actions.clone(),
-                uuid: f.uuid.clone(),
-                why: format!("{}: {} {} → {}", h.router, c.kind, c.logical_ip, c.external_ip),
-            });
-        }
-        // The switch after this router, toward the next router's port.
-        let next = ans
-            .path
-            .get(i + 1)
-            .and_then(|n| n.inport.as_deref())
-            .and_then(|n| nb.router_ports.values().find(|p| p.name == n));
-        let sw = nb.switches.values().find(|s| {
-            s.ports
-                .iter()
-                .filter_map(|u| nb.switch_ports.get(u))
-                .any(|p| p.options.get("router-port").map(String::as_str) == Some(outp))
-        });
-        match (next, sw) {
-            (Some(next), Some(sw)) => find(
-                &sw.name,
-                "ls_in_l2_lkup",
-                &l2(next.mac.clone()),
-                format!("{} switches to {} ({})", sw.name, next.mac, next.name),
-                &mut out,
-            ),
-            // The last router delivers onto the destination's switch: switched to its MAC.
-            (None, Some(sw)) => {
-                let pod = sw
-                    .ports
-                    .iter()
-                    .filter_map(|u| nb.switch_ports.get(u))
-                    .find(|p| port_ips(p).iter().any(|i| i.split('/').next() == Some(dst.to_string().as_str())));
-                if let Some(mac) = pod.and_then(mac_of) {
-                    let name = pod.map(|p| p.name.clone()).unwrap_or_default();
-                    find(
-                        &sw.name,
-                        "ls_in_l2_lkup",
-                        &l2(mac.clone()),
-                        format!("{} switches to {mac} ({name})", sw.name),
-                        &mut out,
-                    );
+/// The key steps of an executed pipeline (switching, ACLs, load balancing, NAT, routing,
+/// next-hop resolution), for `trace --lflows`' summary; the full run is the trace itself.
+pub fn key_steps(t: &super::pipeline::Trace) -> Vec<LflowStep> {
+    use super::pipeline::Node;
+    fn walk(nodes: &[Node], out: &mut Vec<LflowStep>) {
+        for n in nodes {
+            match n {
+                Node::Table {
+                    datapath,
+                    pipeline,
+                    table,
+                    stage,
+                    priority,
+                    match_,
+                    uuid,
+                    children,
+                    ..
+                } => {
+                    if let Some((_, what)) = KEY_STAGES.iter().find(|(s, _)| s == stage) {
+                        let actions: Vec<&str> = children
+                            .iter()
+                            .filter_map(|c| match c {
+                                Node::Action { text } => Some(text.as_str()),
+                                _ => None,
+                            })
+                            .collect();
+                        out.push(LflowStep {
+                            datapath: datapath.clone(),
+                            pipeline: pipeline.clone(),
+                            stage: stage.clone(),
+                            table_id: *table,
+                            priority: *priority,
+                            match_: match_.clone(),
+                            actions: actions.join(" "),
+                            uuid: uuid.clone(),
+                            why: format!("{what} on {datapath}"),
+                        });
+                    }
+                    walk(children, out);
                 }
+                Node::Pipeline { children, .. } | Node::Transform { children, .. } => walk(children, out),
+                _ => {}
             }
-            _ => {}
         }
     }
-    out
+    let mut v = vec![];
+    walk(&t.nodes, &mut v);
+    v
 }
 
 impl Prediction {
@@ -516,19 +426,16 @@ impl Prediction {
             );
         }
         if !self.lflows.is_empty() {
-            o += "  logical flows of the key steps (switching, routing, next hop, NAT; other stages not evaluated):\n";
+            o += "  key logical flows (the whole run, table by table, follows):\n";
             for f in &self.lflows {
                 o += &format!(
-                    "    {} {} {}. {} priority {}, uuid {}: match ({}) actions ({})\n      — {}\n",
+                    "    {:<16} {:<18} {:<20} priority {:<5} uuid {}  {}\n",
+                    f.why.split(" on ").next().unwrap_or(""),
                     f.datapath,
-                    f.pipeline,
-                    f.table_id,
                     f.stage,
                     f.priority,
                     &f.uuid[..8],
-                    f.match_,
-                    f.actions,
-                    f.why
+                    f.match_
                 );
             }
         }

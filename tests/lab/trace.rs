@@ -151,17 +151,38 @@ fn ovn_trace_steps(l: &crate::common::Lab, flow: &str) -> std::collections::BTre
         .collect()
 }
 
-/// `trace --lflows`: every key-step flow ovnscope names is one ovn-trace takes, on the same
-/// datapath and stage, for a packet to the internet, across the tunnel, and on one switch.
+/// `trace --lflows`: the pod's packet, built from the prediction (MACs, addresses, TTL,
+/// protocol), run through the logical flows takes exactly ovn-trace's path for that microflow,
+/// and every key-step flow it names is one ovn-trace takes — for a packet to the internet,
+/// across the tunnel, and on one switch.
 pub fn key_lflows_are_the_ones_ovn_trace_takes() {
     let l = lab();
-    for (to, min_steps) in [("203.0.113.8", 7), ("10.128.4.5", 3), ("10.128.2.44", 1)] {
-        let ours = predict_with(to, &["--lflows"]);
-        let flow = format!(
-            "inport==\"network-trace_nettools-dual-pod\" && eth.src==0a:58:0a:80:02:2b && eth.dst=={} && ip4.src==10.128.2.43 && ip4.dst=={to} && ip.ttl==64 && icmp4.type==8 && icmp4.code==0",
-            ours["points"][0]["dst_mac"].as_str().unwrap()
+    for (to, min_steps, proto) in [("203.0.113.8", 7, "tcp"), ("10.128.4.5", 3, "udp"), ("10.128.2.44", 1, "icmp")] {
+        let ours = predict_with(to, &["--lflows", "--proto", proto]);
+        let microflow = ours["pipeline"]["microflow"].as_str().unwrap();
+        assert!(microflow.contains(&format!("ip4.dst == {to}")), "{microflow}");
+        if let Some(d) = crate::agreement::compare(l, &l.sb_sock(), "worker-1", microflow, &[], false, None) {
+            panic!("{to}: {d}");
+        }
+        let text = l
+            .ovnscope(&[
+                "trace",
+                "--nb-db",
+                &l.nb_sock(),
+                "--sb-db",
+                &l.sb_sock(),
+                "--from",
+                "network-trace/nettools-dual-pod",
+                "--to",
+                to,
+                "--lflows",
+            ])
+            .1;
+        assert!(
+            text.contains("Logical flows, table by table") && text.contains("verdict: output "),
+            "{text}"
         );
-        let theirs = ovn_trace_steps(l, &flow);
+        let theirs = ovn_trace_steps(l, microflow);
         let steps = ours["lflows"].as_array().unwrap();
         assert!(steps.len() >= min_steps, "{to}: {steps:#?}");
         for s in steps {
