@@ -1,9 +1,16 @@
-//! `ovnscope trace --lflows` against `ovn-trace` on the same Southbound, in one run: the same
-//! question ("which path and which logical flows does this pod's packet to the internet
-//! take?") asked of the lab, each as a whole process. ovnscope also reads the Open_vSwitch and
-//! Northbound databases and names the physical hops; ovn-trace prints every table step.
+//! `ovnscope trace` against `ovn-trace` on the same Southbound, in one run, each as a whole
+//! process:
+//! - on the lab: the same microflow through the logical flows (`trace --microflow` vs
+//!   `ovn-trace`, both the whole table-by-table run), and `trace --lflows` for the pod, which
+//!   also reads the Open_vSwitch and Northbound databases and predicts the physical hops;
+//! - on the real Northbound file with a Southbound our own ovn-northd computes (4.5k logical
+//!   flows), the same microflow through both, when the file is here.
 //! The lab is this bench's own (prefix ovnb, ports 26641/26642), brought up and down here.
 //! Only under `cargo bench --bench trace`.
+
+#[path = "../tests/lab/common.rs"]
+#[allow(dead_code)]
+mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::PathBuf;
@@ -62,15 +69,55 @@ fn bench(c: &mut Criterion) {
             .unwrap();
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("lr_out_snat"));
     };
-    // Both must work before they are timed.
+    let microflow = |sb: &str, flow: &str| {
+        let out = Command::new(bin)
+            .args(["trace", "--sb-db", sb, "--microflow", flow])
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("verdict: output"));
+    };
+    // All must work before they are timed.
     ours();
     theirs();
+    microflow(&sb, flow);
     let mut g = c.benchmark_group("trace_pod_to_internet");
     g.sample_size(20);
-    g.bench_function("ovnscope_trace_lflows", |b| b.iter(ours));
+    g.bench_function("ovnscope_trace_microflow", |b| b.iter(|| microflow(&sb, flow)));
     g.bench_function("ovn_trace", |b| b.iter(theirs));
+    g.bench_function("ovnscope_trace_lflows", |b| b.iter(ours));
     g.finish();
     lab("down");
+
+    let real = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real/neutron-ovnnb_db.db");
+    if !real.exists() {
+        eprintln!("skipped the real Northbound: {} is not here", real.display());
+        return;
+    }
+    let nb = common::Served::new(&real);
+    let sb = common::Served::empty_sb();
+    let _northd = common::Northd::start(&nb, &sb);
+    let st = Command::new("ovn-nbctl")
+        .args([&format!("--db={}", nb.sock), "--wait=sb", "sync"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let flow = "inport==\"04b8ea24-9c1b-4833-9833-b1fff5e08525\" && eth.src==fa:16:3e:d6:70:14 && eth.dst==fa:16:3e:e9:0e:68 && ip4.src==10.128.27.163 && ip4.dst==8.8.8.8 && ip.ttl==64 && tcp.src==40000 && tcp.dst==443 && tcp.flags==2";
+    let theirs = || {
+        let out = Command::new("ovn-trace")
+            .args([&format!("--db={}", sb.sock), flow])
+            .output()
+            .unwrap();
+        // No MAC binding for the next hop here: both end in the router's ARP request.
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("lr_in_arp_request"));
+    };
+    theirs();
+    microflow(&sb.sock, flow);
+    let mut g = c.benchmark_group("trace_real_nb");
+    g.sample_size(10);
+    g.bench_function("ovnscope_trace_microflow", |b| b.iter(|| microflow(&sb.sock, flow)));
+    g.bench_function("ovn_trace", |b| b.iter(theirs));
+    g.finish();
 }
 
 criterion_group!(benches, bench);
