@@ -5,6 +5,7 @@
 //!   also reads the Open_vSwitch and Northbound databases and predicts the physical hops;
 //! - on the real Northbound file with a Southbound our own ovn-northd computes (4.5k logical
 //!   flows), the same microflow through both, when the file is here.
+//!
 //! The lab is this bench's own (prefix ovnb, ports 26641/26642), brought up and down here.
 //! Only under `cargo bench --bench trace`.
 
