@@ -139,7 +139,10 @@ pub fn report(
             let multi: Vec<explain::Explained> = explained.iter().filter(|e| e.rows.len() > 1).cloned().collect();
             let mut s = explain::to_text(&multi) + &conversation::to_text(&convs);
             if let Some(v) = validation {
-                s += &format!("\n{}", crate::trace::validate::to_text(v));
+                if !s.ends_with("\n\n") {
+                    s.push('\n');
+                }
+                s += &crate::trace::validate::to_text(v);
             }
             s
         }

@@ -187,6 +187,13 @@ fn validate_one(j: &Journey, nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> V
         v.status = "not checked: no capture point at a logical port saw it (give pod:NS/NAME or the pod's host veth, with --ovs-db)".into();
         return v;
     };
+    if let Some(&(first, _)) = seen.first().filter(|(i, _)| *i < si) {
+        v.status = format!(
+            "not checked: it enters at {}, which is not a logical port (a reply's un-NAT needs conntrack entries the pipeline does not have)",
+            j.points[first]
+        );
+        return v;
+    }
     let inport = logical_port(&j.points[si], nb, ovs).expect("found above");
     v.from = Some(j.points[si].clone());
     v.inport = Some(inport.clone());
