@@ -467,32 +467,14 @@ impl Microflow {
 
     /// The header fields a capture would show, for reports (`eth`, addresses, TTL, ports).
     pub fn headers(&self) -> String {
-        let mac = |b| {
-            format_value(
-                FieldRef {
-                    base: b,
-                    lo: 0,
-                    width: 48,
-                    prereq: None,
-                },
-                self.get_base(b),
-            )
-        };
-        let mut s = format!("{} > {}", mac(Base::EthSrc), mac(Base::EthDst));
-        if let Some((src, dst)) = self.ip() {
-            s += &format!(", {src} > {dst}, ttl {}", self.get_base(Base::IpTtl));
-            let proto = self.get_base(Base::IpProto);
-            let (a, b) = (self.get_base(Base::TpSrc), self.get_base(Base::TpDst));
-            match proto {
-                6 | 17 | 132 => {
-                    s += &format!(
-                        ", {} {a} > {b}",
-                        ["tcp", "udp", "sctp"][[6, 17, 132].iter().position(|p| *p == proto).unwrap_or(0)]
-                    )
-                }
-                1 | 58 => s += &format!(", icmp type {a} code {b}"),
-                _ => {}
-            }
+        let mut s = self.header_values().to_string();
+        let (a, b) = (self.get_base(Base::TpSrc), self.get_base(Base::TpDst));
+        match (self.ip().is_some(), self.get_base(Base::IpProto)) {
+            (true, 6) => s += &format!(", tcp {a} > {b}"),
+            (true, 17) => s += &format!(", udp {a} > {b}"),
+            (true, 132) => s += &format!(", sctp {a} > {b}"),
+            (true, 1 | 58) => s += &format!(", icmp type {a} code {b}"),
+            _ => {}
         }
         s
     }

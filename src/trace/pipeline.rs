@@ -584,13 +584,8 @@ impl<'a> Executor<'a> {
                     let (state, note) = self.next_ct_state();
                     let mut ct = flow.clone();
                     ct.set_base(Base::CtState, state);
-                    let mut kids = vec![];
-                    self.trace(dp, &mut ct, table + 1, egress, &mut kids);
-                    out.push(Node::Transform {
-                        what: format!("ct_next(ct_state={}{note})", ct_string(state)),
-                        detail: None,
-                        children: kids,
-                    });
+                    let what = format!("ct_next(ct_state={}{note})", ct_string(state));
+                    out.push(self.fork(dp, ct, table, egress, what, None));
                 }
                 Action::CtNat { dst, in_czone, addr } => {
                     if !dst && addr.is_none() && self.l3gateway.contains(&dp) {
@@ -615,13 +610,7 @@ impl<'a> Executor<'a> {
                         what += note;
                     }
                     ct.note_writes(&before, &writer);
-                    let mut kids = vec![];
-                    self.trace(dp, &mut ct, table + 1, egress, &mut kids);
-                    out.push(Node::Transform {
-                        what,
-                        detail: None,
-                        children: kids,
-                    });
+                    out.push(self.fork(dp, ct, table, egress, what, None));
                 }
                 Action::CtLb { mark, backends } => {
                     let mut ct = flow.clone();
@@ -665,13 +654,7 @@ impl<'a> Executor<'a> {
                         what += note;
                     }
                     ct.note_writes(&before, &writer);
-                    let mut kids = vec![];
-                    self.trace(dp, &mut ct, table + 1, egress, &mut kids);
-                    out.push(Node::Transform {
-                        what,
-                        detail,
-                        children: kids,
-                    });
+                    out.push(self.fork(dp, ct, table, egress, what, detail));
                 }
                 Action::CtCommit | Action::NoEffect(_) => {}
                 Action::CtClear => flow.clear_conntrack(),
@@ -754,6 +737,18 @@ impl<'a> Executor<'a> {
             if !matches!(s.action, Action::Next { .. } | Action::Output) {
                 flow.note_writes(&before, &writer);
             }
+        }
+    }
+
+    /// A connection-tracking fork: the changed packet continues in the next table (ovn-trace
+    /// then runs the flow's remaining actions on the original packet).
+    fn fork(&self, dp: Uuid, mut ct: Microflow, table: i64, egress: bool, what: String, detail: Option<String>) -> Node {
+        let mut kids = vec![];
+        self.trace(dp, &mut ct, table + 1, egress, &mut kids);
+        Node::Transform {
+            what,
+            detail,
+            children: kids,
         }
     }
 

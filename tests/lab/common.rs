@@ -261,6 +261,26 @@ impl Served {
     }
 }
 
+/// Adds a MAC_Binding (what ovn-controller learns by ARP) to a Southbound, on the datapath
+/// `ovn-sbctl find Datapath_Binding <selector>` names — so ARP resolution is not what a test
+/// of a run through a northd of our own differs in.
+pub fn add_mac_binding(sb: &str, datapath_selector: &str, port: &str, ip: &str, mac: &str) {
+    let sbctl = |args: &[&str]| {
+        let out = Command::new("ovn-sbctl").arg(format!("--db={sb}")).args(args).output().unwrap();
+        assert!(out.status.success(), "ovn-sbctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dp = sbctl(&["--bare", "--columns=_uuid", "find", "Datapath_Binding", datapath_selector]);
+    sbctl(&[
+        "create",
+        "MAC_Binding",
+        &format!("logical_port={port}"),
+        &format!("ip={ip}"),
+        &format!("mac=\"{mac}\""),
+        &format!("datapath={}", dp.trim()),
+    ]);
+}
+
 /// An ovn-northd of our own between two served databases, stopped (by PID) when dropped.
 pub struct Northd {
     pid: u32,

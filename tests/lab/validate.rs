@@ -57,28 +57,12 @@ pub fn validation_agrees_then_names_the_changed_snat(l: &Lab, captures: &[String
     );
     ctl("ovn-nbctl", &nb.sock, &["--wait=sb", "sync"]);
     // The next hop's MAC, learned in the lab, so ARP resolution is not what differs.
-    let gr = ctl(
-        "ovn-sbctl",
+    crate::common::add_mac_binding(
         &sb.sock,
-        &[
-            "--bare",
-            "--columns=_uuid",
-            "find",
-            "Datapath_Binding",
-            "external_ids:name=GR_worker-1",
-        ],
-    );
-    ctl(
-        "ovn-sbctl",
-        &sb.sock,
-        &[
-            "create",
-            "MAC_Binding",
-            "logical_port=rtoe-GR_worker-1",
-            "ip=198.18.0.1",
-            "mac=\"52:54:00:b0:00:01\"",
-            &format!("datapath={}", gr.trim()),
-        ],
+        "external_ids:name=GR_worker-1",
+        "rtoe-GR_worker-1",
+        "198.18.0.1",
+        "52:54:00:b0:00:01",
     );
     let flow = ctl(
         "ovn-sbctl",

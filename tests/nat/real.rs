@@ -74,28 +74,12 @@ pub fn real_nb_answers_match_ovn_trace() {
         .unwrap()
         .to_string();
     assert_eq!(gw, "10.46.44.126");
-    let dp = ctl(
-        "ovn-sbctl",
+    crate::common::add_mac_binding(
         &sb.sock,
-        &[
-            "--bare",
-            "--columns=_uuid",
-            "find",
-            "Datapath_Binding",
-            &format!("external_ids:logical-router={lr_uuid}"),
-        ],
-    );
-    ctl(
-        "ovn-sbctl",
-        &sb.sock,
-        &[
-            "create",
-            "MAC_Binding",
-            &format!("logical_port={dgp_name}"),
-            &format!("ip={gw}"),
-            "mac=\"fa:16:3e:00:00:7e\"",
-            &format!("datapath={}", dp.trim()),
-        ],
+        &format!("external_ids:logical-router={lr_uuid}"),
+        dgp_name,
+        &gw,
+        "fa:16:3e:00:00:7e",
     );
 
     // Pods: VIF ports with a 10.128/14 address, on switches the router serves.
