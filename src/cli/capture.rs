@@ -33,6 +33,10 @@ pub struct CaptureArgs {
     /// Write every packet to this pcapng: one interface per point, the explanation as a comment.
     #[arg(long, short = 'w', value_name = "OUT.pcapng")]
     pub write: Option<PathBuf>,
+    /// Also check each packet against the Southbound logical flows, as `explain --validate`
+    /// does (needs --nb-db and --sb-db); exit 1 when one disagrees.
+    #[arg(long)]
+    pub validate: bool,
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -69,13 +73,22 @@ pub async fn run(a: CaptureArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|p| Point::parse(p).ok_or_else(|| UsageError(format!("--point {p:?}: expected NAME=IFACE or NAME=IFACE@NETNS"))))
         .collect::<Result<_, _>>()?;
-    let nb = match load_all(&a.db, &nb_specs).await {
-        Ok(l) => Views::from_loaded(&l).nb,
-        Err(e) if e.is::<NoDatabase>() => {
-            eprintln!("note: no Northbound database to name the OVN objects; give --nb-db for that");
-            None
-        }
-        Err(e) => return Err(e),
+    // With --validate, everything the pipeline needs is read before capturing starts.
+    let views = if a.validate {
+        Some(super::explain::validation_views(&a.db).await?)
+    } else {
+        None
+    };
+    let nb = match &views {
+        Some(v) => v.nb.clone(),
+        None => match load_all(&a.db, &nb_specs).await {
+            Ok(l) => Views::from_loaded(&l).nb,
+            Err(e) if e.is::<NoDatabase>() => {
+                eprintln!("note: no Northbound database to name the OVN objects; give --nb-db for that");
+                None
+            }
+            Err(e) => return Err(e),
+        },
     };
     let duration = a
         .duration
@@ -114,13 +127,12 @@ pub async fn run(a: CaptureArgs) -> anyhow::Result<i32> {
     })
     .await??;
     let names: Vec<String> = points.iter().map(|p| p.name.clone()).collect();
-    let (out, explained) = super::explain::report(
-        &names,
-        captured.iter().map(|c| c.obs.clone()).collect(),
-        nb.as_ref(),
-        a.format,
-        None,
-    )?;
+    let observations: Vec<_> = captured.iter().map(|c| c.obs.clone()).collect();
+    let checks = match &views {
+        Some(v) => Some(super::explain::validation(&names, &observations, v)?),
+        None => None,
+    };
+    let (out, explained) = super::explain::report(&names, observations, nb.as_ref(), a.format, checks.as_deref())?;
     if let Some(path) = &a.write {
         let mut what: BTreeMap<(String, usize), String> = BTreeMap::new();
         for e in &explained {
@@ -152,5 +164,5 @@ pub async fn run(a: CaptureArgs) -> anyhow::Result<i32> {
         eprintln!("wrote {} packets to {}", packets.len(), path.display());
     }
     super::print(&out)?;
-    Ok(exit::OK)
+    Ok(checks.as_deref().map_or(exit::OK, super::explain::validation_exit))
 }

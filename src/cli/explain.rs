@@ -35,6 +35,40 @@ fn specs(kind: DbKind) -> Vec<TableSpec> {
     }
 }
 
+/// The databases `--validate` needs (Northbound, Southbound with its logical flows, and the
+/// Open_vSwitch one if given, to tie host veths to ports).
+pub async fn validation_views(db: &DbArgs) -> anyhow::Result<Views> {
+    let views = Views::from_loaded(&load_all(db, &validate_specs).await?);
+    views.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+    if views.nb.is_none() || views.sb.is_none() {
+        return Err(UsageError("--validate needs the Northbound and Southbound databases (--nb-db, --sb-db)".into()).into());
+    }
+    Ok(views)
+}
+
+/// Each captured packet against the logical flows (see `trace::validate`).
+pub fn validation(
+    points: &[String],
+    observations: &[crate::capture::decode::Observation],
+    views: &Views,
+) -> anyhow::Result<Vec<crate::trace::validate::Validation>> {
+    let (Some(nb), Some(sb)) = (views.nb.as_ref(), views.sb.as_ref()) else {
+        return Err(UsageError("--validate needs the Northbound and Southbound databases".into()).into());
+    };
+    let ex = crate::trace::pipeline::Executor::new(sb, &Default::default()).map_err(UsageError)?;
+    let journeys = crate::capture::correlate::correlate(points, observations.to_vec());
+    Ok(crate::trace::validate::validate(&journeys, nb, views.ovs.as_ref(), &ex))
+}
+
+/// Exit 1 ("no") when any packet disagrees with the logical flows.
+pub fn validation_exit(checks: &[crate::trace::validate::Validation]) -> i32 {
+    if checks.iter().any(|c| c.status == "disagrees") {
+        exit::NO
+    } else {
+        exit::OK
+    }
+}
+
 fn validate_specs(kind: DbKind) -> Vec<TableSpec> {
     let mut v = super::topology::all_specs(kind);
     if kind == DbKind::Sb {
@@ -60,21 +94,12 @@ pub async fn run(a: ExplainArgs) -> anyhow::Result<i32> {
         points.push(point.to_string());
     }
     if a.validate {
-        let views = Views::from_loaded(&load_all(&a.db, &validate_specs).await?);
-        views.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
-        let (Some(nb), Some(sb)) = (views.nb.as_ref(), views.sb.as_ref()) else {
-            return Err(UsageError("--validate needs the Northbound and Southbound databases (--nb-db, --sb-db)".into()).into());
-        };
-        let ex = crate::trace::pipeline::Executor::new(sb, &Default::default()).map_err(UsageError)?;
-        let journeys = crate::capture::correlate::correlate(&points, observations.clone());
-        let checks = crate::trace::validate::validate(&journeys, nb, views.ovs.as_ref(), &ex);
+        let views = validation_views(&a.db).await?;
+        let nb = views.nb.as_ref().expect("checked when loaded");
+        let checks = validation(&points, &observations, &views)?;
         let (out, _) = report(&points, observations, Some(nb), a.format, Some(&checks))?;
         super::print(&out)?;
-        return Ok(if checks.iter().any(|c| c.status == "disagrees") {
-            exit::NO
-        } else {
-            exit::OK
-        });
+        return Ok(validation_exit(&checks));
     }
     // The Northbound explains NAT rules and router ports; without one the changes are still shown.
     let nb = match load_all(&a.db, &specs).await {

@@ -33,6 +33,10 @@ pub enum Node {
         inport: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         outport: Option<String>,
+        /// For an egress pipeline: the headers as it starts — what a geneve tunnel carries
+        /// when the egress runs on the destination's chassis.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        entry: Option<Headers>,
         children: Vec<Node>,
     },
     /// The flow a table matched; `children` are its actions in order, each followed by what
@@ -368,6 +372,7 @@ impl<'a> Executor<'a> {
         Ok(Trace {
             microflow: flow.headers(),
             nodes: vec![Node::Pipeline {
+                entry: None,
                 kind: "ingress".into(),
                 datapath: self.dp_name(dp),
                 inport: Some(flow.inport.clone()),
@@ -511,6 +516,7 @@ impl<'a> Executor<'a> {
                             let mut kids = vec![];
                             self.trace(dp, flow, next_table, *e, &mut kids);
                             out.push(Node::Pipeline {
+                                entry: None,
                                 kind: if *e { "egress" } else { "ingress" }.into(),
                                 datapath: self.dp_name(dp),
                                 inport: (!e).then(|| flow.inport.clone()),
@@ -916,6 +922,7 @@ impl<'a> Executor<'a> {
                 let mut kids = vec![];
                 self.trace(pdp, &mut nf, 0, false, &mut kids);
                 out.push(Node::Pipeline {
+                    entry: None,
                     kind: "ingress".into(),
                     datapath: self.dp_name(pdp),
                     inport: Some(peer.clone()),
@@ -942,6 +949,7 @@ impl<'a> Executor<'a> {
                     });
                 }
                 fan.push(Node::Pipeline {
+                    entry: Some(ef.header_values()),
                     kind: "egress".into(),
                     datapath: self.dp_name(dp),
                     inport: Some(flow.inport.clone()),
@@ -950,6 +958,7 @@ impl<'a> Executor<'a> {
                 });
             }
             out.push(Node::Pipeline {
+                entry: None,
                 kind: "multicast".into(),
                 datapath: self.dp_name(dp),
                 inport: None,
@@ -977,9 +986,11 @@ impl<'a> Executor<'a> {
             }
         }
         if port.is_some() && out_name != flow.inport || loopback {
+            let entry = Some(ef.header_values());
             let mut kids = vec![];
             self.trace(dp, &mut ef, 0, true, &mut kids);
             out.push(Node::Pipeline {
+                entry,
                 kind: "egress".into(),
                 datapath: self.dp_name(dp),
                 inport: Some(flow.inport.clone()),

@@ -109,9 +109,13 @@ pub fn microflow_of(inport: &str, f: &Frame) -> Option<String> {
     Some(m)
 }
 
-/// Every output of a trace: (port, port type, headers, writers).
-fn outputs(t: &Trace) -> Vec<(String, String, Headers, BTreeMap<String, Writer>)> {
-    fn walk(nodes: &[Node], out: &mut Vec<(String, String, Headers, BTreeMap<String, Writer>)>) {
+/// Where a packet leaves a pipeline: a port (its type) with the headers and who set them.
+type Exit = (String, String, Headers, BTreeMap<String, Writer>);
+
+/// Every output of a trace, and every egress pipeline's start toward a port (kind
+/// `egress-start`: what a geneve tunnel carries, the egress running on the far chassis).
+fn outputs(t: &Trace) -> Vec<Exit> {
+    fn walk(nodes: &[Node], out: &mut Vec<Exit>) {
         for n in nodes {
             match n {
                 Node::Output {
@@ -120,6 +124,21 @@ fn outputs(t: &Trace) -> Vec<(String, String, Headers, BTreeMap<String, Writer>)
                     headers,
                     changed_by,
                 } => out.push((port.clone(), kind.clone(), headers.clone(), changed_by.clone())),
+                Node::Pipeline {
+                    kind,
+                    outport: Some(p),
+                    entry: Some(h),
+                    children,
+                    ..
+                } if kind == "egress" => {
+                    // Who set each header: as at the first output below (an egress change
+                    // would be credited there, but none is compared at the start).
+                    let mut inner = vec![];
+                    walk(children, &mut inner);
+                    let w = inner.first().map(|o| o.3.clone()).unwrap_or_default();
+                    out.push((p.clone(), "egress-start".into(), h.clone(), w));
+                    out.extend(inner);
+                }
                 Node::Table { children, .. } | Node::Pipeline { children, .. } | Node::Transform { children, .. } => walk(children, out),
                 _ => {}
             }
@@ -220,9 +239,10 @@ fn validate_one(j: &Journey, nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> V
     let outs = outputs(&trace);
     let want_port = logical_port(&j.points[ni], nb, ovs);
     let chosen = match &want_port {
-        Some(p) => outs.iter().find(|o| &o.0 == p),
-        // Encapsulated: the packet crossed to another chassis; its last output is the port.
-        None if next.frame.geneve.is_some() => outs.iter().rfind(|o| o.1 != "patch" && o.1 != "l3gateway"),
+        Some(p) => outs.iter().find(|o| &o.0 == p && o.1 != "egress-start"),
+        // Encapsulated: the packet crossed to the chassis of its last port, where that port's
+        // egress pipeline runs; the tunnel carries it as that pipeline starts.
+        None if next.frame.geneve.is_some() => outs.iter().rfind(|o| o.1 == "egress-start"),
         None => outs.iter().find(|o| o.1 == "localnet"),
     };
     let Some((port, _, expected, writers)) = chosen else {

@@ -186,6 +186,11 @@ pub fn ping_explained_hop_by_hop() {
 
 /// Runs `ovnscope capture` (JSON) on `points` while `traffic` runs; returns its document.
 fn capture_json(points: &[String], filter: &str, secs: &str, traffic: impl FnOnce()) -> Value {
+    capture_json_with(points, filter, secs, &[], traffic)
+}
+
+/// [`capture_json`] with more options (`--validate`).
+fn capture_json_with(points: &[String], filter: &str, secs: &str, extra: &[&str], traffic: impl FnOnce()) -> Value {
     let l = lab();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ovnscope"));
     cmd.args([
@@ -202,6 +207,7 @@ fn capture_json(points: &[String], filter: &str, secs: &str, traffic: impl FnOnc
     for p in points {
         cmd.args(["--point", p]);
     }
+    cmd.args(extra);
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let (mut err, progress) = crate::common::wait_ready(&mut child, "capturing on");
     traffic();
@@ -386,7 +392,26 @@ pub fn pod_to_pod_across_geneve_and_a_drop() {
             .args(["netns", "exec", &lab().ns("pod1"), "ping", "-c", "1", "-W", "2", "10.128.4.5"])
             .output();
     };
-    let doc = capture_json(&points, "icmp or udp port 6081", "3", ping);
+    let sb = l.sb_sock();
+    let validate = ["--sb-db", sb.as_str(), "--validate"];
+    let doc = capture_json_with(&points, "icmp or udp port 6081", "3", &validate, ping);
+    // The logical flows agree with the tunnel: what worker-2's egress pipeline starts with.
+    let v = doc["validation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["from"] == "pod:network-trace/nettools-dual-pod")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(
+        (&v["status"], &v["next"], &v["output"]),
+        (
+            &Value::from("agrees"),
+            &Value::from("underlay"),
+            &Value::from("network-trace_nettools-w2")
+        ),
+        "{v:#}"
+    );
+    assert_eq!(v["verdicts"], serde_json::json!(["output network-trace_nettools-w2"]));
     let req = doc["packets"]
         .as_array()
         .unwrap()
@@ -430,8 +455,18 @@ pub fn pod_to_pod_across_geneve_and_a_drop() {
         "@a",
     ]);
     l.nbctl(&["--wait=hv", "sync"]);
-    let doc = capture_json(&points, "icmp or udp port 6081", "4", ping);
+    let doc = capture_json_with(&points, "icmp or udp port 6081", "4", &validate, ping);
     l.nbctl(&["remove", "Logical_Switch", "worker-2", "acls", acl.trim()]);
+    // The tunnel still agrees (the ACL applies after it, on worker-2), and the pipeline's
+    // verdict is the drop.
+    let v = doc["validation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["from"] == "pod:network-trace/nettools-dual-pod")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(v["status"], "agrees", "{v:#}");
+    assert_eq!(v["verdicts"], serde_json::json!(["drop"]), "{v:#}");
     l.nbctl(&["--wait=hv", "sync"]);
     let req = doc["packets"]
         .as_array()
