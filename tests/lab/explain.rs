@@ -143,7 +143,8 @@ pub fn ping_explained_hop_by_hop() {
         .filter(|a| a.starts_with("pod:") || a.starts_with("ens2f0np0="))
         .cloned()
         .collect();
-    crate::validate::validation_agrees_then_names_the_changed_snat(l, &pod_and_nic);
+    let veth_capture = args.iter().find(|a| a.starts_with(&format!("{veth}="))).unwrap();
+    crate::validate::validation_agrees_then_names_the_changed_snat(l, &pod_and_nic, veth_capture);
 
     // A point where the packet never arrives: "lost between".
     let empty = dir.path().join("empty.pcap");

@@ -7,7 +7,12 @@ use serde_json::Value;
 use std::path::Path;
 
 fn validation(l: &Lab, nb: &str, sb: &str, captures: &[String]) -> (i32, Value) {
-    let mut args = vec!["explain", "--validate", "--nb-db", nb, "--sb-db", sb, "-f", "json"];
+    validation_with(l, &["--nb-db", nb, "--sb-db", sb], captures)
+}
+
+fn validation_with(l: &Lab, dbs: &[&str], captures: &[String]) -> (i32, Value) {
+    let mut args = vec!["explain", "--validate", "-f", "json"];
+    args.extend_from_slice(dbs);
     for c in captures {
         args.extend(["--capture", c.as_str()]);
     }
@@ -25,8 +30,8 @@ fn validation(l: &Lab, nb: &str, sb: &str, captures: &[String]) -> (i32, Value) 
 }
 
 /// `captures` are `POINT=FILE` of one ping from pod-2 to 203.0.113.8, the first at the pod's
-/// eth0 and the next at worker-1's NIC.
-pub fn validation_agrees_then_names_the_changed_snat(l: &Lab, captures: &[String]) {
+/// eth0 and the next at worker-1's NIC; `veth` the same ping at the pod's host veth.
+pub fn validation_agrees_then_names_the_changed_snat(l: &Lab, captures: &[String], veth: &str) {
     let localnet = l.nbctl(&["--bare", "--columns=name", "find", "Logical_Switch_Port", "type=localnet"]);
     let external_ip = l
         .nbctl(&["--bare", "--columns=external_ip", "find", "NAT", "logical_ip=10.128.2.44"])
@@ -38,6 +43,13 @@ pub fn validation_agrees_then_names_the_changed_snat(l: &Lab, captures: &[String
     assert_eq!(v["output"].as_str().unwrap(), localnet.trim(), "{v:#}");
     assert_eq!(v["expected"]["src"], external_ip, "the pipeline's SNAT = ovn-nbctl's rule: {v:#}");
     assert_eq!(v["expected"], v["observed"]);
+    // From the host veth instead, which the Open_vSwitch database ties to the pod's port.
+    let from_veth = [veth.to_string(), captures[1].clone()];
+    let ovs = l.ovs_sock();
+    let (code, v) = validation_with(l, &["--ovs-db", &ovs, "--nb-db", &l.nb_sock(), "--sb-db", &l.sb_sock()], &from_veth);
+    assert_eq!((code, v["status"].as_str().unwrap()), (0, "agrees"), "{v:#}");
+    assert_eq!(v["inport"], "network-trace_nettools-pod-2", "{v:#}");
+    assert_eq!(v["from"].as_str().unwrap(), veth.split('=').next().unwrap());
 
     // The same capture against a Northbound where that rule now says 198.18.0.99.
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/ovnnb_db.db");
