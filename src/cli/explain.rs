@@ -55,7 +55,13 @@ pub fn validation(
     let (Some(nb), Some(sb)) = (views.nb.as_ref(), views.sb.as_ref()) else {
         return Err(UsageError("--validate needs the Northbound and Southbound databases".into()).into());
     };
-    let ex = crate::trace::pipeline::Executor::new(sb, &Default::default()).map_err(UsageError)?;
+    // A connection table across the packets, so replies are un-NATed as the forward packets
+    // were NATed.
+    let opts = crate::trace::pipeline::Options {
+        conntrack: true,
+        ..Default::default()
+    };
+    let ex = crate::trace::pipeline::Executor::new(sb, &opts).map_err(UsageError)?;
     let journeys = crate::capture::correlate::correlate(points, observations.to_vec());
     Ok(crate::trace::validate::validate(&journeys, nb, views.ovs.as_ref(), &ex))
 }

@@ -88,6 +88,7 @@ fn execute(sb: &crate::db::sb::SbDb, a: &TraceArgs, microflow: &str) -> Result<T
     let opts = Options {
         ct: a.ct.clone(),
         lb_dst: a.lb_dst,
+        conntrack: false,
     };
     let ex = Executor::new(sb, &opts).map_err(UsageError)?;
     let flow = ex.microflow(microflow).map_err(UsageError)?;

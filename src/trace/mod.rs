@@ -2,6 +2,7 @@
 //! evaluator over partly known packets, and a pipeline executor over concrete microflows.
 
 pub mod actions;
+pub mod conntrack;
 pub mod detrace;
 pub mod explain;
 pub mod expr;

@@ -119,6 +119,10 @@ pub struct Options {
     pub ct: Vec<String>,
     /// The backend a load balancer picks (`--lb-dst`); default: the first listed.
     pub lb_dst: Option<IpAddr>,
+    /// Keep a connection table across runs ([`super::conntrack`]): what earlier packets
+    /// committed decides a later packet's state and a reply's un-NAT, instead of ovn-trace's
+    /// fixed default. (`ct` states still come first.)
+    pub conntrack: bool,
 }
 
 struct Port {
@@ -156,6 +160,7 @@ pub struct Executor<'a> {
     ct: RefCell<VecDeque<u128>>,
     lb_dst: Option<IpAddr>,
     steps: RefCell<usize>,
+    conntrack: Option<RefCell<super::conntrack::Conntrack>>,
 }
 
 /// A whole trace: the tree plus what it came to.
@@ -303,6 +308,7 @@ impl<'a> Executor<'a> {
             ct: RefCell::new(ct),
             lb_dst: opts.lb_dst,
             steps: RefCell::new(0),
+            conntrack: opts.conntrack.then(Default::default),
         })
     }
 
@@ -353,9 +359,12 @@ impl<'a> Executor<'a> {
         rc
     }
 
-    fn next_ct_state(&self) -> (u128, &'static str) {
-        match self.ct.borrow_mut().pop_front() {
-            Some(s) => (s, ""),
+    fn next_ct_state(&self, dp: Uuid, flow: &Microflow) -> (u128, &'static str) {
+        if let Some(s) = self.ct.borrow_mut().pop_front() {
+            return (s, "");
+        }
+        match &self.conntrack {
+            Some(t) => (t.borrow().state(&self.dp_name(dp), flow), " /* from the connections seen */"),
             // ovn-trace's default: an established connection.
             None => (CT_TRK | CT_EST, " /* default (use --ct to customize) */"),
         }
@@ -587,31 +596,47 @@ impl<'a> Executor<'a> {
                     }
                 }
                 Action::CtNext => {
-                    let (state, note) = self.next_ct_state();
+                    let (state, note) = self.next_ct_state(dp, flow);
                     let mut ct = flow.clone();
                     ct.set_base(Base::CtState, state);
                     let what = format!("ct_next(ct_state={}{note})", ct_string(state));
                     out.push(self.fork(dp, ct, table, egress, what, None));
                 }
                 Action::CtNat { dst, in_czone, addr } => {
-                    if !dst && addr.is_none() && self.l3gateway.contains(&dp) {
+                    if !dst && addr.is_none() && self.l3gateway.contains(&dp) && self.conntrack.is_none() {
                         // ovn-trace: "ct_snat;" has no visible effect in a gateway router.
                         continue;
                     }
                     let d = if *dst { "dst" } else { "src" };
                     let mut ct = flow.clone();
                     let mut what = format!("ct_{}nat{}", &d[..1], if *in_czone { "_in_czone" } else { "" });
-                    match addr {
-                        Some(a) => {
+                    let dp_name = self.dp_name(dp);
+                    let unnat = match (addr, &self.conntrack) {
+                        (None, Some(t)) => t.borrow().unnat(&dp_name, flow, *dst),
+                        _ => None,
+                    };
+                    match (addr, unnat) {
+                        (Some(a), _) => {
                             what += &format!("(ip{}.{d}={a})", if a.is_ipv4() { 4 } else { 6 });
                             ct.set_ip(*dst, *a);
+                            if let Some(t) = &self.conntrack {
+                                t.borrow_mut().commit_nat(&dp_name, flow, &ct, *dst);
+                            }
                             let st = ct.get_base(Base::CtState) | if *dst { CT_DNAT } else { CT_SNAT };
                             ct.set_base(Base::CtState, st);
                         }
-                        None => what += &format!(" /* assuming no un-{}nat entry, so no change */", &d[..1]),
+                        (None, Some(back)) => {
+                            // A reply of a connection this datapath NATed: undone.
+                            let state = self.next_ct_state(dp, flow).0;
+                            ct = back;
+                            ct.set_base(Base::CtState, state);
+                            let (s, t) = ct.ip().expect("un-NAT of an IP packet");
+                            what += &format!(" /* un-{}nat of a connection seen: {s} > {t} */", &d[..1]);
+                        }
+                        (None, None) => what += &format!(" /* assuming no un-{}nat entry, so no change */", &d[..1]),
                     }
                     if ct.get_base(Base::CtState) & CT_TRK == 0 {
-                        let (state, note) = self.next_ct_state();
+                        let (state, note) = self.next_ct_state(dp, flow);
                         ct.set_base(Base::CtState, ct.get_base(Base::CtState) | state);
                         what += note;
                     }
@@ -641,6 +666,9 @@ impl<'a> Executor<'a> {
                                 ct.set_base(Base::TpDst, p as u128);
                             }
                             ct.set_base(Base::CtState, ct.get_base(Base::CtState) | CT_DNAT);
+                            if let Some(t) = &self.conntrack {
+                                t.borrow_mut().commit_nat(&self.dp_name(dp), flow, &ct, true);
+                            }
                             detail = Some(format!(
                                 "backend {ip}{}{}",
                                 port.map(|p| format!(":{p}")).unwrap_or_default(),
@@ -654,15 +682,27 @@ impl<'a> Executor<'a> {
                             out.push(Node::Error {
                                 text: "*** no load balancing destination (use --lb-dst)".into(),
                             });
+                        } else if let Some(back) = self
+                            .conntrack
+                            .as_ref()
+                            .and_then(|t| t.borrow().unnat(&self.dp_name(dp), flow, true))
+                        {
+                            ct = back;
+                            detail = Some("un-DNAT of a load-balanced connection seen".into());
                         }
-                        let (state, note) = self.next_ct_state();
+                        let (state, note) = self.next_ct_state(dp, flow);
                         ct.set_base(Base::CtState, ct.get_base(Base::CtState) | state);
                         what += note;
                     }
                     ct.note_writes(&before, &writer);
                     out.push(self.fork(dp, ct, table, egress, what, detail));
                 }
-                Action::CtCommit | Action::NoEffect(_) => {}
+                Action::CtCommit => {
+                    if let Some(t) = &self.conntrack {
+                        t.borrow_mut().commit(&self.dp_name(dp), flow);
+                    }
+                }
+                Action::NoEffect(_) => {}
                 Action::CtClear => flow.clear_conntrack(),
                 Action::GetMac { port, ip } => {
                     let port = match read_port(flow, port) {
@@ -1595,7 +1635,7 @@ mod tests {
             &sb3,
             &Options {
                 ct: vec!["new|trk".into()],
-                lb_dst: None,
+                ..Default::default()
             },
             PKT,
         );
@@ -1612,7 +1652,7 @@ mod tests {
             &sb3,
             &Options {
                 ct: vec!["bogus".into()],
-                lb_dst: None
+                ..Default::default()
             }
         )
         .is_err());

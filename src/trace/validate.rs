@@ -178,14 +178,34 @@ fn dropper(t: &Trace) -> Option<String> {
 }
 
 /// Validates each journey: pipeline from the first point at a logical port, compared with the
-/// next point that saw the packet.
+/// next point that saw the packet. Forward packets go first, so an executor keeping a
+/// connection table (`Options::conntrack`) has what they committed when their replies come;
+/// a reply seen first where a forward packet left OVN (the NIC) enters at that localnet port.
 pub fn validate(journeys: &[Journey], nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> Vec<Validation> {
-    journeys.iter().map(|j| validate_one(j, nb, ovs, ex)).collect()
+    let mut order: Vec<usize> = (0..journeys.len()).collect();
+    order.sort_by_key(|&i| !journeys[i].key.forward);
+    let mut entries: BTreeMap<String, String> = BTreeMap::new();
+    let mut out: Vec<Option<Validation>> = vec![None; journeys.len()];
+    for i in order {
+        let (v, exit) = validate_one(&journeys[i], nb, ovs, ex, &entries);
+        if let Some((point, port)) = exit {
+            entries.insert(point, port);
+        }
+        out[i] = Some(v);
+    }
+    out.into_iter().flatten().collect()
 }
 
-fn validate_one(j: &Journey, nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> Validation {
+/// One journey; also where it left OVN through a localnet port (capture point, port).
+fn validate_one(
+    j: &Journey,
+    nb: &NbDb,
+    ovs: Option<&OvsDb>,
+    ex: &Executor,
+    entries: &BTreeMap<String, String>,
+) -> (Validation, Option<(String, String)>) {
     let mut v = Validation {
-        packet: j.key.what.clone(),
+        packet: format!("{} ({})", j.key.what, if j.key.forward { "forward" } else { "reply" }),
         from: None,
         inport: None,
         microflow: None,
@@ -199,39 +219,37 @@ fn validate_one(j: &Journey, nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> V
     };
     let seen: Vec<(usize, &crate::capture::decode::Observation)> =
         j.seen.iter().enumerate().filter_map(|(i, o)| o.as_ref().map(|o| (i, o))).collect();
-    let Some(&(si, start)) = seen
-        .iter()
-        .find(|(i, o)| logical_port(&j.points[*i], nb, ovs).is_some() && o.frame.geneve.is_none())
-    else {
+    let port_of = |i: usize| logical_port(&j.points[i], nb, ovs).or_else(|| entries.get(&j.points[i]).cloned());
+    let Some(&(si, start)) = seen.iter().find(|(i, o)| port_of(*i).is_some() && o.frame.geneve.is_none()) else {
         v.status = "not checked: no capture point at a logical port saw it (give pod:NS/NAME or the pod's host veth, with --ovs-db)".into();
-        return v;
+        return (v, None);
     };
     if let Some(&(first, _)) = seen.first().filter(|(i, _)| *i < si) {
         v.status = format!(
-            "not checked: it enters at {}, which is not a logical port (a reply's un-NAT needs conntrack entries the pipeline does not have)",
+            "not checked: it enters at {}, which is not a logical port (nor where a packet checked before left OVN)",
             j.points[first]
         );
-        return v;
+        return (v, None);
     }
-    let inport = logical_port(&j.points[si], nb, ovs).expect("found above");
+    let inport = port_of(si).expect("found above");
     v.from = Some(j.points[si].clone());
     v.inport = Some(inport.clone());
     let Some(m) = microflow_of(&inport, &start.frame) else {
         v.status = "not checked: not an IP packet".into();
-        return v;
+        return (v, None);
     };
     v.microflow = Some(m.clone());
     let trace = match ex.microflow(&m).and_then(|f| ex.run(&f)) {
         Ok(t) => t,
         Err(e) => {
             v.status = format!("not checked: {e}");
-            return v;
+            return (v, None);
         }
     };
     v.verdicts = trace.verdicts();
     let Some(&(ni, next)) = seen.iter().find(|(i, _)| *i > si) else {
         v.status = "not checked: no later capture point saw it".into();
-        return v;
+        return (v, None);
     };
     v.next = Some(j.points[ni].clone());
     let frame = inner(&next.frame);
@@ -245,7 +263,7 @@ fn validate_one(j: &Journey, nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> V
         None if next.frame.geneve.is_some() => outs.iter().rfind(|o| o.1 == "egress-start"),
         None => outs.iter().find(|o| o.1 == "localnet"),
     };
-    let Some((port, _, expected, writers)) = chosen else {
+    let Some((port, chosen_kind, expected, writers)) = chosen else {
         v.status = "disagrees".into();
         let why = match dropper(&trace) {
             Some(d) => format!("the pipeline drops it: {d}"),
@@ -257,7 +275,7 @@ fn validate_one(j: &Journey, nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> V
             observed: format!("seen at {}", j.points[ni]),
             lflow: None,
         });
-        return v;
+        return (v, None);
     };
     v.output = Some(port.clone());
     v.expected = Some(expected.clone());
@@ -273,7 +291,8 @@ fn validate_one(j: &Journey, nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> V
         }
     }
     v.status = if v.mismatches.is_empty() { "agrees" } else { "disagrees" }.into();
-    v
+    let exit = (chosen_kind == "localnet").then(|| (j.points[ni].clone(), port.clone()));
+    (v, exit)
 }
 
 pub fn to_text(all: &[Validation]) -> String {

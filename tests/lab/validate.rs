@@ -19,14 +19,17 @@ fn validation_with(l: &Lab, dbs: &[&str], captures: &[String]) -> (i32, Value) {
     let (code, out, err) = l.ovnscope(&args);
     assert!(code == 0 || code == 1, "{err}");
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let fwd = doc["validation"]
-        .as_array()
+    (code, doc["validation"].clone())
+}
+
+/// The echo request's (`forward`) or reply's validation.
+fn of(all: &Value, direction: &str) -> Value {
+    all.as_array()
         .unwrap()
         .iter()
-        .find(|v| v["packet"].as_str().unwrap().contains("seq"))
+        .find(|v| v["packet"].as_str().unwrap().ends_with(&format!("({direction})")))
         .cloned()
-        .unwrap_or_else(|| panic!("{doc:#}"));
-    (code, fwd)
+        .unwrap_or_else(|| panic!("no {direction} packet in {all:#}"))
 }
 
 /// `captures` are `POINT=FILE` of one ping from pod-2 to 203.0.113.8, the first at the pod's
@@ -38,16 +41,25 @@ pub fn validation_agrees_then_names_the_changed_snat(l: &Lab, captures: &[String
         .trim()
         .trim_matches('"')
         .to_string();
-    let (code, v) = validation(l, &l.nb_sock(), &l.sb_sock(), captures);
+    let (code, all) = validation(l, &l.nb_sock(), &l.sb_sock(), captures);
+    let v = of(&all, "forward");
     assert_eq!((code, v["status"].as_str().unwrap()), (0, "agrees"), "{v:#}");
     assert_eq!(v["output"].as_str().unwrap(), localnet.trim(), "{v:#}");
     assert_eq!(v["expected"]["src"], external_ip, "the pipeline's SNAT = ovn-nbctl's rule: {v:#}");
     assert_eq!(v["expected"], v["observed"]);
+    // The reply enters where the request left (the localnet port) and is un-SNATed by the
+    // connection the request committed, back to the pod.
+    let r = of(&all, "reply");
+    assert_eq!(r["status"], "agrees", "{r:#}");
+    assert_eq!(r["inport"].as_str().unwrap(), localnet.trim());
+    assert_eq!(r["output"], "network-trace_nettools-pod-2");
+    assert_eq!(r["expected"]["dst"], "10.128.2.44", "{r:#}");
     // From the host veth instead, which the Open_vSwitch database ties to the pod's port.
     let from_veth = [veth.to_string(), captures[1].clone()];
     let ovs = l.ovs_sock();
-    let (code, v) = validation_with(l, &["--ovs-db", &ovs, "--nb-db", &l.nb_sock(), "--sb-db", &l.sb_sock()], &from_veth);
-    assert_eq!((code, v["status"].as_str().unwrap()), (0, "agrees"), "{v:#}");
+    let (code, all) = validation_with(l, &["--ovs-db", &ovs, "--nb-db", &l.nb_sock(), "--sb-db", &l.sb_sock()], &from_veth);
+    let v = of(&all, "forward");
+    assert_eq!((code, v["status"].as_str().unwrap()), (0, "agrees"), "{all:#}");
     assert_eq!(v["inport"], "network-trace_nettools-pod-2", "{v:#}");
     assert_eq!(v["from"].as_str().unwrap(), veth.split('=').next().unwrap());
 
@@ -87,7 +99,8 @@ pub fn validation_agrees_then_names_the_changed_snat(l: &Lab, captures: &[String
             "actions=\"ct_snat(198.18.0.99);\"",
         ],
     );
-    let (code, v) = validation(l, &nb.sock, &sb.sock, captures);
+    let (code, all) = validation(l, &nb.sock, &sb.sock, captures);
+    let v = of(&all, "forward");
     assert_eq!((code, v["status"].as_str().unwrap()), (1, "disagrees"), "{v:#}");
     let m = v["mismatches"].as_array().unwrap();
     assert_eq!(m.len(), 1, "only the source address differs: {v:#}");
