@@ -7,39 +7,14 @@
 //! otherwise the bench builds one under /tmp/ovnscope-scale (about a minute). Only runs under
 //! `cargo bench` (it is skipped when `cargo test` runs benches once as tests).
 
+#[path = "support/scale.rs"]
+mod scale;
+
 use criterion::{criterion_group, criterion_main, Criterion};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn sh(cmd: &str) -> std::process::Output {
     Command::new("sh").arg("-c").arg(cmd).output().unwrap()
-}
-
-fn scale_dir() -> Option<PathBuf> {
-    if let Ok(d) = std::env::var("OVNSCOPE_SCALE") {
-        return Some(PathBuf::from(d));
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/scale/scale-lab.sh");
-    if !script.exists() {
-        eprintln!("skipped: {} is missing", script.display());
-        return None;
-    }
-    let d = PathBuf::from("/tmp/ovnscope-scale/L");
-    if !d.join("info.json").exists() {
-        let st = Command::new(&script)
-            .args(["build", "L", "120", "110"])
-            .env("SCALE", "/tmp/ovnscope-scale")
-            .status()
-            .unwrap();
-        assert!(st.success());
-    } else {
-        Command::new(&script)
-            .args(["up", "L"])
-            .env("SCALE", "/tmp/ovnscope-scale")
-            .status()
-            .unwrap();
-    }
-    Some(d)
 }
 
 fn bench(c: &mut Criterion) {
@@ -47,8 +22,8 @@ fn bench(c: &mut Criterion) {
         eprintln!("skipped: the NAT benchmark runs only under `cargo bench --bench nat`");
         return;
     }
-    let Some(d) = scale_dir() else { return };
-    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("info.json")).unwrap()).unwrap();
+    let Some(d) = scale::scale_dir() else { return };
+    let info = scale::info(&d);
     eprintln!("scale info: {info}");
     let s = |a: &str, b: &str| {
         info[a][b]

@@ -4,7 +4,10 @@
 //!   `ovn-trace`, both the whole table-by-table run), and `trace --lflows` for the pod, which
 //!   also reads the Open_vSwitch and Northbound databases and predicts the physical hops;
 //! - on the real Northbound file with a Southbound our own ovn-northd computes (4.5k logical
-//!   flows), the same microflow through both, when the file is here.
+//!   flows), the same microflow through both, when the file is here;
+//! - on the generated 13k-pod cluster (79k logical flows, see support/scale.rs): a pod's
+//!   packet to the internet, ovnscope reading only the datapaths it reaches, ovn-trace the
+//!   whole Southbound.
 //!
 //! The lab is this bench's own (prefix ovnb, ports 26641/26642), brought up and down here.
 //! Only under `cargo bench --bench trace`.
@@ -12,6 +15,8 @@
 #[path = "../tests/lab/common.rs"]
 #[allow(dead_code)]
 mod common;
+#[path = "support/scale.rs"]
+mod scale;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::PathBuf;
@@ -117,6 +122,43 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("trace_real_nb");
     g.sample_size(10);
     g.bench_function("ovnscope_trace_microflow", |b| b.iter(|| microflow(&sb.sock, flow)));
+    g.bench_function("ovn_trace", |b| b.iter(theirs));
+    g.finish();
+
+    let Some(d) = scale::scale_dir() else { return };
+    let info = scale::info(&d);
+    let s = |a: &str, b: &str| info[a][b].as_str().unwrap().to_string();
+    let (sb, nb) = (
+        format!("unix:{}", d.join("sb.sock").display()),
+        format!("unix:{}", d.join("nb.sock").display()),
+    );
+    let out = Command::new("ovn-nbctl")
+        .args([
+            &format!("--db={nb}"),
+            "--bare",
+            "--columns=mac",
+            "find",
+            "Logical_Router_Port",
+            &format!("name=rtos-{}", s("pod0", "node")),
+        ])
+        .output()
+        .unwrap();
+    let rmac = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let flow = format!(
+        "inport==\"{}\" && eth.src=={} && eth.dst=={rmac} && ip4.src=={} && ip4.dst==203.0.113.8 && ip.ttl==64 && icmp4.type==8 && icmp4.code==0",
+        s("pod0", "lsp"),
+        s("pod0", "mac"),
+        s("pod0", "ip")
+    );
+    let theirs = || {
+        let out = Command::new("ovn-trace").args([&format!("--db={sb}"), &flow]).output().unwrap();
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("lr_out_snat"));
+    };
+    microflow(&sb, &flow);
+    theirs();
+    let mut g = c.benchmark_group("trace_13k_pods");
+    g.sample_size(10);
+    g.bench_function("ovnscope_trace_microflow", |b| b.iter(|| microflow(&sb, &flow)));
     g.bench_function("ovn_trace", |b| b.iter(theirs));
     g.finish();
 }

@@ -142,6 +142,31 @@ pub struct DbError {
     pub error: ovsdb::Error,
 }
 
+impl DbError {
+    /// Wraps errors of one database read (for `map_err`).
+    pub fn wrap(kind: DbKind, method: &str) -> impl Fn(ovsdb::Error) -> DbError + '_ {
+        move |error| DbError {
+            kind_name: kind.db_name(),
+            option: kind.option(),
+            method: method.to_string(),
+            error,
+        }
+    }
+}
+
+/// The live server chosen for `kind` (by flag, environment or an existing default socket),
+/// or `None` when it is a file, a must-gather or absent: the cue for a targeted read.
+pub fn live_choice(args: &DbArgs, kind: DbKind) -> Option<String> {
+    if args.must_gather.is_some() {
+        return None;
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    args.choose(&env)
+        .into_iter()
+        .find(|c| c.kind == kind && !c.method.starts_with("file:") && !matches!(&c.origin, Origin::Default(p) if !p.exists()))
+        .map(|c| c.method)
+}
+
 /// The node of a must-gather to read: the one asked for, or the only one.
 fn pick_node<'a>(mg: &'a mustgather::MustGather, want: Option<&str>) -> Result<&'a mustgather::NodeDbs, super::UsageError> {
     let list = || {

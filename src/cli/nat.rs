@@ -109,15 +109,7 @@ fn answer(a: &NatArgs, nb: &NbDb, sb: Option<&SbDb>) -> anyhow::Result<Result<na
 async fn targeted(a: &NatArgs, nb_method: &str, sb_method: Option<&str>) -> anyhow::Result<(NbDb, Option<SbDb>, Vec<String>)> {
     use crate::nat::load::{nb_nats, nb_topology, sb_evidence, Who};
     let opts = a.db.options();
-    let db_err = |kind: DbKind, method: &str| {
-        let method = method.to_string();
-        move |error| super::dbopts::DbError {
-            kind_name: kind.db_name(),
-            option: kind.option(),
-            method,
-            error,
-        }
-    };
+    let db_err = super::dbopts::DbError::wrap;
     let nb_client = crate::ovsdb::connect(nb_method, &opts)
         .await
         .map_err(db_err(DbKind::Nb, nb_method))?;

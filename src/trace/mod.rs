@@ -6,6 +6,7 @@ pub mod conntrack;
 pub mod detrace;
 pub mod explain;
 pub mod expr;
+pub mod load;
 pub mod microflow;
 pub mod path;
 pub mod pipeline;

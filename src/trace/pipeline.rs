@@ -130,6 +130,8 @@ struct Port {
     key: i64,
     kind: String,
     peer: Option<String>,
+    /// The `peer` option as written (its binding may not be read yet, see `partial`).
+    peer_name: Option<String>,
     distributed: Option<String>,
     security: Vec<String>,
 }
@@ -161,6 +163,10 @@ pub struct Executor<'a> {
     lb_dst: Option<IpAddr>,
     steps: RefCell<usize>,
     conntrack: Option<RefCell<super::conntrack::Conntrack>>,
+    /// With a partly read Southbound ([`super::load`]): the datapaths whose flows are here,
+    /// and what a run reached that is not.
+    loaded: Option<BTreeSet<Uuid>>,
+    missing: RefCell<(BTreeSet<Uuid>, BTreeSet<String>)>,
 }
 
 /// A whole trace: the tree plus what it came to.
@@ -177,6 +183,25 @@ pub struct Step {
     pub stage: String,
     pub priority: i64,
     pub uuid: String,
+}
+
+/// The inport a typed-in microflow names (which datapath it starts in).
+pub fn inport_of(text: &str) -> Result<String, String> {
+    let e = expr::parse(text).map_err(|e| e.to_string())?;
+    let empty = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
+    let ctx = Context {
+        address_sets: &empty.0,
+        port_groups: &empty.1,
+        datapath_key: 0,
+        resident: &empty.2,
+    };
+    let mut f = Microflow::default();
+    // Address sets are not known here; the inport is all that is wanted.
+    let _ = f.satisfy(&e, &ctx);
+    if f.inport.is_empty() {
+        return Err(format!("the microflow {text:?} names no inport (inport == \"PORT\")"));
+    }
+    Ok(f.inport)
 }
 
 /// A flow is omitted from the output when it matches everything and only goes to the next
@@ -248,6 +273,7 @@ impl<'a> Executor<'a> {
                     key: pb.tunnel_key,
                     kind: pb.kind.clone(),
                     peer: None,
+                    peer_name: pb.options.get("peer").cloned(),
                     distributed: (pb.kind == "chassisredirect")
                         .then(|| pb.options.get("distributed-port").cloned())
                         .flatten(),
@@ -309,7 +335,24 @@ impl<'a> Executor<'a> {
             lb_dst: opts.lb_dst,
             steps: RefCell::new(0),
             conntrack: opts.conntrack.then(Default::default),
+            loaded: None,
+            missing: RefCell::new(Default::default()),
         })
+    }
+
+    /// An executor over a Southbound of which only the flows of `loaded` datapaths were read;
+    /// a run that reaches another datapath, or a peer port whose binding is not here, stops
+    /// there and names it in [`Executor::missing`].
+    pub fn partial(sb: &'a SbDb, opts: &Options, loaded: BTreeSet<Uuid>) -> Result<Self, String> {
+        let mut ex = Self::new(sb, opts)?;
+        ex.loaded = Some(loaded);
+        Ok(ex)
+    }
+
+    /// The datapaths and peer ports the last run needed but were not read.
+    pub fn missing(&self) -> (Vec<Uuid>, Vec<String>) {
+        let m = self.missing.borrow();
+        (m.0.iter().copied().collect(), m.1.iter().cloned().collect())
     }
 
     /// The datapath a port belongs to.
@@ -415,6 +458,14 @@ impl<'a> Executor<'a> {
 
     fn trace(&self, dp: Uuid, flow: &mut Microflow, mut table: i64, egress: bool, out: &mut Vec<Node>) {
         let pipeline = if egress { "egress" } else { "ingress" };
+        if self.loaded.as_ref().is_some_and(|l| !l.contains(&dp)) {
+            self.missing.borrow_mut().0.insert(dp);
+            out.push(Node::Unmodelled {
+                stage: pipeline.into(),
+                what: format!("datapath {} not read yet", self.dp_name(dp)),
+            });
+            return;
+        }
         let ctx = self.context(dp);
         loop {
             {
@@ -943,6 +994,17 @@ impl<'a> Executor<'a> {
         }
         if egress {
             let peer = port.and_then(|p| p.peer.as_ref());
+            if let (None, Some(want), true) = (peer, port.and_then(|p| p.peer_name.as_ref()), self.loaded.is_some()) {
+                // A patch port whose peer's binding was not read yet.
+                if matches!(port.map(|p| p.kind.as_str()), Some("patch" | "l3gateway")) {
+                    self.missing.borrow_mut().1.insert(want.clone());
+                    out.push(Node::Unmodelled {
+                        stage: "egress".into(),
+                        what: format!("peer port {want} not read yet"),
+                    });
+                    return;
+                }
+            }
             if peer.is_none() {
                 out.push(Node::Modify {
                     text: format!("output(\"{name}\")"),

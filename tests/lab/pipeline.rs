@@ -91,6 +91,30 @@ pub fn executor_agrees_with_ovn_trace() {
             differences.push(format!("own northd with LB and ACL, {what}: {d}"));
         }
     }
+    // A live server read datapath by datapath as the packet reaches them, the same read
+    // whole, and the file: the same run each way.
+    let file = format!("file:{}", sb.dir.path().join("sb.db").display());
+    for (_, flow, extra) in &cases {
+        let run = |db: &str, how: &str| {
+            let mut args = vec![
+                "trace",
+                "--sb-db",
+                db,
+                "--microflow",
+                flow.as_str(),
+                "--read-flows",
+                how,
+                "-f",
+                "json",
+            ];
+            args.extend_from_slice(extra);
+            let j = l.ovnscope_json(&args);
+            (j["steps"].clone(), j["verdicts"].clone())
+        };
+        let as_needed = run(&sb.sock, "as-needed");
+        assert_eq!(as_needed, run(&sb.sock, "all"), "{flow}");
+        assert_eq!(as_needed, run(&file, "auto"), "{flow}");
+    }
     // The ACL case really ends in a drop, and the VIP case really reaches the backend.
     let acl = l.ovnscope_json(&["trace", "--sb-db", &sb.sock, "--microflow", &cases[7].1, "-f", "json"]);
     assert!(
