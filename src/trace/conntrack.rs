@@ -150,7 +150,7 @@ mod tests {
             address_sets: &a,
             port_groups: &b,
             datapath_key: 0,
-            resident: &c,
+            resident: Some(&c),
         };
         let mut f = Microflow::default();
         f.satisfy(&parse(m).unwrap(), &ctx).unwrap();

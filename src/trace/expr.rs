@@ -1,10 +1,11 @@
-//! The OVN logical-flow match language (ovn-sb(5) "Logical_Flow match"), parsed into an AST and
-//! evaluated against a packet that knows only some fields.
+//! The OVN logical-flow match language (ovn-sb(5) "Logical_Flow match") parsed into an AST, and
+//! [`Packet`]: what `nat` and `explain` know of a packet (addresses, protocol, some headers).
 //!
-//! Evaluation is three-valued: a clause about a field the packet does not carry (or a construct
-//! not modelled) is `Unknown`, never guessed, and the caller says so. `&&` and `||` combine
-//! unknowns the Kleene way, so `ip4.src == X && <unknown>` is still `False` when the source
-//! differs.
+//! Evaluation is three-valued and done by the one evaluator, on the partial microflow a packet
+//! stands for ([`super::microflow`]): a clause about a field the packet does not carry (or a
+//! construct not modelled) is `Unknown`, never guessed, and the caller says so. `&&` and `||`
+//! combine unknowns the Kleene way, so `ip4.src == X && <unknown>` is still `False` when the
+//! source differs.
 
 use ipnet::IpNet;
 use std::collections::BTreeMap;
@@ -361,13 +362,6 @@ impl Truth {
             Truth::False
         }
     }
-    fn not(self) -> Truth {
-        match self {
-            Truth::True => Truth::False,
-            Truth::False => Truth::True,
-            u => u,
-        }
-    }
 }
 
 /// What is known about a packet (and its context) for evaluation.
@@ -393,195 +387,71 @@ pub struct Packet {
     pub ints: BTreeMap<String, u128>,
 }
 
-fn in_set(ip: IpAddr, set: &[String]) -> bool {
-    set.iter().any(|a| {
-        a.parse::<IpNet>()
-            .map(|n| n.contains(&ip))
-            .or_else(|_| a.parse::<IpAddr>().map(|x| x == ip))
-            .unwrap_or(false)
-    })
-}
-
 impl Packet {
-    /// An address field: `Some(Ok(ip))` when known, `Some(Err(false))` when the packet is
-    /// known to be of the other IP family (so the field is absent), `Some(Err(true))` when the
-    /// address is not known; `None` for other fields.
-    fn ip_field(&self, field: &str) -> Option<Result<IpAddr, bool>> {
-        let (this, other) = match field {
-            "ip4.src" | "ip6.src" => (self.src, self.dst),
-            "ip4.dst" | "ip6.dst" => (self.dst, self.src),
-            _ => return None,
+    /// The partial microflow this packet is: what it says is known, the rest unknown.
+    pub fn microflow(&self) -> super::microflow::Microflow {
+        use super::symtab::{resolve, Base, FieldRef, Resolved};
+        let mut f = super::microflow::Microflow::partial();
+        let whole = |base: Base| FieldRef {
+            base,
+            lo: 0,
+            width: base.width(),
+            prereq: None,
         };
-        let want_v4 = field.starts_with("ip4");
-        Some(match (this, other) {
-            (Some(a), _) if a.is_ipv4() == want_v4 => Ok(a),
-            (Some(_), _) => Err(false),
-            // The other address is known: the family, and so the field's absence, is too.
-            (None, Some(o)) if o.is_ipv4() != want_v4 => Err(false),
-            _ => Err(true),
-        })
+        let family = self.src.or(self.dst);
+        if let Some(a) = family {
+            f.learn(whole(Base::EthType), if a.is_ipv4() { 0x800 } else { 0x86dd });
+        }
+        for (addr, dst) in [(self.src, false), (self.dst, true)] {
+            if let Some(a) = addr {
+                f.set_ip(dst, a);
+                let base = match (a.is_ipv4(), dst) {
+                    (true, false) => Base::NwSrc,
+                    (true, true) => Base::NwDst,
+                    (false, false) => Base::Ip6Src,
+                    (false, true) => Base::Ip6Dst,
+                };
+                f.learn(whole(base), f.get_base(base));
+            }
+        }
+        let proto = match self.proto.as_deref() {
+            Some("tcp") => Some(6),
+            Some("udp") => Some(17),
+            Some("sctp") => Some(132),
+            Some("icmp4") => Some(1),
+            Some("icmp6") => Some(58),
+            Some("icmp") => family.map(|a| if a.is_ipv4() { 1 } else { 58 }),
+            _ => None,
+        };
+        if let Some(p) = proto {
+            f.learn(whole(Base::IpProto), p);
+        }
+        for (mac, base) in [(&self.eth_src, Base::EthSrc), (&self.eth_dst, Base::EthDst)] {
+            if let Some(v) = mac.as_deref().and_then(super::microflow::parse_mac) {
+                f.learn(whole(base), v);
+            }
+        }
+        for (name, v) in &self.ints {
+            if let Ok(Resolved::Field(r)) = resolve(name) {
+                f.learn(r, *v);
+            }
+        }
+        f.inport = self.inport.clone().unwrap_or_default();
+        f.outport = self.outport.clone().unwrap_or_default();
+        f.unknown_ports = (self.inport.is_none(), self.outport.is_none());
+        f
     }
 
+    /// Evaluates a match on what is known of the packet (see `microflow`, the one evaluator).
     pub fn eval(&self, e: &Expr) -> Truth {
-        match e {
-            Expr::Bool(b) => Truth::from_bool(*b),
-            Expr::Not(x) => self.eval(x).not(),
-            Expr::And(v) => {
-                let mut unknown = None;
-                for x in v {
-                    match self.eval(x) {
-                        Truth::False => return Truth::False,
-                        Truth::Unknown(r) => unknown = unknown.or(Some(r)),
-                        Truth::True => {}
-                    }
-                }
-                unknown.map_or(Truth::True, Truth::Unknown)
-            }
-            Expr::Or(v) => {
-                let mut unknown = None;
-                for x in v {
-                    match self.eval(x) {
-                        Truth::True => return Truth::True,
-                        Truth::Unknown(r) => unknown = unknown.or(Some(r)),
-                        Truth::False => {}
-                    }
-                }
-                unknown.map_or(Truth::False, Truth::Unknown)
-            }
-            Expr::Field(f) => match (f.as_str(), self.src) {
-                ("ip", Some(_)) => Truth::True,
-                ("ip4", Some(a)) => Truth::from_bool(a.is_ipv4()),
-                ("ip6", Some(a)) => Truth::from_bool(a.is_ipv6()),
-                ("ip4.mcast", Some(_)) => match self.dst {
-                    Some(IpAddr::V4(d)) => Truth::from_bool(d.is_multicast()),
-                    Some(IpAddr::V6(_)) => Truth::False,
-                    None => Truth::Unknown(format!("field {f}")),
-                },
-                ("ip6.mcast", Some(_)) => match self.dst {
-                    Some(IpAddr::V6(d)) => Truth::from_bool(d.is_multicast()),
-                    Some(IpAddr::V4(_)) => Truth::False,
-                    None => Truth::Unknown(format!("field {f}")),
-                },
-                ("eth.mcast" | "eth.bcast", _) if self.eth_dst.is_some() => {
-                    let d = self.eth_dst.as_deref().unwrap_or_default();
-                    let first = u8::from_str_radix(d.get(..2).unwrap_or("00"), 16).unwrap_or(0);
-                    Truth::from_bool(if f == "eth.bcast" {
-                        d == "ff:ff:ff:ff:ff:ff"
-                    } else {
-                        first & 1 == 1
-                    })
-                }
-                ("tcp" | "udp" | "sctp" | "icmp4" | "icmp6" | "icmp", _) if self.proto.is_some() => {
-                    let p = self.proto.as_deref().unwrap_or_default();
-                    Truth::from_bool(p == f || (f == "icmp" && p.starts_with("icmp")))
-                }
-                _ => Truth::Unknown(format!("field {f}")),
-            },
-            Expr::Resident(port) => match &self.resident {
-                Some(r) => Truth::from_bool(r.contains(port)),
-                None => Truth::Unknown(format!("is_chassis_resident(\"{port}\")")),
-            },
-            Expr::Cmp { field, op, values } => {
-                if let Some(v) = self.ip_field(field) {
-                    let ip = match v {
-                        Ok(ip) => ip,
-                        Err(false) => return Truth::False,
-                        Err(true) => return Truth::Unknown(format!("field {field}")),
-                    };
-                    let mut hit = false;
-                    for val in values {
-                        match val {
-                            Value::Net(n) => hit |= n.contains(&ip),
-                            Value::AddrSet(name) => match self.address_sets.get(name) {
-                                Some(set) => hit |= in_set(ip, set),
-                                None => return Truth::Unknown(format!("address set ${name}")),
-                            },
-                            _ => return Truth::Unknown(format!("{field} compared with {val:?}")),
-                        }
-                    }
-                    return membership(*op, hit, field);
-                }
-                if let Some(&have) = self.ints.get(field.as_str()) {
-                    return cmp_int(have, *op, values, field);
-                }
-                if let (Some(have), "eth.src" | "eth.dst") =
-                    (if field == "eth.src" { &self.eth_src } else { &self.eth_dst }, field.as_str())
-                {
-                    let mut hit = false;
-                    for val in values {
-                        match val {
-                            Value::Mac(m) => hit |= m.eq_ignore_ascii_case(have),
-                            // Address sets hold MACs too (ovn-kubernetes' `$svc_monitor_mac`).
-                            Value::AddrSet(name) => match self.address_sets.get(name) {
-                                Some(set) => hit |= set.iter().any(|m| m.eq_ignore_ascii_case(have)),
-                                None => return Truth::Unknown(format!("address set ${name}")),
-                            },
-                            _ => return Truth::Unknown(format!("{field} compared with {val:?}")),
-                        }
-                    }
-                    return membership(*op, hit, field);
-                }
-                let port = match field.as_str() {
-                    "inport" => &self.inport,
-                    "outport" => &self.outport,
-                    _ => return Truth::Unknown(format!("field {field}")),
-                };
-                let Some(port) = port else {
-                    return Truth::Unknown(format!("field {field}"));
-                };
-                let mut hit = false;
-                for val in values {
-                    match val {
-                        Value::Str(s) => hit |= s == port,
-                        Value::PortGroup(g) => match self.port_groups.get(g) {
-                            Some(ports) => hit |= ports.contains(port),
-                            None => return Truth::Unknown(format!("port group @{g}")),
-                        },
-                        _ => return Truth::Unknown(format!("{field} compared with {val:?}")),
-                    }
-                }
-                membership(*op, hit, field)
-            }
-        }
-    }
-}
-
-/// `==`/`!=` against a set of addresses, MACs or ports, once `hit` (is the packet's value in
-/// the set) is known; ordering operators are not defined on these fields.
-fn membership(op: Op, hit: bool, field: &str) -> Truth {
-    match op {
-        Op::Eq => Truth::from_bool(hit),
-        Op::Ne => Truth::from_bool(!hit),
-        _ => Truth::Unknown(format!("{field} with an ordering operator")),
-    }
-}
-
-/// `field op {values}` for a known integer field: `==` is membership, `!=` its negation
-/// (ovn-sb(5): `!=` with a set means "none of"), orderings take one value.
-fn cmp_int(have: u128, op: Op, values: &[Value], field: &str) -> Truth {
-    let mut ints = Vec::with_capacity(values.len());
-    let mut masked_hit = None;
-    for v in values {
-        match v {
-            Value::Int(n) => ints.push(*n),
-            Value::Masked { value, mask } if matches!(op, Op::Eq | Op::Ne) => {
-                masked_hit = Some(masked_hit.unwrap_or(false) | (have & mask == value & mask));
-            }
-            _ => return Truth::Unknown(format!("{field} compared with {v:?}")),
-        }
-    }
-    if let Some(m) = masked_hit {
-        let hit = m || ints.contains(&have);
-        return Truth::from_bool(if op == Op::Eq { hit } else { !hit });
-    }
-    match (op, ints.as_slice()) {
-        (Op::Eq, _) => Truth::from_bool(ints.contains(&have)),
-        (Op::Ne, _) => Truth::from_bool(!ints.contains(&have)),
-        (Op::Lt, [n]) => Truth::from_bool(have < *n),
-        (Op::Le, [n]) => Truth::from_bool(have <= *n),
-        (Op::Gt, [n]) => Truth::from_bool(have > *n),
-        (Op::Ge, [n]) => Truth::from_bool(have >= *n),
-        _ => Truth::Unknown(format!("{field}: an ordering operator with a set")),
+        let resident: Option<std::collections::BTreeSet<String>> = self.resident.as_ref().map(|r| r.iter().cloned().collect());
+        let ctx = super::microflow::Context {
+            address_sets: &self.address_sets,
+            port_groups: &self.port_groups,
+            datapath_key: 0,
+            resident: resident.as_ref(),
+        };
+        self.microflow().eval(e, &ctx)
     }
 }
 
@@ -672,6 +542,7 @@ mod tests {
         p.ints.insert("ip.ttl".into(), 1);
         p.address_sets.insert("svc_monitor_mac".into(), vec!["0A:58:0a:80:02:2b".into()]);
         p.ints.insert("tcp.flags".into(), 0x12);
+        p.proto = Some("tcp".into());
         let cases = [
             ("eth.src == 0A:58:0a:80:02:2b", Truth::True),
             ("eth.dst == {0a:58:0a:80:02:01, ff:ff:ff:ff:ff:ff}", Truth::False),
@@ -684,11 +555,11 @@ mod tests {
             ("tcp.flags == 0x2/0x2", Truth::True),
             ("tcp.flags == 0x4/0x4", Truth::False),
             ("ip4.dst == 224.0.0.0/240.0.0.0", Truth::True),
-            (
-                "eth.src == 01:00:00:00:00:00/01:00:00:00:00:00",
-                Truth::Unknown("eth.src compared with Other(\"01:00:00:00:00:00/01:00:00:00:00:00\")".into()),
-            ),
-            ("udp.dst == 53", Truth::Unknown("field udp.dst".into())),
+            ("eth.src == 01:00:00:00:00:00/01:00:00:00:00:00", Truth::False),
+            ("udp.dst == 53", Truth::False),
+            ("tcp.dst == 80", Truth::Unknown("field tcp.dst".into())),
+            // A field of a packet of another kind is absent, whatever the negation says.
+            ("!(icmp4.type == 8)", Truth::False),
         ];
         for (m, want) in cases {
             assert_eq!(p.eval(&parse(m).unwrap()), want, "{m}");

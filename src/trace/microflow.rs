@@ -1,10 +1,11 @@
-//! A concrete packet with its logical metadata (a "microflow", as ovn-trace calls it), and the
-//! OVN match language evaluated on it.
+//! A packet with its logical metadata (a "microflow", as ovn-trace calls it), and the OVN match
+//! language evaluated on it — the one evaluator ovnscope has.
 //!
-//! Unlike [`super::expr::Packet`], which knows only some headers, every field here has a value
-//! (zero unless set), as in ovn-trace, so a match is true or false. It is `Unknown` only when
-//! it names something ovnscope does not model (a field, an address set, a constant form) —
-//! reported by name, never guessed. Negation follows OVN: `!` is pushed down to the
+//! A concrete microflow (the pipeline executor's) has every field set (zero unless set), as in
+//! ovn-trace, so a match is true or false. A partial one ([`Microflow::known`], built from
+//! [`super::expr::Packet`] for `nat` and `explain`) knows only some fields; a clause about the
+//! others is `Unknown`, as is anything ovnscope does not model (a field, an address set, a
+//! constant form) — reported by name, never guessed. Negation follows OVN: `!` is pushed down to the
 //! comparisons, and a field's prerequisite (`ip4` for `ip4.src`) is added un-negated, so
 //! `ip4.src != 10.0.0.1` is false for an IPv6 packet.
 
@@ -27,6 +28,10 @@ pub struct Microflow {
     /// The logical flow that last changed each header a capture shows (`ip.src`, `eth.dst`,
     /// …), so a disagreement with a capture can name it.
     pub writers: BTreeMap<String, Writer>,
+    /// The fields that are known; `None`: all of them (a concrete packet).
+    pub known: Option<BTreeSet<Base>>,
+    /// `inport` / `outport` are not known (a partial packet).
+    pub unknown_ports: (bool, bool),
 }
 
 /// A logical flow, as named in reports.
@@ -83,8 +88,9 @@ pub struct Context<'a> {
     /// Southbound port groups; per-datapath groups are named `<datapath key>_<name>`.
     pub port_groups: &'a BTreeMap<String, Vec<String>>,
     pub datapath_key: i64,
-    /// Ports `is_chassis_resident()` answers true for (ovn-trace: every port that exists).
-    pub resident: &'a BTreeSet<String>,
+    /// Ports `is_chassis_resident()` answers true for (ovn-trace: every port that exists);
+    /// `None`: residency is not known.
+    pub resident: Option<&'a BTreeSet<String>>,
 }
 
 fn mask(width: u32) -> u128 {
@@ -203,6 +209,28 @@ fn and(a: Truth, b: impl FnOnce() -> Truth) -> Truth {
 }
 
 impl Microflow {
+    /// A packet of which nothing is known yet (see [`Microflow::learn`]).
+    pub fn partial() -> Microflow {
+        Microflow {
+            known: Some(BTreeSet::new()),
+            unknown_ports: (true, true),
+            ..Default::default()
+        }
+    }
+
+    /// Whether `b` is known (always, for a concrete packet).
+    pub fn is_known(&self, b: Base) -> bool {
+        self.known.as_ref().is_none_or(|k| k.contains(&b))
+    }
+
+    /// Sets a field and marks it known (building a partial packet).
+    pub fn learn(&mut self, f: FieldRef, v: u128) {
+        self.set(f, v);
+        if let Some(k) = &mut self.known {
+            k.insert(f.base);
+        }
+    }
+
     pub fn get_base(&self, b: Base) -> u128 {
         match b {
             Base::Reg(n) => self.regs[n as usize] as u128,
@@ -294,11 +322,15 @@ impl Microflow {
                 }
                 unknown.map_or(Truth::from_bool(conj), Truth::Unknown)
             }
-            Expr::Resident(port) => Truth::from_bool(ctx.resident.contains(port) != neg),
+            Expr::Resident(port) => match ctx.resident {
+                Some(r) => Truth::from_bool(r.contains(port) != neg),
+                None => Truth::Unknown(format!("is_chassis_resident(\"{port}\")")),
+            },
             Expr::Field(name) => match resolve(name) {
                 Err(r) => Truth::Unknown(r),
                 Ok(Resolved::Predicate(p)) => self.eval_neg(&predicate(p), neg, ctx),
                 Ok(Resolved::Port { .. }) => Truth::Unknown(format!("{name} used as a boolean")),
+                Ok(Resolved::Field(f)) if !self.is_known(f.base) => self.with_prereq(f, ctx, Truth::Unknown(format!("field {name}"))),
                 Ok(Resolved::Field(f)) => {
                     let set = if f.width == 1 { self.get(f) == 1 } else { self.get(f) != 0 };
                     self.with_prereq(f, ctx, Truth::from_bool(set != neg))
@@ -309,6 +341,9 @@ impl Microflow {
                 match resolve(field) {
                     Err(r) => Truth::Unknown(r),
                     Ok(Resolved::Predicate(_)) => Truth::Unknown(format!("predicate {field} compared with a value")),
+                    Ok(Resolved::Port { out }) if (if out { self.unknown_ports.1 } else { self.unknown_ports.0 }) => {
+                        Truth::Unknown(format!("field {field}"))
+                    }
                     Ok(Resolved::Port { out }) => {
                         let port = if out { &self.outport } else { &self.inport };
                         let mut hit = false;
@@ -332,6 +367,7 @@ impl Microflow {
                             _ => Truth::Unknown(format!("{field} with an ordering operator")),
                         }
                     }
+                    Ok(Resolved::Field(f)) if !self.is_known(f.base) => self.with_prereq(f, ctx, Truth::Unknown(format!("field {field}"))),
                     Ok(Resolved::Field(f)) => {
                         let have = self.get(f);
                         let mut alts = vec![];
@@ -494,7 +530,7 @@ mod tests {
             address_sets: sets,
             port_groups: none,
             datapath_key: 1,
-            resident: res,
+            resident: Some(res),
         }
     }
 

@@ -1,5 +1,6 @@
-//! Path prediction and the OVN logical-flow languages: the match parser, a three-valued
-//! evaluator over partly known packets, and a pipeline executor over concrete microflows.
+//! Path prediction and the OVN logical-flow languages: the match and action parsers, one
+//! evaluator (three-valued on partly known packets, two-valued on concrete microflows), and a
+//! pipeline executor.
 
 pub mod actions;
 pub mod conntrack;

@@ -193,7 +193,7 @@ pub fn inport_of(text: &str) -> Result<String, String> {
         address_sets: &empty.0,
         port_groups: &empty.1,
         datapath_key: 0,
-        resident: &empty.2,
+        resident: Some(&empty.2),
     };
     let mut f = Microflow::default();
     // Address sets are not known here; the inport is all that is wanted.
@@ -369,7 +369,7 @@ impl<'a> Executor<'a> {
             address_sets: &self.sb.address_sets,
             port_groups: &self.sb.port_groups,
             datapath_key: self.dp_keys.get(&dp).copied().unwrap_or(0),
-            resident: &self.resident,
+            resident: Some(&self.resident),
         }
     }
 
@@ -444,7 +444,7 @@ impl<'a> Executor<'a> {
             address_sets: &empty.0,
             port_groups: &empty.1,
             datapath_key: 0,
-            resident: &empty.2,
+            resident: Some(&empty.2),
         };
         f.satisfy(&e, &probe).or_else(|_| f.satisfy(&e, &self.context(Uuid::nil())))?;
         let dp = self
