@@ -52,9 +52,11 @@ pub enum Command {
     Topology(topology::TopologyArgs),
     /// Which NAT rule applies to a pod's traffic (or to an external IP), on which router, and why.
     Nat(nat::NatArgs),
-    /// The predicted path of a packet from a pod, with the headers expected at each capture point.
+    /// A packet's path: predicted hops and headers at each capture point; with --lflows or
+    /// --microflow, the Southbound logical flows executed table by table, as ovn-trace does.
     Trace(trace::TraceArgs),
-    /// Recorded captures (pcap/pcapng, one per capture point) explained hop by hop.
+    /// Recorded captures (pcap/pcapng, one per capture point) explained hop by hop; with
+    /// --validate, checked against the logical flows.
     Explain(explain::ExplainArgs),
     /// Live capture at several points (tcpdump, in network namespaces), explained, pcapng out.
     Capture(capture::CaptureArgs),
