@@ -108,10 +108,26 @@ fn trace_options(a: &TraceArgs) -> Options {
     }
 }
 
-fn execute(sb: &crate::db::sb::SbDb, a: &TraceArgs, microflow: &str) -> Result<Trace, UsageError> {
+/// Runs `microflow` through the logical flows: read as needed from the live Southbound
+/// `live` when there is one, else on `sb` as loaded (a file, a must-gather).
+async fn run_pipeline(a: &TraceArgs, live: Option<&str>, sb: Option<&crate::db::sb::SbDb>, microflow: &str) -> anyhow::Result<Trace> {
+    if let Some(method) = live {
+        let wrap = super::dbopts::DbError::wrap(DbKind::Sb, method);
+        let client = crate::ovsdb::connect(method, &a.db.options()).await.map_err(&wrap)?;
+        let whole = match a.read_flows {
+            ReadFlows::Auto => None,
+            ReadFlows::All => Some(true),
+            ReadFlows::AsNeeded => Some(false),
+        };
+        let mut sb = crate::trace::load::LiveSb::start(&client, whole).await.map_err(&wrap)?;
+        let t = sb.trace(microflow, &trace_options(a)).await.map_err(&wrap)?;
+        sb.loaded.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+        return Ok(t.map_err(UsageError)?);
+    }
+    let sb = sb.ok_or_else(|| UsageError("the logical flows need the Southbound database (--sb-db)".into()))?;
     let ex = Executor::new(sb, &trace_options(a)).map_err(UsageError)?;
     let flow = ex.microflow(microflow).map_err(UsageError)?;
-    ex.run(&flow).map_err(UsageError)
+    Ok(ex.run(&flow).map_err(UsageError)?)
 }
 
 fn pipeline_json(t: &Trace, microflow: &str) -> serde_json::Value {
@@ -132,30 +148,31 @@ fn pipeline_text(t: &Trace, minimal: bool) -> String {
 }
 
 pub async fn run(a: TraceArgs) -> anyhow::Result<i32> {
+    // On a live Southbound the logical flows are read for the datapaths the packet reaches
+    // only (trace::load); from a file, with the rest.
+    let live_sb = super::dbopts::live_choice(&a.db, DbKind::Sb);
+    let wants_flows = (a.lflows || a.microflow.is_some()) && live_sb.is_none();
     let with_flows = |k: DbKind| {
-        let mut v = if a.microflow.is_some() && k != DbKind::Sb {
-            vec![]
-        } else {
-            all_specs(k)
-        };
-        if (a.lflows || a.microflow.is_some()) && k == DbKind::Sb {
+        let mut v = if a.microflow.is_some() { vec![] } else { all_specs(k) };
+        if wants_flows && k == DbKind::Sb {
+            v.extend_from_slice(crate::db::sb::TABLES);
             v.extend_from_slice(crate::db::sb::LOGICAL_FLOWS);
             v.extend_from_slice(crate::db::sb::PIPELINE);
+            v.sort_by_key(|t| t.table);
+            v.dedup_by_key(|t| t.table);
         }
         v
     };
-    // A microflow on a live Southbound: read only the datapaths the packet reaches.
-    if let (Some(m), Some(method)) = (&a.microflow, super::dbopts::live_choice(&a.db, DbKind::Sb)) {
-        let wrap = super::dbopts::DbError::wrap(DbKind::Sb, &method);
-        let client = crate::ovsdb::connect(&method, &a.db.options()).await.map_err(&wrap)?;
-        let whole = match a.read_flows {
-            ReadFlows::Auto => None,
-            ReadFlows::All => Some(true),
-            ReadFlows::AsNeeded => Some(false),
+    if let Some(m) = &a.microflow {
+        let sb = match live_sb {
+            Some(_) => None,
+            None => {
+                let v = Views::from_loaded(&load_all(&a.db, &with_flows).await?);
+                v.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+                v.sb
+            }
         };
-        let mut live = crate::trace::load::LiveSb::start(&client, whole).await.map_err(&wrap)?;
-        let t = live.trace(m, &trace_options(&a)).await.map_err(&wrap)?.map_err(UsageError)?;
-        live.loaded.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+        let t = run_pipeline(&a, live_sb.as_deref(), sb.as_ref(), m).await?;
         let out = match a.format {
             Format::Json => serde_json::to_string_pretty(&pipeline_json(&t, m))? + "\n",
             Format::Text => pipeline_text(&t, a.minimal),
@@ -166,18 +183,6 @@ pub async fn run(a: TraceArgs) -> anyhow::Result<i32> {
     let loaded = load_all(&a.db, &with_flows).await?;
     let v = Views::from_loaded(&loaded);
     v.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
-    if let Some(m) = &a.microflow {
-        let sb =
-            v.sb.as_ref()
-                .ok_or_else(|| UsageError("--microflow needs the Southbound database (--sb-db)".into()))?;
-        let t = execute(sb, &a, m)?;
-        let out = match a.format {
-            Format::Json => serde_json::to_string_pretty(&pipeline_json(&t, m))? + "\n",
-            Format::Text => pipeline_text(&t, a.minimal),
-        };
-        super::print(&out)?;
-        return Ok(exit::OK);
-    }
     let (Some(from), Some(to)) = (a.from.as_deref(), a.to) else {
         return Err(UsageError("--from and --to are required without --microflow".into()).into());
     };
@@ -198,12 +203,11 @@ pub async fn run(a: TraceArgs) -> anyhow::Result<i32> {
             return Ok(exit::NO);
         }
     };
-    let pipeline = match (a.lflows, v.sb.as_ref(), p.points.first()) {
-        (true, Some(sb), Some(first)) => {
+    let pipeline = match (a.lflows, p.points.first()) {
+        (true, Some(first)) => {
             let m = microflow_of(&a, &port.name, first);
-            Some((execute(sb, &a, &m)?, m))
+            Some((run_pipeline(&a, live_sb.as_deref(), v.sb.as_ref(), &m).await?, m))
         }
-        (true, None, _) => return Err(UsageError("--lflows needs the Southbound database (--sb-db)".into()).into()),
         _ => None,
     };
     if let Some((t, _)) = &pipeline {
