@@ -185,6 +185,16 @@ pub fn ping_explained_hop_by_hop() {
     assert!(err.contains("not a pcap or pcapng file"), "{err}");
 }
 
+/// The validation of the packet that entered at capture point `from`.
+fn validation_from<'a>(doc: &'a Value, from: &str) -> &'a Value {
+    doc["validation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["from"] == from)
+        .unwrap_or_else(|| panic!("no packet validated from {from}: {doc:#}"))
+}
+
 /// Runs `ovnscope capture` (JSON) on `points` while `traffic` runs; returns its document.
 fn capture_json(points: &[String], filter: &str, secs: &str, traffic: impl FnOnce()) -> Value {
     capture_json_with(points, filter, secs, &[], traffic)
@@ -397,12 +407,7 @@ pub fn pod_to_pod_across_geneve_and_a_drop() {
     let validate = ["--sb-db", sb.as_str(), "--validate"];
     let doc = capture_json_with(&points, "icmp or udp port 6081", "3", &validate, ping);
     // The logical flows agree with the tunnel: what worker-2's egress pipeline starts with.
-    let v = doc["validation"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["from"] == "pod:network-trace/nettools-dual-pod")
-        .unwrap_or_else(|| panic!("{doc:#}"));
+    let v = validation_from(&doc, "pod:network-trace/nettools-dual-pod");
     assert_eq!(
         (&v["status"], &v["next"], &v["output"]),
         (
@@ -460,12 +465,7 @@ pub fn pod_to_pod_across_geneve_and_a_drop() {
     l.nbctl(&["remove", "Logical_Switch", "worker-2", "acls", acl.trim()]);
     // The tunnel still agrees (the ACL applies after it, on worker-2), and the pipeline's
     // verdict is the drop.
-    let v = doc["validation"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["from"] == "pod:network-trace/nettools-dual-pod")
-        .unwrap_or_else(|| panic!("{doc:#}"));
+    let v = validation_from(&doc, "pod:network-trace/nettools-dual-pod");
     assert_eq!(v["status"], "agrees", "{v:#}");
     assert_eq!(v["verdicts"], serde_json::json!(["drop"]), "{v:#}");
     l.nbctl(&["--wait=hv", "sync"]);
