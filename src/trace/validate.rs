@@ -37,7 +37,19 @@ pub struct Validation {
     pub output: Option<String>,
     pub expected: Option<Headers>,
     pub observed: Option<Headers>,
-    /// `agrees`, `disagrees`, or `not checked: …`.
+    /// `agrees`, `disagrees`, or `not checked: …` — over the next point and the later ones.
+    pub status: String,
+    pub mismatches: Vec<Mismatch>,
+    /// The capture points after the next one that stand for an output of the same run (a
+    /// logical port, or a tunnel): seen as the pipeline says, or not seen where it drops.
+    pub later: Vec<LaterCheck>,
+}
+
+/// One later capture point against the same pipeline run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LaterCheck {
+    pub point: String,
+    pub output: Option<String>,
     pub status: String,
     pub mismatches: Vec<Mismatch>,
 }
@@ -216,6 +228,7 @@ fn validate_one(
         observed: None,
         status: String::new(),
         mismatches: vec![],
+        later: vec![],
     };
     let seen: Vec<(usize, &crate::capture::decode::Observation)> =
         j.seen.iter().enumerate().filter_map(|(i, o)| o.as_ref().map(|o| (i, o))).collect();
@@ -247,7 +260,8 @@ fn validate_one(
         }
     };
     v.verdicts = trace.verdicts();
-    let Some(&(ni, next)) = seen.iter().find(|(i, _)| *i > si) else {
+    // Points at the inport itself (a pod's eth0 and its host veth) are before the pipeline.
+    let Some(&(ni, next)) = seen.iter().find(|(i, _)| *i > si && port_of(*i).as_ref() != Some(&inport)) else {
         v.status = "not checked: no later capture point saw it".into();
         return (v, None);
     };
@@ -279,20 +293,76 @@ fn validate_one(
     };
     v.output = Some(port.clone());
     v.expected = Some(expected.clone());
-    let obs = observed(frame);
-    for ((field, e), (_, o)) in expected.fields().into_iter().zip(obs.fields()) {
-        if e != o {
-            v.mismatches.push(Mismatch {
-                field: field.into(),
-                expected: e,
-                observed: o,
-                lflow: writers.get(field).cloned(),
-            });
-        }
-    }
-    v.status = if v.mismatches.is_empty() { "agrees" } else { "disagrees" }.into();
+    v.mismatches = compare(expected, &observed(frame), writers);
+    v.later = later_checks(j, ni, &inport, &outs, &trace, nb, ovs);
+    let all_agree = v.mismatches.is_empty() && v.later.iter().all(|c| c.status != "disagrees");
+    v.status = if all_agree { "agrees" } else { "disagrees" }.into();
     let exit = (chosen_kind == "localnet").then(|| (j.points[ni].clone(), port.clone()));
     (v, exit)
+}
+
+/// Headers that differ between what the pipeline sends and what a capture shows.
+fn compare(expected: &Headers, obs: &Headers, writers: &BTreeMap<String, Writer>) -> Vec<Mismatch> {
+    expected
+        .fields()
+        .into_iter()
+        .zip(obs.fields())
+        .filter(|((_, e), (_, o))| e != o)
+        .map(|((field, e), (_, o))| Mismatch {
+            field: field.into(),
+            expected: e,
+            observed: o,
+            lflow: writers.get(field).cloned(),
+        })
+        .collect()
+}
+
+/// The points after `ni` that stand for an output of the run: each logical port is delivered
+/// to or not as the pipeline says; a tunnel carries what the destination's egress starts
+/// with. Other points (outside OVN, as far as ovnscope can tell) are left out.
+fn later_checks(j: &Journey, ni: usize, inport: &str, outs: &[Exit], trace: &Trace, nb: &NbDb, ovs: Option<&OvsDb>) -> Vec<LaterCheck> {
+    let mut checks = vec![];
+    for k in ni + 1..j.points.len() {
+        let point = &j.points[k];
+        let seen = j.seen[k].as_ref();
+        let exit = match logical_port(point, nb, ovs) {
+            Some(p) if p == inport => None,
+            Some(p) => Some(outs.iter().find(|o| o.0 == p && o.1 != "egress-start")),
+            None if seen.is_some_and(|o| o.frame.geneve.is_some()) => Some(outs.iter().rfind(|o| o.1 == "egress-start")),
+            None => None,
+        };
+        let Some(exit) = exit else { continue };
+        let mut c = LaterCheck {
+            point: point.clone(),
+            output: exit.map(|e| e.0.clone()),
+            status: "agrees".into(),
+            mismatches: vec![],
+        };
+        match (exit, seen) {
+            (Some((_, _, expected, writers)), Some(o)) => c.mismatches = compare(expected, &observed(inner(&o.frame)), writers),
+            (Some((port, ..)), None) => c.mismatches.push(Mismatch {
+                field: "path".into(),
+                expected: format!("the pipeline delivers it to {port}"),
+                observed: format!("not seen at {point}"),
+                lflow: None,
+            }),
+            (None, Some(_)) => c.mismatches.push(Mismatch {
+                field: "path".into(),
+                expected: match dropper(trace) {
+                    Some(d) => format!("the pipeline drops it: {d}"),
+                    None => "the pipeline does not send it there".into(),
+                },
+                observed: format!("seen at {point}"),
+                lflow: None,
+            }),
+            (None, None) => c.status = "agrees (not seen, and the pipeline does not send it there)".into(),
+        }
+        if !c.mismatches.is_empty() {
+            c.status = "disagrees".into();
+        }
+        checks.push(c);
+    }
+    checks
 }
 
 pub fn to_text(all: &[Validation]) -> String {
@@ -313,14 +383,31 @@ pub fn to_text(all: &[Validation]) -> String {
             s += ")";
         }
         s += "\n";
-        for m in &v.mismatches {
-            s += &format!("  {}: logical flows say {}, capture shows {}\n", m.field, m.expected, m.observed);
-            match &m.lflow {
-                Some(w) => s += &format!("    set by lflow {} ({} {}, match {:?})\n", w.uuid, w.datapath, w.stage, w.match_),
-                None if m.field != "path" => s += "    no logical flow changed it\n",
-                None => {}
+        mismatch_lines(&mut s, &v.mismatches, "  ");
+        for c in &v.later {
+            s += &format!("  then {}: {}", c.point, c.status);
+            if let Some(o) = &c.output {
+                s += &format!(" (pipeline output {o})");
             }
+            s += "\n";
+            mismatch_lines(&mut s, &c.mismatches, "    ");
         }
     }
     s
+}
+
+fn mismatch_lines(s: &mut String, ms: &[Mismatch], pad: &str) {
+    for m in ms {
+        *s += &format!("{pad}{}: logical flows say {}, capture shows {}\n", m.field, m.expected, m.observed);
+        match &m.lflow {
+            Some(w) => {
+                *s += &format!(
+                    "{pad}  set by lflow {} ({} {}, match {:?})\n",
+                    w.uuid, w.datapath, w.stage, w.match_
+                )
+            }
+            None if m.field != "path" => *s += &format!("{pad}  no logical flow changed it\n"),
+            None => {}
+        }
+    }
 }

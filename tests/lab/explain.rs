@@ -418,6 +418,10 @@ pub fn pod_to_pod_across_geneve_and_a_drop() {
         "{v:#}"
     );
     assert_eq!(v["verdicts"], serde_json::json!(["output network-trace_nettools-w2"]));
+    // …and with the destination pod's capture, the same run's output to its port.
+    assert_eq!(v["later"][0]["point"], "pod:network-trace/nettools-w2", "{v:#}");
+    assert_eq!(v["later"][0]["status"], "agrees", "{v:#}");
+    assert_eq!(v["later"][0]["output"], "network-trace_nettools-w2");
     let req = doc["packets"]
         .as_array()
         .unwrap()
@@ -468,6 +472,8 @@ pub fn pod_to_pod_across_geneve_and_a_drop() {
     let v = validation_from(&doc, "pod:network-trace/nettools-dual-pod");
     assert_eq!(v["status"], "agrees", "{v:#}");
     assert_eq!(v["verdicts"], serde_json::json!(["drop"]), "{v:#}");
+    // Not seen at the destination pod, where the pipeline does not send it: consistent.
+    assert!(v["later"][0]["status"].as_str().unwrap().starts_with("agrees (not seen"), "{v:#}");
     l.nbctl(&["--wait=hv", "sync"]);
     let req = doc["packets"]
         .as_array()

@@ -63,6 +63,27 @@ pub fn validation_agrees_then_names_the_changed_snat(l: &Lab, captures: &[String
     assert_eq!(v["inport"], "network-trace_nettools-pod-2", "{v:#}");
     assert_eq!(v["from"].as_str().unwrap(), veth.split('=').next().unwrap());
 
+    // A capture at the pod that saw nothing, after the veth: the request starts at the veth;
+    // the reply reaches the veth as the flows say, and the flows deliver it on to the pod's
+    // port — where it was not seen: that disagreement is reported (exit 1).
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pcap");
+    let header: [u8; 24] = [
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0,
+    ];
+    std::fs::write(&empty, header).unwrap();
+    let pod = captures[0].split('=').next().unwrap();
+    let three = [format!("{pod}={}", empty.display()), veth.to_string(), captures[1].clone()];
+    let (code, all) = validation_with(l, &["--ovs-db", &ovs, "--nb-db", &l.nb_sock(), "--sb-db", &l.sb_sock()], &three);
+    assert_eq!(code, 1, "{all:#}");
+    assert_eq!(of(&all, "forward")["status"], "agrees", "{all:#}");
+    let r = of(&all, "reply");
+    assert_eq!(r["status"], "disagrees", "{r:#}");
+    assert_eq!(r["next"].as_str().unwrap(), veth.split('=').next().unwrap());
+    assert!(r["mismatches"].as_array().unwrap().is_empty(), "the veth agrees: {r:#}");
+    assert_eq!(r["later"][0]["point"], pod);
+    assert_eq!(r["later"][0]["mismatches"][0]["observed"], format!("not seen at {pod}"));
+
     // The same capture against a Northbound where that rule now says 198.18.0.99.
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/ovnnb_db.db");
     let nb = Served::new(&demo);
