@@ -509,9 +509,6 @@ impl<'a> Executor<'a> {
                 }
             }
             let Some(c) = chosen else {
-                if flows.is_empty() && table > 0 && self.flows.keys().all(|k| !(k.0 == dp && k.1 == egress && k.2 > table)) {
-                    // Past the last table: nothing more to do (a pipeline ends by output).
-                }
                 out.push(Node::NoMatch {
                     datapath: self.dp_name(dp),
                     pipeline: pipeline.into(),
