@@ -246,6 +246,31 @@ pub fn only_read_operations_go_on_the_wire() {
             .await
             .unwrap();
     });
+    // And a trace that reads the Southbound datapath by datapath (trace::load), recorded on
+    // the same wire log (the Southbound itself changes as ovn-controller reports, so only the
+    // wire says it was not written).
+    let rmac = l.nbctl(&["get", "Logical_Router_Port", "rtos-worker-1", "mac"]);
+    let flow = format!(
+        "inport==\"network-trace_nettools-dual-pod\" && eth.src==0a:58:0a:80:02:2b && eth.dst=={} && ip4.src==10.128.2.43 && ip4.dst==203.0.113.8 && ip.ttl==64 && icmp4.type==8 && icmp4.code==0",
+        rmac.trim().trim_matches('"')
+    );
+    rt().block_on(async {
+        let path = l.sb_sock().trim_start_matches("unix:").to_string();
+        let stream = tokio::net::UnixStream::connect(path).await.unwrap();
+        let (client, conn) = over_stream(
+            Recorder {
+                inner: stream,
+                sent: sent.clone(),
+            },
+            "sb",
+            &Options::default(),
+        );
+        tokio::spawn(conn.run());
+        let mut live = ovnscope::trace::load::LiveSb::start(&client, Some(false)).await.unwrap();
+        let t = live.trace(&flow, &Default::default()).await.unwrap().unwrap();
+        assert_eq!(t.verdicts(), vec!["output br-ex_worker-1"]);
+        assert!(live.rounds > 3, "read in rounds: {}", live.rounds);
+    });
     let mut f = Framer::default();
     f.feed(&sent.lock().unwrap());
     let mut methods = vec![];
