@@ -124,6 +124,19 @@ impl Lab {
             .collect()
     }
 
+    /// The host end of a pod's veth: the OVS interface bound to logical port `lsp`.
+    pub fn veth_of(&self, lsp: &str) -> String {
+        self.vsctl(&[
+            "--bare",
+            "--columns=name",
+            "find",
+            "Interface",
+            &format!("external_ids:iface-id={lsp}"),
+        ])
+        .trim()
+        .to_string()
+    }
+
     /// Runs the real ovnscope binary.
     pub fn ovnscope(&self, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_ovnscope"))
@@ -221,11 +234,17 @@ impl Served {
     }
 
     pub fn start(dir: tempfile::TempDir, db: &Path) -> Served {
+        Self::start_with(dir, db, &[])
+    }
+
+    /// [`Served::start`] with more ovsdb-server options (another remote, TLS files).
+    pub fn start_with(dir: tempfile::TempDir, db: &Path, extra: &[String]) -> Served {
         let d = dir.path();
         let sock = d.join("db.sock");
         let st = Command::new("ovsdb-server")
             .arg(db)
             .arg(format!("--remote=punix:{}", sock.display()))
+            .args(extra)
             .arg(format!("--pidfile={}", d.join("s.pid").display()))
             .arg(format!("--unixctl={}", d.join("s.ctl").display()))
             .arg(format!("--log-file={}", d.join("s.log").display()))
@@ -335,6 +354,21 @@ pub static DATAPLANE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 pub fn dataplane_turn() -> std::sync::MutexGuard<'static, ()> {
     DATAPLANE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// tcpdump writing two packets matching `filter` to `file`, on `iface` in `ns`, ready when it
+/// returns.
+pub fn tcpdump_two(ns: &str, iface: &str, file: &Path, filter: &str) -> std::process::Child {
+    let mut c = Command::new("ip")
+        .args(["netns", "exec", ns, "tcpdump", "-U", "-i", iface, "-w"])
+        .arg(file)
+        .args(["-c", "2", filter])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut c, "listening on");
+    c
 }
 
 /// Waits until a child (tcpdump, `ovnscope capture`) says on stderr that it is ready — the

@@ -31,14 +31,8 @@ fn flow_lines(s: &str) -> BTreeMap<String, usize> {
 
 pub fn cookies_annotated_like_ovn_detrace() {
     let l = lab();
-    let veth = l.vsctl(&[
-        "--bare",
-        "--columns=name",
-        "find",
-        "Interface",
-        "external_ids:iface-id=network-trace_nettools-dual-pod",
-    ]);
-    let ofport = l.vsctl(&["get", "Interface", veth.trim(), "ofport"]);
+    let veth = l.veth_of("network-trace_nettools-dual-pod");
+    let ofport = l.vsctl(&["get", "Interface", &veth, "ofport"]);
     let flow = format!("in_port={},icmp,dl_src=0a:58:0a:80:02:2b,dl_dst=0a:58:0a:80:02:01,nw_src=10.128.2.43,nw_dst=203.0.113.8,nw_ttl=64,icmp_type=8,icmp_code=0", ofport.trim());
     let trace = l.run("ovs-appctl", &["ofproto/trace", "br-int", &flow]);
     assert!(trace.contains("cookie 0x"));

@@ -5,20 +5,7 @@
 use crate::common::dataplane_turn;
 use crate::lab;
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
-
-fn capture(ns: &str, iface: &str, file: &std::path::Path, filter: &str) -> Child {
-    let mut c = Command::new("ip")
-        .args(["netns", "exec", ns, "tcpdump", "-U", "-i", iface, "-w"])
-        .arg(file)
-        .args(["-c", "2", filter])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    crate::common::wait_ready(&mut c, "listening on");
-    c
-}
+use std::process::{Command, Stdio};
 
 /// (src, dst) of the echo request and the echo reply in a file, as tcpdump reads them.
 fn tcpdump_read(file: &std::path::Path) -> Vec<(String, String, String)> {
@@ -40,16 +27,7 @@ pub fn ping_explained_hop_by_hop() {
     let _turn = dataplane_turn();
     let l = lab();
     let dir = tempfile::tempdir().unwrap();
-    let veth = l
-        .vsctl(&[
-            "--bare",
-            "--columns=name",
-            "find",
-            "Interface",
-            "external_ids:iface-id=network-trace_nettools-pod-2",
-        ])
-        .trim()
-        .to_string();
+    let veth = l.veth_of("network-trace_nettools-pod-2");
     let points = [
         ("pod:network-trace/nettools-pod-2", l.ns("pod2"), "eth0".to_string(), "icmp"),
         (veth.as_str(), l.ns("worker-1"), veth.clone(), "icmp and host 10.128.2.44"),
@@ -71,7 +49,7 @@ pub fn ping_explained_hop_by_hop() {
     let mut args = vec!["explain".to_string(), "--nb-db".into(), l.nb_sock(), "-f".into(), "json".into()];
     for (i, (point, ns, iface, filter)) in points.iter().enumerate() {
         let f = dir.path().join(format!("{i}.pcap"));
-        children.push(capture(ns, iface, &f, filter));
+        children.push(crate::common::tcpdump_two(ns, iface, &f, filter));
         args.extend(["--capture".into(), format!("{point}={}", f.display())]);
     }
     let ping = Command::new("ip")
@@ -300,16 +278,7 @@ pub fn container_to_container_over_loopback() {
     let _turn = dataplane_turn();
     let l = lab();
     let mut srv = http_server(&l.ns("pod1"), "127.0.0.1");
-    let veth = l
-        .vsctl(&[
-            "--bare",
-            "--columns=name",
-            "find",
-            "Interface",
-            "external_ids:iface-id=network-trace_nettools-dual-pod",
-        ])
-        .trim()
-        .to_string();
+    let veth = l.veth_of("network-trace_nettools-dual-pod");
     let points = vec![format!("pod-lo=lo@{}", l.ns("pod1")), format!("{veth}={veth}@{}", l.ns("worker-1"))];
     let doc = capture_json(&points, "tcp port 8080", "4", || fetch(&l.ns("pod1"), "http://127.0.0.1:8080/"));
     let _ = srv.kill();
@@ -500,18 +469,9 @@ pub fn traceroute_probes_expire_at_the_right_router() {
     let _turn = dataplane_turn();
     let l = lab();
     let dir = tempfile::tempdir().unwrap();
-    let veth = l
-        .vsctl(&[
-            "--bare",
-            "--columns=name",
-            "find",
-            "Interface",
-            "external_ids:iface-id=network-trace_nettools-pod-2",
-        ])
-        .trim()
-        .to_string();
+    let veth = l.veth_of("network-trace_nettools-pod-2");
     let pod_pcap = dir.path().join("pod.pcap");
-    let pod_cap = capture(&l.ns("pod2"), "eth0", &pod_pcap, "icmp[icmptype] == icmp-timxceed");
+    let pod_cap = crate::common::tcpdump_two(&l.ns("pod2"), "eth0", &pod_pcap, "icmp[icmptype] == icmp-timxceed");
     let points = vec![
         format!("pod=eth0@{}", l.ns("pod2")),
         format!("{veth}={veth}@{}", l.ns("worker-1")),
@@ -591,18 +551,10 @@ pub fn traceroute_probes_expire_at_the_right_router() {
 pub fn pod_to_pod_on_one_node_is_switched() {
     let _turn = dataplane_turn();
     let l = lab();
-    let veth = |lsp: &str| {
-        l.vsctl(&[
-            "--bare",
-            "--columns=name",
-            "find",
-            "Interface",
-            &format!("external_ids:iface-id={lsp}"),
-        ])
-        .trim()
-        .to_string()
-    };
-    let (v1, v2) = (veth("network-trace_nettools-dual-pod"), veth("network-trace_nettools-pod-2"));
+    let (v1, v2) = (
+        l.veth_of("network-trace_nettools-dual-pod"),
+        l.veth_of("network-trace_nettools-pod-2"),
+    );
     let points = vec![
         format!("pod1=eth0@{}", l.ns("pod1")),
         format!("{v1}={v1}@{}", l.ns("worker-1")),

@@ -4,7 +4,7 @@
 
 use crate::common::dataplane_turn;
 use crate::lab;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn normalise(s: &str) -> String {
     let rules = [
@@ -45,16 +45,7 @@ pub fn readme_guide_matches_the_lab() {
     assert!(blocks.len() >= 5, "guide blocks found: {}", blocks.len());
     // The captures the explain block reads, taken as scripts/guide.sh takes them.
     let dir = tempfile::tempdir().unwrap();
-    let veth = l
-        .vsctl(&[
-            "--bare",
-            "--columns=name",
-            "find",
-            "Interface",
-            "external_ids:iface-id=network-trace_nettools-dual-pod",
-        ])
-        .trim()
-        .to_string();
+    let veth = l.veth_of("network-trace_nettools-dual-pod");
     let caps = [
         (l.ns("pod1"), "eth0".to_string(), "pod", "icmp"),
         (l.ns("worker-1"), veth, "veth", "icmp and host 10.128.2.43"),
@@ -74,16 +65,12 @@ pub fn readme_guide_matches_the_lab() {
     ];
     let mut children = vec![];
     for (ns, iface, name, filter) in &caps {
-        let mut c = Command::new("ip")
-            .args(["netns", "exec", ns, "tcpdump", "-U", "-i", iface, "-w"])
-            .arg(dir.path().join(format!("{name}.pcap")))
-            .args(["-c", "2", filter])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        crate::common::wait_ready(&mut c, "listening on");
-        children.push(c);
+        children.push(crate::common::tcpdump_two(
+            ns,
+            iface,
+            &dir.path().join(format!("{name}.pcap")),
+            filter,
+        ));
     }
     let ping = Command::new("ip")
         .args(["netns", "exec", &l.ns("pod1"), "ping", "-c", "1", "-W", "2", "203.0.113.8"])
