@@ -63,31 +63,9 @@ pub type Conditions = BTreeMap<&'static str, Vec<Condition>>;
 /// Like [`load_live`], asking the server only for the rows that match `conds` in the tables
 /// named there (all rows elsewhere).
 pub async fn load_live_where(client: &Client, kind: DbKind, specs: &[TableSpec], conds: &Conditions) -> Result<Loaded> {
-    let schema = Arc::new(client.get_schema(kind.db_name()).await?);
-    let (plan, warnings) = plan(&schema, specs);
-    let requests = plan
-        .into_iter()
-        .map(|(t, cols)| {
-            let conditions = conds.get(t.as_str()).cloned().unwrap_or_default();
-            (
-                t,
-                MonitorRequest {
-                    columns: Some(cols),
-                    conditions,
-                },
-            )
-        })
-        .collect();
-    let (initial, monitor) = client.monitor_cond(kind.db_name(), &requests).await?;
-    let mut snapshot = Snapshot::new(schema);
-    snapshot.apply_update2(&initial)?;
-    client.monitor_cancel(monitor).await?;
-    Ok(Loaded {
-        kind,
-        source: client.peer().to_string(),
-        snapshot,
-        warnings,
-    })
+    let mut loaded = start_live(client, kind).await?;
+    fetch_into(client, &mut loaded, specs, conds).await?;
+    Ok(loaded)
 }
 
 /// Reads the wanted tables from an offline database file (`file:PATH`). Blocking: call it from

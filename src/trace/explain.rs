@@ -78,38 +78,28 @@ fn describe(prev: &Frame, cur: &Frame, forward: bool, nb: Option<&NbDb>) -> (Str
     let mut by = vec![];
     let mut ovn = false;
     let mut outside = false;
-    if prev.src != cur.src {
-        let (Some(old), Some(new)) = (prev.src, cur.src) else {
-            return ("source address appeared or vanished".into(), by);
-        };
-        // Forward: SNAT maps logical → external. Reply: un-DNAT maps logical → external too.
-        let rule = nb.and_then(|nb| nat_rule(nb, old, new, &["snat", "dnat_and_snat"]).or_else(|| nat_rule(nb, old, new, &["dnat"])));
-        match rule {
-            Some((uuid, kind, logical, router)) => {
-                let verb = if forward { "SNAT" } else { "un-DNAT (reply)" };
-                what.push(format!(
-                    "{verb} {old} → {new} by {kind} rule {} (logical_ip {logical}) on {router}",
-                    &uuid[..8]
-                ));
-                by.extend([uuid, router]);
-                ovn = true;
-            }
-            None => {
-                what.push(format!(
-                    "source {old} → {new}: no OVN NAT rule maps these — rewritten outside OVN (e.g. a MASQUERADE)"
-                ));
-                outside = true;
-            }
+    // A source rewrite is SNAT (or a reply's un-DNAT); a destination rewrite DNAT (or a
+    // reply's un-SNAT). Either way the rule maps its logical address to its external one.
+    for (dst, old, new) in [(false, prev.src, cur.src), (true, prev.dst, cur.dst)] {
+        if old == new {
+            continue;
         }
-    }
-    if prev.dst != cur.dst {
-        let (Some(old), Some(new)) = (prev.dst, cur.dst) else {
-            return ("destination address appeared or vanished".into(), by);
+        let side = if dst { "destination" } else { "source" };
+        let (Some(old), Some(new)) = (old, new) else {
+            return (format!("{side} address appeared or vanished"), by);
         };
-        let rule = nb.and_then(|nb| nat_rule(nb, new, old, &["snat", "dnat_and_snat", "dnat"]));
+        let rule = nb.and_then(|nb| match dst {
+            false => nat_rule(nb, old, new, &["snat", "dnat_and_snat"]).or_else(|| nat_rule(nb, old, new, &["dnat"])),
+            true => nat_rule(nb, new, old, &["snat", "dnat_and_snat", "dnat"]),
+        });
         match rule {
             Some((uuid, kind, logical, router)) => {
-                let verb = if forward { "DNAT" } else { "un-SNAT (reply)" };
+                let verb = match (dst, forward) {
+                    (false, true) => "SNAT",
+                    (false, false) => "un-DNAT (reply)",
+                    (true, true) => "DNAT",
+                    (true, false) => "un-SNAT (reply)",
+                };
                 what.push(format!(
                     "{verb} {old} → {new} by {kind} rule {} (logical_ip {logical}) on {router}",
                     &uuid[..8]
@@ -118,8 +108,9 @@ fn describe(prev: &Frame, cur: &Frame, forward: bool, nb: Option<&NbDb>) -> (Str
                 ovn = true;
             }
             None => {
+                let example = if dst { "conntrack un-NAT of a MASQUERADE" } else { "a MASQUERADE" };
                 what.push(format!(
-                    "destination {old} → {new}: no OVN NAT rule maps these — rewritten outside OVN (e.g. conntrack un-NAT of a MASQUERADE)"
+                    "{side} {old} → {new}: no OVN NAT rule maps these — rewritten outside OVN (e.g. {example})"
                 ));
                 outside = true;
             }

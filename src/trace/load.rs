@@ -12,7 +12,7 @@
 
 use super::pipeline::{Executor, Options, Trace};
 use crate::db::sb::SbDb;
-use crate::db::{fetch_into, select_into, start_live, Conditions, DbKind, Loaded, TableSpec};
+use crate::db::{fetch_into, select_into, start_live, Conditions, DbKind, Loaded, RowView, TableSpec};
 use crate::ovsdb::{Client, Condition, Result};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -54,7 +54,7 @@ impl<'c> LiveSb<'c> {
         let mut with_dps = shared.clone();
         with_dps.push(spec("Datapath_Binding"));
         fetch_into(client, &mut loaded, &with_dps, &Conditions::new()).await?;
-        let small = whole.unwrap_or_else(|| SbDb::from_loaded(&loaded).datapaths.len() <= SMALL);
+        let small = whole.unwrap_or_else(|| RowView::all(&loaded.snapshot, "Datapath_Binding").count() <= SMALL);
         if small {
             let all: Vec<TableSpec> = ["Port_Binding", "Multicast_Group", "MAC_Binding", "Logical_Flow"]
                 .into_iter()
@@ -82,6 +82,15 @@ impl<'c> LiveSb<'c> {
         select_into(self.client, &mut self.loaded, &[spec("Port_Binding")], &sel).await
     }
 
+    /// The datapaths of these ports, from the bindings read so far (their rows only: a whole
+    /// `SbDb` is built once per run, not for each look-up).
+    fn datapaths_of(&self, ports: &[String]) -> Vec<Uuid> {
+        RowView::all(&self.loaded.snapshot, "Port_Binding")
+            .filter(|p| ports.contains(&p.str("logical_port")))
+            .filter_map(|p| p.uuid("datapath"))
+            .collect()
+    }
+
     /// Everything of these datapaths the executor uses.
     async fn datapaths(&mut self, dps: &[Uuid]) -> Result<()> {
         let dps: Vec<Uuid> = dps.iter().filter(|d| self.datapaths.insert(**d)).copied().collect();
@@ -89,12 +98,10 @@ impl<'c> LiveSb<'c> {
             return Ok(());
         }
         let u = |d: &Uuid| json!(["uuid", d.to_string()]);
-        let sb = SbDb::from_loaded(&self.loaded);
-        let groups: Vec<Uuid> = sb
-            .dp_groups
-            .iter()
-            .filter(|(g, members)| !self.groups.contains(g) && dps.iter().any(|d| members.contains(d)))
-            .map(|(g, _)| *g)
+        // The datapath groups were read whole at the start; only their rows are looked at.
+        let groups: Vec<Uuid> = RowView::all(&self.loaded.snapshot, "Logical_DP_Group")
+            .filter(|g| !self.groups.contains(&g.uuid) && g.uuids("datapaths").iter().any(|d| dps.contains(d)))
+            .map(|g| g.uuid)
             .collect();
         self.groups.extend(groups.iter().copied());
         let mut sel: Vec<(&'static str, Vec<Condition>)> = vec![];
@@ -128,12 +135,7 @@ impl<'c> LiveSb<'c> {
             Err(e) => return Ok(Err(e)),
         };
         self.ports(std::slice::from_ref(&inport)).await?;
-        let dp = SbDb::from_loaded(&self.loaded)
-            .port_bindings
-            .values()
-            .find(|p| p.logical_port == inport)
-            .and_then(|p| p.datapath);
-        let Some(dp) = dp else {
+        let Some(dp) = self.datapaths_of(std::slice::from_ref(&inport)).pop() else {
             return Ok(Err(format!("the microflow's inport {inport:?} is not a logical port")));
         };
         self.datapaths(&[dp]).await?;
@@ -154,14 +156,8 @@ impl<'c> LiveSb<'c> {
             if !ports.is_empty() {
                 self.ports(&ports).await?;
             }
-            let sb = SbDb::from_loaded(&self.loaded);
             let mut want = dps;
-            want.extend(
-                sb.port_bindings
-                    .values()
-                    .filter(|p| ports.contains(&p.logical_port))
-                    .filter_map(|p| p.datapath),
-            );
+            want.extend(self.datapaths_of(&ports));
             self.datapaths(&want).await?;
             if self.datapaths.len() == before {
                 // Nothing new could be read (a peer that does not exist): this is the answer.

@@ -565,6 +565,18 @@ impl<'a> Executor<'a> {
                 text: format!("{};", s.text),
             });
             let before = flow.header_values();
+            // A statement that cannot be carried out stops this branch, naming it.
+            macro_rules! or_stop {
+                ($r:expr) => {
+                    match $r {
+                        Ok(v) => v,
+                        Err(e) => {
+                            out.push(unmodelled(format!("{}: {e}", s.text)));
+                            return;
+                        }
+                    }
+                };
+            }
             match &s.action {
                 Action::Next { egress: e, table: t } => {
                     let next_table = t.unwrap_or(table + 1);
@@ -590,19 +602,13 @@ impl<'a> Executor<'a> {
                     uuid: lf.uuid.to_string(),
                 }),
                 Action::Load { dst, value } => {
-                    if let Err(e) = self.load(flow, dst, value, &ctx) {
-                        out.push(unmodelled(format!("{}: {e}", s.text)));
-                        return;
-                    }
+                    or_stop!(self.load(flow, dst, value, &ctx));
                     if !is_register(dst) {
                         out.push(Node::Modify { text: s.text.clone() });
                     }
                 }
                 Action::Move { dst, src } => {
-                    if let Err(e) = move_field(flow, dst, src) {
-                        out.push(unmodelled(format!("{}: {e}", s.text)));
-                        return;
-                    }
+                    or_stop!(move_field(flow, dst, src));
                     if !is_register(dst) {
                         out.push(Node::Modify {
                             text: format!("{dst} = {}", moved(src, &shown(flow, dst))),
@@ -610,22 +616,14 @@ impl<'a> Executor<'a> {
                     }
                 }
                 Action::Exchange { a, b } => {
-                    let (va, vb) = (read(flow, a), read(flow, b));
-                    match (va, vb) {
-                        (Ok(va), Ok(vb)) => {
-                            let _ = write(flow, a, vb);
-                            let _ = write(flow, b, va);
-                            for (f, from) in [(a, b), (b, a)] {
-                                if !is_register(f) {
-                                    out.push(Node::Modify {
-                                        text: format!("{f} = {}", moved(from, &shown(flow, f))),
-                                    });
-                                }
-                            }
-                        }
-                        (Err(e), _) | (_, Err(e)) => {
-                            out.push(unmodelled(format!("{}: {e}", s.text)));
-                            return;
+                    let (va, vb) = (or_stop!(read(flow, a)), or_stop!(read(flow, b)));
+                    or_stop!(write(flow, a, vb));
+                    or_stop!(write(flow, b, va));
+                    for (f, from) in [(a, b), (b, a)] {
+                        if !is_register(f) {
+                            out.push(Node::Modify {
+                                text: format!("{f} = {}", moved(from, &shown(flow, f))),
+                            });
                         }
                     }
                 }
@@ -753,20 +751,9 @@ impl<'a> Executor<'a> {
                 Action::NoEffect(_) => {}
                 Action::CtClear => flow.clear_conntrack(),
                 Action::GetMac { port, ip } => {
-                    let port = match read_port(flow, port) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            out.push(unmodelled(format!("{}: {e}", s.text)));
-                            return;
-                        }
-                    };
-                    let ip = match field(ip).map(|f| (f, flow.get(f))) {
-                        Ok((f, v)) => format_value(f, v),
-                        Err(e) => {
-                            out.push(unmodelled(format!("{}: {e}", s.text)));
-                            return;
-                        }
-                    };
+                    let port = or_stop!(read_port(flow, port));
+                    let f = or_stop!(field(ip));
+                    let ip = format_value(f, flow.get(f));
                     let mac = self.mac_binding(dp, &port, &ip);
                     out.push(Node::Note {
                         text: match &mac {
@@ -779,29 +766,19 @@ impl<'a> Executor<'a> {
                         text: format!("eth.dst = {}", shown(flow, "eth.dst")),
                     });
                 }
-                Action::Call { dst, func, args } => match self.call(dp, flow, func, args) {
-                    Ok(Some(v)) => {
+                Action::Call { dst, func, args } => {
+                    if let Some(v) = or_stop!(self.call(dp, flow, func, args)) {
                         if let Some(n) = call_note(func, &v, flow) {
                             out.push(n);
                         }
-                        if let Err(e) = write(flow, dst, v.clone()) {
-                            out.push(unmodelled(format!("{}: {e}", s.text)));
-                            return;
-                        }
-                        if func.starts_with("chk_lb_hairpin") {
-                            if let Value::Bits(b, _) = v {
-                                out.push(Node::Modify {
-                                    text: format!("{dst} = {b}"),
-                                });
-                            }
+                        or_stop!(write(flow, dst, v.clone()));
+                        if let (true, Value::Bits(b, _)) = (func.starts_with("chk_lb_hairpin"), v) {
+                            out.push(Node::Modify {
+                                text: format!("{dst} = {b}"),
+                            });
                         }
                     }
-                    Ok(None) => {}
-                    Err(e) => {
-                        out.push(unmodelled(format!("{}: {e}", s.text)));
-                        return;
-                    }
-                },
+                }
                 Action::Nested { kind, body } => {
                     let Some(mut nf) = nested_packet(kind, flow) else {
                         continue; // ovn-trace: a reject of a reject is not sent (no recirculation)

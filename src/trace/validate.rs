@@ -269,26 +269,10 @@ fn validate_one(
     let frame = inner(&next.frame);
     v.observed = Some(observed(frame));
     let outs = outputs(&trace);
-    let want_port = logical_port(&j.points[ni], nb, ovs);
-    let chosen = match &want_port {
-        Some(p) => outs.iter().find(|o| &o.0 == p && o.1 != "egress-start"),
-        // Encapsulated: the packet crossed to the chassis of its last port, where that port's
-        // egress pipeline runs; the tunnel carries it as that pipeline starts.
-        None if next.frame.geneve.is_some() => outs.iter().rfind(|o| o.1 == "egress-start"),
-        None => outs.iter().find(|o| o.1 == "localnet"),
-    };
+    let chosen = exit_for(&j.points[ni], Some(next), &outs, &inport, nb, ovs, true).flatten();
     let Some((port, chosen_kind, expected, writers)) = chosen else {
         v.status = "disagrees".into();
-        let why = match dropper(&trace) {
-            Some(d) => format!("the pipeline drops it: {d}"),
-            None => format!("the pipeline does not send it there (verdicts: {})", v.verdicts.join("; ")),
-        };
-        v.mismatches.push(Mismatch {
-            field: "path".into(),
-            expected: why,
-            observed: format!("seen at {}", j.points[ni]),
-            lflow: None,
-        });
+        v.mismatches.push(seen_but_not_sent(&trace, &j.points[ni]));
         return (v, None);
     };
     v.output = Some(port.clone());
@@ -317,6 +301,42 @@ fn compare(expected: &Headers, obs: &Headers, writers: &BTreeMap<String, Writer>
         .collect()
 }
 
+/// The pipeline exit a capture point stands for: its logical port's output; across a tunnel,
+/// what the destination's egress pipeline starts with (that pipeline runs on the far chassis);
+/// with `localnet`, a point at no logical port is the localnet port's (the node's NIC).
+/// `Some(None)`: the point stands for an exit the run does not take; `None`: for nothing the
+/// run can be compared with (the inport itself, a point outside OVN).
+fn exit_for<'a>(
+    point: &str,
+    seen: Option<&crate::capture::decode::Observation>,
+    outs: &'a [Exit],
+    inport: &str,
+    nb: &NbDb,
+    ovs: Option<&OvsDb>,
+    localnet: bool,
+) -> Option<Option<&'a Exit>> {
+    match logical_port(point, nb, ovs) {
+        Some(p) if p == inport => None,
+        Some(p) => Some(outs.iter().find(|o| o.0 == p && o.1 != "egress-start")),
+        None if seen.is_some_and(|o| o.frame.geneve.is_some()) => Some(outs.iter().rfind(|o| o.1 == "egress-start")),
+        None if localnet => Some(outs.iter().find(|o| o.1 == "localnet")),
+        None => None,
+    }
+}
+
+/// A point saw the packet where the run does not send it.
+fn seen_but_not_sent(trace: &Trace, point: &str) -> Mismatch {
+    Mismatch {
+        field: "path".into(),
+        expected: match dropper(trace) {
+            Some(d) => format!("the pipeline drops it: {d}"),
+            None => format!("the pipeline does not send it there (verdicts: {})", trace.verdicts().join("; ")),
+        },
+        observed: format!("seen at {point}"),
+        lflow: None,
+    }
+}
+
 /// The points after `ni` that stand for an output of the run: each logical port is delivered
 /// to or not as the pipeline says; a tunnel carries what the destination's egress starts
 /// with. Other points (outside OVN, as far as ovnscope can tell) are left out.
@@ -325,13 +345,9 @@ fn later_checks(j: &Journey, ni: usize, inport: &str, outs: &[Exit], trace: &Tra
     for k in ni + 1..j.points.len() {
         let point = &j.points[k];
         let seen = j.seen[k].as_ref();
-        let exit = match logical_port(point, nb, ovs) {
-            Some(p) if p == inport => None,
-            Some(p) => Some(outs.iter().find(|o| o.0 == p && o.1 != "egress-start")),
-            None if seen.is_some_and(|o| o.frame.geneve.is_some()) => Some(outs.iter().rfind(|o| o.1 == "egress-start")),
-            None => None,
+        let Some(exit) = exit_for(point, seen, outs, inport, nb, ovs, false) else {
+            continue;
         };
-        let Some(exit) = exit else { continue };
         let mut c = LaterCheck {
             point: point.clone(),
             output: exit.map(|e| e.0.clone()),
@@ -346,15 +362,7 @@ fn later_checks(j: &Journey, ni: usize, inport: &str, outs: &[Exit], trace: &Tra
                 observed: format!("not seen at {point}"),
                 lflow: None,
             }),
-            (None, Some(_)) => c.mismatches.push(Mismatch {
-                field: "path".into(),
-                expected: match dropper(trace) {
-                    Some(d) => format!("the pipeline drops it: {d}"),
-                    None => "the pipeline does not send it there".into(),
-                },
-                observed: format!("seen at {point}"),
-                lflow: None,
-            }),
+            (None, Some(_)) => c.mismatches.push(seen_but_not_sent(trace, point)),
             (None, None) => c.status = "agrees (not seen, and the pipeline does not send it there)".into(),
         }
         if !c.mismatches.is_empty() {
