@@ -4,12 +4,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ovnscope::trace::pipeline::{two_switches, Executor, Options};
+use ovnscope::lflow::exec::{two_switches, Executor, Options};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else { return };
     let (m, a) = s.split_once('\n').unwrap_or((s, "next;"));
-    let _ = ovnscope::trace::actions::parse(a);
+    let _ = ovnscope::lflow::actions::parse(a);
     let sb = two_switches(&[
         ("a", "ingress", 0, 10, m, a),
         ("a", "ingress", 1, 0, "1", a),
@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     ] {
         if let Ok(f) = ex.microflow(flow) {
             if let Ok(t) = ex.run(&f) {
-                let _ = (t.to_detailed(), t.to_minimal(), t.verdicts(), t.steps());
+                let _ = (ovnscope::render::lflow::detailed(&t), ovnscope::render::lflow::minimal(&t), t.verdicts(), t.steps());
             }
         }
     }

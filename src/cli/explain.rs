@@ -57,11 +57,11 @@ pub fn validation(
     };
     // A connection table across the packets, so replies are un-NATed as the forward packets
     // were NATed.
-    let opts = crate::trace::pipeline::Options {
+    let opts = crate::lflow::exec::Options {
         conntrack: true,
         ..Default::default()
     };
-    let ex = crate::trace::pipeline::Executor::new(sb, &opts).map_err(UsageError)?;
+    let ex = crate::lflow::exec::Executor::new(sb, &opts)?;
     let journeys = crate::capture::correlate::correlate(points, observations.to_vec());
     Ok(crate::trace::validate::validate(&journeys, nb, views.ovs.as_ref(), &ex))
 }

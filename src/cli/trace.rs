@@ -5,9 +5,9 @@ use super::dbopts::{load_all, DbArgs};
 use super::topology::{all_specs, Views};
 use super::{exit, Format, UsageError};
 use crate::db::DbKind;
+use crate::lflow::exec::{Executor, Options, Trace};
 use crate::topology::focus::find_port;
 use crate::trace::path;
-use crate::trace::pipeline::{Executor, Options, Trace};
 use clap::{Args, ValueEnum};
 use std::net::IpAddr;
 
@@ -119,15 +119,15 @@ async fn run_pipeline(a: &TraceArgs, live: Option<&str>, sb: Option<&crate::db::
             ReadFlows::All => Some(true),
             ReadFlows::AsNeeded => Some(false),
         };
-        let mut sb = crate::trace::load::LiveSb::start(&client, whole).await.map_err(&wrap)?;
+        let mut sb = crate::lflow::load::LiveSb::start(&client, whole).await.map_err(&wrap)?;
         let t = sb.trace(microflow, &trace_options(a)).await.map_err(&wrap)?;
         sb.loaded.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
-        return Ok(t.map_err(UsageError)?);
+        return Ok(t?);
     }
     let sb = sb.ok_or_else(|| UsageError("the logical flows need the Southbound database (--sb-db)".into()))?;
-    let ex = Executor::new(sb, &trace_options(a)).map_err(UsageError)?;
-    let flow = ex.microflow(microflow).map_err(UsageError)?;
-    Ok(ex.run(&flow).map_err(UsageError)?)
+    let ex = Executor::new(sb, &trace_options(a))?;
+    let flow = ex.microflow(microflow)?;
+    Ok(ex.run(&flow)?)
 }
 
 fn pipeline_json(t: &Trace, microflow: &str) -> serde_json::Value {
@@ -143,13 +143,17 @@ fn pipeline_json(t: &Trace, microflow: &str) -> serde_json::Value {
 }
 
 fn pipeline_text(t: &Trace, minimal: bool) -> String {
-    let body = if minimal { t.to_minimal() } else { t.to_detailed() };
+    let body = if minimal {
+        crate::render::lflow::minimal(t)
+    } else {
+        crate::render::lflow::detailed(t)
+    };
     format!("{body}\nverdict: {}\n", t.verdicts().join("; "))
 }
 
 pub async fn run(a: TraceArgs) -> anyhow::Result<i32> {
     // On a live Southbound the logical flows are read for the datapaths the packet reaches
-    // only (trace::load); from a file, with the rest.
+    // only (lflow::load); from a file, with the rest.
     let live_sb = super::dbopts::live_choice(&a.db, DbKind::Sb);
     let wants_flows = (a.lflows || a.microflow.is_some()) && live_sb.is_none();
     let with_flows = |k: DbKind| {

@@ -13,9 +13,9 @@ pub mod load;
 
 use crate::db::nb::{Nat, NbDb, Router, RouterPort, StaticRoute};
 use crate::db::sb::{LogicalFlow, SbDb};
+use crate::lflow::{contains, expr, net, Packet, Truth};
 use crate::topology::build::{lsp_kind, pod_identity, port_ips};
 use crate::topology::LspKind;
-use crate::trace::expr::{self, Packet, Truth};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -95,14 +95,6 @@ pub struct Answer {
 #[error("{0}")]
 pub struct NotFound(pub String);
 
-fn net_of(s: &str) -> Option<IpNet> {
-    s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
-}
-
-fn contains(net: &str, ip: IpAddr) -> bool {
-    net_of(net).is_some_and(|n| n.contains(&ip))
-}
-
 /// Route priority as ovn-northd 22.x–24.x computes it: prefix × 3, +1 for a static dst-ip
 /// route, +2 for a connected network, +0 for a src-ip route.
 fn route_priority(plen: u8, offset: i64) -> i64 {
@@ -157,7 +149,7 @@ fn route(
     }
     let routes: Vec<&StaticRoute> = nb.routes_of(r).into_iter().filter(|s| s.route_table.is_empty()).collect();
     for s in routes {
-        let Some(prefix) = net_of(&s.ip_prefix) else { continue };
+        let Some(prefix) = net(&s.ip_prefix) else { continue };
         let src_route = s.policy.as_deref() == Some("src-ip");
         let hit = if src_route { prefix.contains(&src) } else { prefix.contains(&dst) };
         if !hit || prefix.addr().is_ipv4() != dst.is_ipv4() {
@@ -330,7 +322,7 @@ fn snat_at(nb: &NbDb, sb: Option<&SbDb>, r: &Router, dgp: bool, src: IpAddr, dst
     let mut cands: Vec<Candidate> = vec![];
     let mut others = 0;
     for n in nb.nats_of(r) {
-        let Some(net) = net_of(&n.logical_ip) else {
+        let Some(net) = net(&n.logical_ip) else {
             cands.push(candidate(
                 n,
                 r,

@@ -61,16 +61,9 @@ pub struct NotFound {
     pub hint: String,
 }
 
+/// How a NAT rule's `logical_ip` covers a port address, as the chain's JSON names it.
 fn covers(net: &str, ip: &str) -> Option<&'static str> {
-    let ip: IpAddr = ip.parse().ok()?;
-    if let Ok(a) = net.parse::<IpAddr>() {
-        return (a == ip).then_some("exact");
-    }
-    let n: ipnet::IpNet = net.parse().ok()?;
-    if !n.contains(&ip) {
-        return None;
-    }
-    Some(if n.prefix_len() == n.max_prefix_len() { "exact" } else { "cidr" })
+    crate::lflow::covers(net, ip.parse().ok()?).map(|c| c.as_str())
 }
 
 /// Finds the switch port for `ns/pod`, an IP address, or a port name.

@@ -6,6 +6,7 @@
 use crate::capture::correlate::{inner, Journey, Key};
 use crate::capture::decode::{Frame, Observation};
 use crate::db::nb::NbDb;
+use crate::lflow::contains;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -35,18 +36,13 @@ pub struct Explained {
     pub lost: Option<String>,
 }
 
-fn covers(net: &str, ip: IpAddr) -> bool {
-    net.parse::<ipnet::IpNet>()
-        .map(|n| n.contains(&ip))
-        .or_else(|_| net.parse::<IpAddr>().map(|a| a == ip))
-        .unwrap_or(false)
-}
-
 /// The NAT rule (and its router) that maps `logical` to `external`.
 fn nat_rule(nb: &NbDb, logical: IpAddr, external: IpAddr, types: &[&str]) -> Option<(String, String, String, String)> {
     for r in nb.routers_sorted() {
         for n in nb.nats_of(r) {
-            if types.contains(&n.kind.as_str()) && n.external_ip.parse::<IpAddr>().ok() == Some(external) && covers(&n.logical_ip, logical)
+            if types.contains(&n.kind.as_str())
+                && n.external_ip.parse::<IpAddr>().ok() == Some(external)
+                && contains(&n.logical_ip, logical)
             {
                 return Some((n.uuid.to_string(), n.kind.clone(), n.logical_ip.clone(), r.name.clone()));
             }
@@ -163,7 +159,7 @@ fn describe(prev: &Frame, cur: &Frame, forward: bool, nb: Option<&NbDb>) -> (Str
 /// (from-lport), the highest-priority one whose match is true — claimed only when it drops or
 /// rejects and no higher-priority ACL's match is undecidable. Stage: ls_out_acl / ls_in_acl.
 fn acl_drop(nb: &NbDb, f: &Frame) -> Option<String> {
-    use crate::trace::expr::{parse, Packet, Truth};
+    use crate::lflow::{expr::parse, Packet, Truth};
     let (Some(src), Some(dst)) = (f.src, f.dst) else { return None };
     let proto = match &f.l4 {
         Some(crate::capture::decode::L4::Echo { .. }) | Some(crate::capture::decode::L4::Icmp { .. }) => {

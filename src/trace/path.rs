@@ -349,8 +349,8 @@ const KEY_STAGES: &[(&str, &str)] = &[
 
 /// The key steps of an executed pipeline (switching, ACLs, load balancing, NAT, routing,
 /// next-hop resolution), for `trace --lflows`' summary; the full run is the trace itself.
-pub fn key_steps(t: &super::pipeline::Trace) -> Vec<LflowStep> {
-    use super::pipeline::Node;
+pub fn key_steps(t: &crate::lflow::exec::Trace) -> Vec<LflowStep> {
+    use crate::lflow::exec::Node;
     fn walk(nodes: &[Node], out: &mut Vec<LflowStep>) {
         for n in nodes {
             match n {
@@ -375,7 +375,7 @@ pub fn key_steps(t: &super::pipeline::Trace) -> Vec<LflowStep> {
                             .collect();
                         out.push(LflowStep {
                             datapath: datapath.clone(),
-                            pipeline: pipeline.clone(),
+                            pipeline: pipeline.to_string(),
                             stage: stage.clone(),
                             table_id: *table,
                             priority: *priority,

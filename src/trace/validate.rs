@@ -3,12 +3,12 @@
 //! the next capture point saw. A disagreement names the logical flow behind the expected value
 //! (the flow that last set that header), so "who rewrote it?" has an answer on both sides.
 
-use super::microflow::{Headers, Writer};
-use super::pipeline::{Executor, Node, Trace};
 use crate::capture::correlate::{inner, Journey};
 use crate::capture::decode::{Frame, L4};
 use crate::db::nb::NbDb;
 use crate::db::ovs::OvsDb;
+use crate::lflow::exec::{Executor, Node, Trace};
+use crate::lflow::microflow::{Headers, Writer};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -142,7 +142,7 @@ fn outputs(t: &Trace) -> Vec<Exit> {
                     entry: Some(h),
                     children,
                     ..
-                } if kind == "egress" => {
+                } if *kind == crate::lflow::Pipeline::Egress => {
                     // Who set each header: as at the first output below (an egress change
                     // would be credited there, but none is compared at the start).
                     let mut inner = vec![];

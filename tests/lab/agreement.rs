@@ -8,7 +8,7 @@
 //! does not model (registers, ct state, MACs, TTL) come out unknown, which is allowed; the
 //! counts of decided answers are printed as the agreement rate.
 
-use ovnscope::trace::expr::{parse, Packet, Truth};
+use ovnscope::lflow::{expr::parse, Packet, Truth};
 use serde_json::Value;
 use std::collections::BTreeMap;
 

@@ -246,7 +246,7 @@ pub fn only_read_operations_go_on_the_wire() {
             .await
             .unwrap();
     });
-    // And a trace that reads the Southbound datapath by datapath (trace::load), recorded on
+    // And a trace that reads the Southbound datapath by datapath (lflow::load), recorded on
     // the same wire log (the Southbound itself changes as ovn-controller reports, so only the
     // wire says it was not written).
     let rmac = l.nbctl(&["get", "Logical_Router_Port", "rtos-worker-1", "mac"]);
@@ -266,7 +266,7 @@ pub fn only_read_operations_go_on_the_wire() {
             &Options::default(),
         );
         tokio::spawn(conn.run());
-        let mut live = ovnscope::trace::load::LiveSb::start(&client, Some(false)).await.unwrap();
+        let mut live = ovnscope::lflow::load::LiveSb::start(&client, Some(false)).await.unwrap();
         let t = live.trace(&flow, &Default::default()).await.unwrap().unwrap();
         assert_eq!(t.verdicts(), vec!["output br-ex_worker-1"]);
         assert!(live.rounds > 3, "read in rounds: {}", live.rounds);

@@ -235,7 +235,7 @@ pub fn evaluator_agrees_with_ovn_trace() {
     };
     let sets = l.list(crate::common::Lab::sbctl, "Address_Set", &["name", "addresses"]);
     let groups = l.list(crate::common::Lab::sbctl, "Port_Group", &["name", "ports"]);
-    let base = ovnscope::trace::expr::Packet {
+    let base = ovnscope::lflow::Packet {
         src: "10.128.2.43".parse().ok(),
         address_sets: named_lists(sets.iter().map(|r| (&r["name"], &r["addresses"]))),
         port_groups: named_lists(groups.iter().map(|r| (&r["name"], &r["ports"]))),

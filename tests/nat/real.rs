@@ -163,7 +163,7 @@ pub fn real_nb_answers_match_ovn_trace() {
     let flows = crate::agreement::lflow_list(&ctl("ovn-sbctl", &sb.sock, &["lflow-list"]), &name2);
     let sets = list("ovn-sbctl", &sb.sock, "Address_Set", "name,addresses");
     let groups = list("ovn-sbctl", &sb.sock, "Port_Group", "name,ports");
-    let base = ovnscope::trace::expr::Packet {
+    let base = ovnscope::lflow::Packet {
         address_sets: crate::agreement::named_lists(sets.iter().map(|r| (&r["name"], &r["addresses"]))),
         port_groups: crate::agreement::named_lists(groups.iter().map(|r| (&r["name"], &r["ports"]))),
         ..Default::default()

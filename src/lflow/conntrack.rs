@@ -140,8 +140,8 @@ impl Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::expr::parse;
-    use crate::trace::microflow::Context;
+    use crate::lflow::expr::parse;
+    use crate::lflow::microflow::Context;
     use std::collections::{BTreeMap, BTreeSet};
 
     fn flow(m: &str) -> Microflow {

@@ -10,7 +10,7 @@
 //! Southbound (a few datapaths, a lab) is read whole instead: there the round trips would
 //! cost more than the bytes.
 
-use super::pipeline::{Executor, Options, Trace};
+use super::exec::{Executor, Options, Trace};
 use crate::db::sb::SbDb;
 use crate::db::{fetch_into, select_into, start_live, Conditions, DbKind, Loaded, RowView, TableSpec};
 use crate::ovsdb::{Client, Condition, Result};
@@ -125,18 +125,18 @@ impl<'c> LiveSb<'c> {
 
     /// Runs `microflow` through the pipeline, reading what it reaches as it goes. The outer
     /// error is the database's; the inner one a problem with the microflow or options.
-    pub async fn trace(&mut self, microflow: &str, opts: &Options) -> Result<std::result::Result<Trace, String>> {
+    pub async fn trace(&mut self, microflow: &str, opts: &Options) -> Result<std::result::Result<Trace, super::Error>> {
         if self.small {
             let sb = SbDb::from_loaded(&self.loaded);
             return Ok(Executor::new(&sb, opts).and_then(|ex| ex.run(&ex.microflow(microflow)?)));
         }
-        let inport = match super::pipeline::inport_of(microflow) {
+        let inport = match super::exec::inport_of(microflow) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
         self.ports(std::slice::from_ref(&inport)).await?;
         let Some(dp) = self.datapaths_of(std::slice::from_ref(&inport)).pop() else {
-            return Ok(Err(format!("the microflow's inport {inport:?} is not a logical port")));
+            return Ok(Err(super::Error::UnknownPort(inport)));
         };
         self.datapaths(&[dp]).await?;
         loop {

@@ -3,7 +3,7 @@
 //!
 //! A concrete microflow (the pipeline executor's) has every field set (zero unless set), as in
 //! ovn-trace, so a match is true or false. A partial one ([`Microflow::known`], built from
-//! [`super::expr::Packet`] for `nat` and `explain`) knows only some fields; a clause about the
+//! [`super::packet::Packet`] for `nat` and `explain`) knows only some fields; a clause about the
 //! others is `Unknown`, as is anything ovnscope does not model (a field, an address set, a
 //! constant form) — reported by name, never guessed. Negation follows OVN: `!` is pushed down to the
 //! comparisons, and a field's prerequisite (`ip4` for `ip4.src`) is added un-negated, so
@@ -11,7 +11,6 @@
 
 use super::expr::{parse, Expr, Op, Truth, Value};
 use super::symtab::{resolve, Base, FieldRef, Resolved};
-use ipnet::IpNet;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -514,11 +513,6 @@ impl Microflow {
         }
         s
     }
-}
-
-/// Parses an address constant (an address-set member) into a match value.
-pub fn net(s: &str) -> Option<IpNet> {
-    s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 #[cfg(test)]

@@ -1,0 +1,641 @@
+//! The Southbound logical-flow pipeline, executed on a microflow the way `ovn-trace` does:
+//! per datapath an ingress and an egress pipeline of tables, the highest-priority matching flow
+//! of each table, its actions run in order, and the crossing from one datapath into its peer
+//! through patch ports. Connection tracking is modelled explicitly: each `ct_next`/`ct_*nat`/
+//! `ct_lb` forks the packet with the next state of a list (default `est|trk`, like
+//! `ovn-trace --ct`).
+//!
+//! Stages are named by `external_ids:stage-name`, never by table number. Anything the executor
+//! does not model (a field, an action, a match it cannot decide) stops that branch with an
+//! [`Node::Unmodelled`] naming it; a verdict is never claimed that was not computed.
+
+mod actions;
+mod calls;
+mod fields;
+#[doc(hidden)]
+pub mod fixture;
+mod tree;
+
+pub use fixture::two_switches;
+pub use tree::{Node, Pipeline, Step, Trace};
+
+use super::actions::{self as lang, Action, Stmt};
+use super::expr::{self, Expr, Truth};
+use super::microflow::{Context, Microflow};
+use super::symtab::{resolve, FieldRef, Resolved, CT_EST, CT_TRK};
+use super::Error;
+use crate::db::sb::{LogicalFlow, SbDb};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::rc::Rc;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Successive connection-tracking states for `ct_next` and friends (`--ct`), as
+    /// `ct.*` names separated by `|`; after the list, `est|trk` (as ovn-trace).
+    pub ct: Vec<String>,
+    /// The backend a load balancer picks (`--lb-dst`); default: the first listed.
+    pub lb_dst: Option<IpAddr>,
+    /// Keep a connection table across runs ([`crate::lflow::conntrack`]): what earlier packets
+    /// committed decides a later packet's state and a reply's un-NAT, instead of ovn-trace's
+    /// fixed default. (`ct` states still come first.)
+    pub conntrack: bool,
+}
+
+struct Port {
+    datapath: Uuid,
+    key: i64,
+    kind: String,
+    peer: Option<String>,
+    /// The `peer` option as written (its binding may not be read yet, see `partial`).
+    peer_name: Option<String>,
+    distributed: Option<String>,
+    security: Vec<String>,
+}
+
+/// (datapath, egress?, table number).
+type TableKey = (Uuid, bool, i64);
+
+struct Compiled<'a> {
+    flow: &'a LogicalFlow,
+    matcher: Result<Expr, String>,
+    stmts: Vec<Stmt>,
+    omit: bool,
+}
+
+/// The executor over one Southbound database.
+pub struct Executor<'a> {
+    sb: &'a SbDb,
+    dp_names: HashMap<Uuid, String>,
+    dp_keys: HashMap<Uuid, i64>,
+    l3gateway: BTreeSet<Uuid>,
+    ports: HashMap<String, Port>,
+    port_by_key: HashMap<(Uuid, i64), String>,
+    /// (datapath, group name) → member ports, sorted by name as ovn-trace does.
+    mcgroups: HashMap<(Uuid, String), Vec<String>>,
+    flows: HashMap<TableKey, Vec<&'a LogicalFlow>>,
+    compiled: RefCell<HashMap<TableKey, Rc<Vec<Compiled<'a>>>>>,
+    resident: BTreeSet<String>,
+    ct: RefCell<VecDeque<u128>>,
+    lb_dst: Option<IpAddr>,
+    steps: RefCell<usize>,
+    conntrack: Option<RefCell<crate::lflow::conntrack::Conntrack>>,
+    /// With a partly read Southbound ([`crate::lflow::load`]): the datapaths whose flows are here,
+    /// and what a run reached that is not.
+    loaded: Option<BTreeSet<Uuid>>,
+    missing: RefCell<(BTreeSet<Uuid>, BTreeSet<String>)>,
+}
+
+/// The inport a typed-in microflow names (which datapath it starts in).
+pub fn inport_of(text: &str) -> Result<String, Error> {
+    let e = expr::parse(text)?;
+    let empty = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
+    let ctx = Context {
+        address_sets: &empty.0,
+        port_groups: &empty.1,
+        datapath_key: 0,
+        resident: Some(&empty.2),
+    };
+    let mut f = Microflow::default();
+    // Address sets are not known here; the inport is all that is wanted.
+    let _ = f.satisfy(&e, &ctx);
+    if f.inport.is_empty() {
+        return Err(Error::NoInport(text.to_string()));
+    }
+    Ok(f.inport)
+}
+
+/// A flow is omitted from the output when it matches everything and only goes to the next
+/// table (ovn-trace prints none of those either).
+fn omittable(m: &Result<Expr, String>, stmts: &[Stmt], table: i64) -> bool {
+    matches!(m, Ok(Expr::Bool(true)))
+        && matches!(stmts, [Stmt { action: Action::Next { egress: None, table: t }, .. }] if t.is_none_or(|t| t == table + 1))
+}
+
+fn parse_ct(s: &str) -> Result<u128, Error> {
+    let mut v = 0;
+    for name in s.split(['|', ',', '+']).map(str::trim).filter(|n| !n.is_empty()) {
+        let bit = super::symtab::CT_BITS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| Error::CtFlag(name.to_string()))?;
+        v |= 1 << bit.1;
+    }
+    Ok(v)
+}
+
+fn ct_string(state: u128) -> String {
+    let names: Vec<&str> = super::symtab::CT_BITS
+        .iter()
+        .filter(|(_, b)| state & (1 << b) != 0)
+        .map(|(n, _)| *n)
+        .collect();
+    names.join("|")
+}
+
+fn field(name: &str) -> Result<FieldRef, String> {
+    match resolve(name)? {
+        Resolved::Field(f) => Ok(f),
+        _ => Err(format!("{name} is not a field")),
+    }
+}
+
+/// What ovn-trace calls the port (`none` is key 0: no port).
+fn port_name(p: &str) -> &str {
+    if p == "none" {
+        ""
+    } else {
+        p
+    }
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(sb: &'a SbDb, opts: &Options) -> Result<Self, Error> {
+        let dp_names = sb
+            .datapaths
+            .values()
+            .map(|d| {
+                let name = d.external_ids.get("name2").cloned().unwrap_or_else(|| d.name().to_string());
+                (d.uuid, if name.is_empty() { d.uuid.to_string() } else { name })
+            })
+            .collect();
+        let dp_keys = sb.datapaths.values().map(|d| (d.uuid, d.tunnel_key)).collect();
+        let mut ports: HashMap<String, Port> = HashMap::new();
+        let mut l3gateway = BTreeSet::new();
+        for pb in sb.port_bindings.values() {
+            let Some(dp) = pb.datapath else { continue };
+            if pb.kind == "l3gateway" {
+                l3gateway.insert(dp);
+            }
+            ports.insert(
+                pb.logical_port.clone(),
+                Port {
+                    datapath: dp,
+                    key: pb.tunnel_key,
+                    kind: pb.kind.clone(),
+                    peer: None,
+                    peer_name: pb.options.get("peer").cloned(),
+                    distributed: (pb.kind == "chassisredirect")
+                        .then(|| pb.options.get("distributed-port").cloned())
+                        .flatten(),
+                    security: pb.port_security.clone(),
+                },
+            );
+        }
+        // A patch (or gateway router) port and the port its `peer` option names are each
+        // other's peer; ovn-trace 23.03 crosses both kinds.
+        for pb in sb.port_bindings.values().filter(|p| p.kind == "patch" || p.kind == "l3gateway") {
+            if let Some(peer) = pb.options.get("peer").filter(|p| ports.contains_key(*p)) {
+                let peer = peer.clone();
+                ports.get_mut(&peer).expect("checked").peer = Some(pb.logical_port.clone());
+                ports.get_mut(&pb.logical_port).expect("bound").peer = Some(peer);
+            }
+        }
+        let port_by_key = ports.iter().map(|(n, p)| ((p.datapath, p.key), n.clone())).collect();
+        let by_uuid: HashMap<Uuid, &str> = sb.port_bindings.values().map(|p| (p.uuid, p.logical_port.as_str())).collect();
+        let mut mcgroups = HashMap::new();
+        for g in sb.multicast_groups.values() {
+            let Some(dp) = g.datapath else { continue };
+            let mut members: Vec<String> = g
+                .ports
+                .iter()
+                .filter_map(|u| by_uuid.get(u).map(|s| s.to_string()))
+                .filter(|n| ports.get(n).is_some_and(|p| p.datapath == dp))
+                .collect();
+            members.sort();
+            mcgroups.insert((dp, g.name.clone()), members);
+        }
+        let mut flows: HashMap<TableKey, Vec<&LogicalFlow>> = HashMap::new();
+        for f in sb.logical_flows.values() {
+            let dps: Vec<Uuid> = match (f.logical_datapath, f.logical_dp_group) {
+                (Some(d), _) => vec![d],
+                (None, Some(g)) => sb.dp_groups.get(&g).cloned().unwrap_or_default(),
+                _ => vec![],
+            };
+            for d in dps {
+                flows.entry((d, f.pipeline == "egress", f.table_id)).or_default().push(f);
+            }
+        }
+        for v in flows.values_mut() {
+            // Highest priority first; ties in uuid order, so a run is repeatable.
+            v.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.uuid.cmp(&b.uuid)));
+        }
+        let ct = opts.ct.iter().map(|s| parse_ct(s)).collect::<Result<VecDeque<_>, _>>()?;
+        Ok(Executor {
+            sb,
+            dp_names,
+            dp_keys,
+            l3gateway,
+            resident: ports.keys().cloned().collect(),
+            ports,
+            port_by_key,
+            mcgroups,
+            flows,
+            compiled: RefCell::new(HashMap::new()),
+            ct: RefCell::new(ct),
+            lb_dst: opts.lb_dst,
+            steps: RefCell::new(0),
+            conntrack: opts.conntrack.then(Default::default),
+            loaded: None,
+            missing: RefCell::new(Default::default()),
+        })
+    }
+
+    /// An executor over a Southbound of which only the flows of `loaded` datapaths were read;
+    /// a run that reaches another datapath, or a peer port whose binding is not here, stops
+    /// there and names it in [`Executor::missing`].
+    pub fn partial(sb: &'a SbDb, opts: &Options, loaded: BTreeSet<Uuid>) -> Result<Self, Error> {
+        let mut ex = Self::new(sb, opts)?;
+        ex.loaded = Some(loaded);
+        Ok(ex)
+    }
+
+    /// The datapaths and peer ports the last run needed but were not read.
+    pub fn missing(&self) -> (Vec<Uuid>, Vec<String>) {
+        let m = self.missing.borrow();
+        (m.0.iter().copied().collect(), m.1.iter().cloned().collect())
+    }
+
+    /// The datapath a port belongs to.
+    pub fn datapath_of(&self, port: &str) -> Option<Uuid> {
+        self.ports.get(port).map(|p| p.datapath)
+    }
+
+    fn dp_name(&self, dp: Uuid) -> String {
+        self.dp_names.get(&dp).cloned().unwrap_or_else(|| dp.to_string())
+    }
+
+    fn context(&self, dp: Uuid) -> Context<'_> {
+        Context {
+            address_sets: &self.sb.address_sets,
+            port_groups: &self.sb.port_groups,
+            datapath_key: self.dp_keys.get(&dp).copied().unwrap_or(0),
+            resident: Some(&self.resident),
+        }
+    }
+
+    fn table(&self, dp: Uuid, egress: bool, table: i64) -> Rc<Vec<Compiled<'a>>> {
+        let key = (dp, egress, table);
+        if let Some(c) = self.compiled.borrow().get(&key) {
+            return c.clone();
+        }
+        let compiled: Vec<Compiled<'a>> = self
+            .flows
+            .get(&key)
+            .map(|v| {
+                v.iter()
+                    .map(|f| {
+                        let matcher = expr::parse(&f.match_).map_err(|e| e.to_string());
+                        let stmts = lang::parse(&f.actions);
+                        let omit = omittable(&matcher, &stmts, table);
+                        Compiled {
+                            flow: f,
+                            matcher,
+                            stmts,
+                            omit,
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rc = Rc::new(compiled);
+        self.compiled.borrow_mut().insert(key, rc.clone());
+        rc
+    }
+
+    fn next_ct_state(&self, dp: Uuid, flow: &Microflow) -> (u128, &'static str) {
+        if let Some(s) = self.ct.borrow_mut().pop_front() {
+            return (s, "");
+        }
+        match &self.conntrack {
+            Some(t) => (t.borrow().state(&self.dp_name(dp), flow), " /* from the connections seen */"),
+            // ovn-trace's default: an established connection.
+            None => (CT_TRK | CT_EST, " /* default (use --ct to customize) */"),
+        }
+    }
+
+    /// Traces a microflow entering at its `inport` (which names the datapath).
+    pub fn run(&self, flow: &Microflow) -> Result<Trace, Error> {
+        let dp = self
+            .datapath_of(&flow.inport)
+            .ok_or_else(|| Error::UnknownPort(flow.inport.clone()))?;
+        let mut f = flow.clone();
+        let mut children = vec![];
+        self.trace(dp, &mut f, 0, false, &mut children);
+        Ok(Trace {
+            microflow: flow.headers(),
+            nodes: vec![Node::Pipeline {
+                entry: None,
+                kind: Pipeline::Ingress,
+                datapath: self.dp_name(dp),
+                inport: Some(flow.inport.clone()),
+                outport: None,
+                children,
+            }],
+        })
+    }
+
+    /// Parses a typed-in microflow (`inport == "p" && ip4.src == … && tcp.dst == 80`).
+    pub fn microflow(&self, text: &str) -> Result<Microflow, Error> {
+        let e = expr::parse(text)?;
+        let mut f = Microflow::default();
+        // Satisfy with an empty context first to learn the inport, then with its datapath's.
+        let empty = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
+        let probe = Context {
+            address_sets: &empty.0,
+            port_groups: &empty.1,
+            datapath_key: 0,
+            resident: Some(&empty.2),
+        };
+        f.satisfy(&e, &probe)
+            .or_else(|_| f.satisfy(&e, &self.context(Uuid::nil())))
+            .map_err(|why| Error::Unsatisfiable {
+                text: text.to_string(),
+                why: Some(why),
+            })?;
+        let dp = self.datapath_of(&f.inport).ok_or_else(|| Error::UnknownPort(f.inport.clone()))?;
+        if f.eval(&e, &self.context(dp)) != Truth::True {
+            return Err(Error::Unsatisfiable {
+                text: text.to_string(),
+                why: None,
+            });
+        }
+        Ok(f)
+    }
+
+    fn trace(&self, dp: Uuid, flow: &mut Microflow, mut table: i64, egress: bool, out: &mut Vec<Node>) {
+        let pipeline = Pipeline::of(egress);
+        if self.loaded.as_ref().is_some_and(|l| !l.contains(&dp)) {
+            self.missing.borrow_mut().0.insert(dp);
+            out.push(Node::Unmodelled {
+                stage: pipeline.to_string(),
+                what: format!("datapath {} not read yet", self.dp_name(dp)),
+            });
+            return;
+        }
+        let ctx = self.context(dp);
+        loop {
+            {
+                let mut n = self.steps.borrow_mut();
+                *n += 1;
+                if *n > 10_000 {
+                    out.push(Node::Error {
+                        text: "*** more than 10000 tables: a loop?".into(),
+                    });
+                    return;
+                }
+            }
+            let flows = self.table(dp, egress, table);
+            let stage_of = || {
+                flows
+                    .first()
+                    .map(|c| c.flow.stage().to_string())
+                    .unwrap_or_else(|| format!("{pipeline} table {table}"))
+            };
+            let mut chosen: Option<&Compiled> = None;
+            let mut tied = vec![];
+            for c in flows.iter() {
+                if chosen.is_some_and(|ch| ch.flow.priority != c.flow.priority) {
+                    break;
+                }
+                let t = match &c.matcher {
+                    Ok(m) => flow.eval(m, &ctx),
+                    Err(e) => Truth::Unknown(format!("a match that does not parse ({e})")),
+                };
+                match t {
+                    Truth::True if chosen.is_none() => chosen = Some(c),
+                    Truth::True => tied.push(c.flow.uuid.to_string()),
+                    Truth::False => {}
+                    Truth::Unknown(why) => {
+                        out.push(Node::Unmodelled {
+                            stage: stage_of(),
+                            what: format!("flow {} (priority {}) cannot be decided: {why}", c.flow.uuid, c.flow.priority),
+                        });
+                        return;
+                    }
+                }
+            }
+            let Some(c) = chosen else {
+                out.push(Node::NoMatch {
+                    datapath: self.dp_name(dp),
+                    pipeline,
+                    table,
+                    stage: stage_of(),
+                });
+                return;
+            };
+            if c.omit && tied.is_empty() {
+                table += 1;
+                continue;
+            }
+            let mut children = vec![];
+            self.actions(&self.at(dp, table, egress, c.flow), &c.stmts, flow, &mut children);
+            out.push(Node::Table {
+                datapath: self.dp_name(dp),
+                pipeline,
+                table,
+                stage: c.flow.stage().to_string(),
+                priority: c.flow.priority,
+                match_: c.flow.match_.clone(),
+                uuid: c.flow.uuid.to_string(),
+                source: c.flow.external_ids.get("source").cloned(),
+                tied_with: tied,
+                children,
+            });
+            return;
+        }
+    }
+
+    fn output(&self, dp: Uuid, flow: &mut Microflow, egress: bool, out: &mut Vec<Node>) {
+        let name = flow.outport.clone();
+        if name.is_empty() {
+            out.push(Node::Error {
+                text: "*** output to null logical port".into(),
+            });
+            return;
+        }
+        let port = self.ports.get(&name).filter(|p| p.datapath == dp);
+        let group = self.mcgroups.get(&(dp, name.clone()));
+        if port.is_none() && group.is_none() {
+            out.push(Node::Error {
+                text: format!("*** unknown port or multicast group {name:?}"),
+            });
+        }
+        if egress {
+            let peer = port.and_then(|p| p.peer.as_ref());
+            if let (None, Some(want), true) = (peer, port.and_then(|p| p.peer_name.as_ref()), self.loaded.is_some()) {
+                // A patch port whose peer's binding was not read yet.
+                if matches!(port.map(|p| p.kind.as_str()), Some("patch" | "l3gateway")) {
+                    self.missing.borrow_mut().1.insert(want.clone());
+                    out.push(Node::Unmodelled {
+                        stage: Pipeline::Egress.to_string(),
+                        what: format!("peer port {want} not read yet"),
+                    });
+                    return;
+                }
+            }
+            if peer.is_none() {
+                out.push(Node::Modify {
+                    text: format!("output(\"{name}\")"),
+                });
+            }
+            out.push(Node::Output {
+                port: name.clone(),
+                kind: port.map(|p| p.kind.clone()).unwrap_or_default(),
+                headers: flow.header_values(),
+                changed_by: flow.writers.clone(),
+            });
+            if let Some(peer) = peer {
+                let Some(pdp) = self.datapath_of(peer) else { return };
+                let mut nf = flow.clone();
+                nf.inport = peer.clone();
+                nf.outport = String::new();
+                let mut kids = vec![];
+                self.trace(pdp, &mut nf, 0, false, &mut kids);
+                out.push(Node::Pipeline {
+                    entry: None,
+                    kind: Pipeline::Ingress,
+                    datapath: self.dp_name(pdp),
+                    inport: Some(peer.clone()),
+                    outport: None,
+                    children: kids,
+                });
+            }
+            return;
+        }
+        let mut ef = flow.clone();
+        ef.clear_registers();
+        let loopback = flow.get(field("flags.loopback").expect("known")) == 1;
+        if let Some(members) = group {
+            let mut fan = vec![];
+            for m in members {
+                let mut kids = vec![];
+                if *m != flow.inport || loopback {
+                    let mut mf = ef.clone();
+                    mf.outport = m.clone();
+                    self.trace(dp, &mut mf, 0, true, &mut kids);
+                } else {
+                    kids.push(Node::Note {
+                        text: "/* omitting output because inport == outport && !flags.loopback */".into(),
+                    });
+                }
+                fan.push(Node::Pipeline {
+                    entry: Some(ef.header_values()),
+                    kind: Pipeline::Egress,
+                    datapath: self.dp_name(dp),
+                    inport: Some(flow.inport.clone()),
+                    outport: Some(m.clone()),
+                    children: kids,
+                });
+            }
+            out.push(Node::Pipeline {
+                entry: None,
+                kind: Pipeline::Multicast,
+                datapath: self.dp_name(dp),
+                inport: None,
+                outport: Some(name),
+                children: fan,
+            });
+            return;
+        }
+        let mut out_name = name.clone();
+        if let Some(p) = port.filter(|p| p.kind == "chassisredirect") {
+            match p.distributed.as_ref().filter(|d| self.datapath_of(d) == Some(dp)) {
+                Some(d) => {
+                    out.push(Node::Note {
+                        text: format!("/* Replacing type \"chassisredirect\" outport \"{name}\" with distributed port \"{d}\". */"),
+                    });
+                    out_name = d.clone();
+                    ef.outport = d.clone();
+                }
+                None => {
+                    out.push(Node::Error {
+                        text: format!("*** output to type \"chassisredirect\" port \"{name}\" with no or invalid distributed port"),
+                    });
+                    return;
+                }
+            }
+        }
+        if port.is_some() && out_name != flow.inport || loopback {
+            let entry = Some(ef.header_values());
+            let mut kids = vec![];
+            self.trace(dp, &mut ef, 0, true, &mut kids);
+            out.push(Node::Pipeline {
+                entry,
+                kind: Pipeline::Egress,
+                datapath: self.dp_name(dp),
+                inport: Some(flow.inport.clone()),
+                outport: Some(out_name),
+                children: kids,
+            });
+        } else {
+            out.push(Node::Note {
+                text: "/* omitting output because inport == outport && !flags.loopback */".into(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{run, PKT};
+    use super::*;
+
+    /// The JSON the README documents: node tags and their members.
+    #[test]
+    fn json_schema_is_as_documented() {
+        let sb = two_switches(&[
+            ("a", "ingress", 0, 50, "ip4", r#"ip.ttl--; outport = "pa"; output;"#),
+            ("a", "egress", 0, 0, "1", "output;"),
+            ("b", "ingress", 0, 0, "1", r#"outport = "p2"; output;"#),
+            ("b", "egress", 0, 0, "1", "output;"),
+        ]);
+        let t = run(&sb, &Options::default(), PKT);
+        let j = serde_json::to_value(&t.nodes).unwrap();
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let p = &j[0];
+        assert_eq!(p["node"], "pipeline");
+        assert_eq!(keys(p), ["children", "datapath", "inport", "kind", "node"]);
+        let table = &p["children"][0];
+        assert_eq!(
+            keys(table),
+            ["children", "datapath", "match", "node", "pipeline", "priority", "stage", "table", "uuid"]
+        );
+        assert_eq!(table["children"][0], serde_json::json!({"node": "action", "text": "ip.ttl--;"}));
+        assert_eq!(table["children"][1], serde_json::json!({"node": "modify", "text": "ip.ttl--"}));
+        let s = serde_json::to_string(&j).unwrap();
+        for member in [
+            r#""node":"output""#,
+            r#""headers":{"src_mac""#,
+            r#""changed_by":{"ip.ttl":{"datapath":"a""#,
+            r#""entry":{"#,
+        ] {
+            assert!(s.contains(member), "{member} in {s}");
+        }
+    }
+
+    #[test]
+    fn unmodelled_things_are_named_not_guessed() {
+        let sb1 = two_switches(&[("a", "ingress", 0, 0, "1", "frobnicate(1); next;")]);
+        assert_eq!(
+            run(&sb1, &Options::default(), PKT).verdicts(),
+            vec!["not modelled in a_ingress_0: action frobnicate (frobnicate(1)) is not modelled"]
+        );
+        // A higher-priority flow that cannot be decided stops the table: no verdict is claimed.
+        let sb2 = two_switches(&[
+            ("a", "ingress", 0, 100, "quantum.spin == 1", "drop;"),
+            ("a", "ingress", 0, 0, "1", "drop;"),
+        ]);
+        let v = run(&sb2, &Options::default(), PKT).verdicts();
+        assert!(
+            v[0].starts_with("not modelled in a_ingress_0: flow ") && v[0].ends_with("cannot be decided: field quantum.spin"),
+            "{v:?}"
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! A trace as ovn-trace prints it: the detailed form (every table, action and note, laid out
+//! by ovn-trace's indentation rule) and the minimal form (`--minimal`: header changes, forks
+//! and where the packet went).
+
+use crate::lflow::exec::{Node, Pipeline, Trace};
+
+/// ovn-trace's detailed form, laid out by its rule: a node is set in one level (its
+/// children two) unless it is the last of its list and not a leaf — so a table's actions
+/// sit under it while the table its `next;` leads to continues at the same column.
+pub fn detailed(t: &Trace) -> String {
+    let mut s = format!("# {}\n", t.microflow);
+    fn leaf(n: &Node) -> bool {
+        !matches!(
+            n,
+            Node::Table { .. } | Node::Pipeline { .. } | Node::Transform { .. } | Node::NoMatch { .. }
+        )
+    }
+    fn line(s: &mut String, level: usize, text: &str, title: bool) {
+        if title {
+            s.push('\n');
+        }
+        s.push_str(&format!("{}{text}\n", " ".repeat(level * 4)));
+        if title {
+            s.push_str(&format!("{}{}\n", " ".repeat(level * 4), "-".repeat(text.chars().count())));
+        }
+    }
+    fn walk(nodes: &[Node], level: usize, always_indent: bool, s: &mut String) {
+        for (i, n) in nodes.iter().enumerate() {
+            let more = usize::from(i + 1 != nodes.len() || always_indent || leaf(n));
+            let at = level + more;
+            match n {
+                Node::Pipeline { kind, children, .. } => {
+                    line(s, at, &pipeline_title(n), true);
+                    walk(children, at + more, *kind == Pipeline::Multicast, s);
+                }
+                Node::Table {
+                    table,
+                    stage,
+                    priority,
+                    match_,
+                    uuid,
+                    source,
+                    tied_with,
+                    children,
+                    ..
+                } => {
+                    let src = source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
+                    line(
+                        s,
+                        at,
+                        &format!("{table:2}. {stage}{src}: {match_}, priority {priority}, uuid {}", &uuid[..8]),
+                        false,
+                    );
+                    if !tied_with.is_empty() {
+                        let short: Vec<&str> = tied_with.iter().map(|u| &u[..8]).collect();
+                        line(
+                            s,
+                            at + 1,
+                            &format!("/* tied with {} at the same priority; OVN picks one */", short.join(", ")),
+                            false,
+                        );
+                    }
+                    walk(children, at + more, false, s);
+                }
+                Node::NoMatch { table, stage, .. } => line(s, at, &format!("{table:2}. {stage}: no match (implicit drop)"), false),
+                Node::Transform { what, children, .. } => {
+                    line(s, at, what, true);
+                    walk(children, at + more, false, s);
+                }
+                Node::Action { text } | Node::Note { text } | Node::Error { text } => line(s, at, text, false),
+                Node::Output { port, kind, .. } => line(s, at, &format!("/* output to \"{port}\", type \"{kind}\" */"), false),
+                Node::Unmodelled { stage, what } => line(s, at, &format!("*** not modelled: stage {stage}: {what}"), false),
+                Node::Drop { .. } | Node::Modify { .. } => {}
+            }
+        }
+    }
+    walk(&t.nodes, 0, false, &mut s);
+    s
+}
+
+/// The minimal form (ovn-trace --minimal): header changes, forks and where the packet
+/// went; each output carries the headers it leaves with as a comment.
+pub fn minimal(t: &Trace) -> String {
+    let mut s = format!("# {}\n", t.microflow);
+    fn walk(nodes: &[Node], depth: usize, s: &mut String) {
+        for n in nodes {
+            let pad = "    ".repeat(depth);
+            match n {
+                Node::Table { children, .. } | Node::Pipeline { children, .. } => walk(children, depth, s),
+                Node::Transform { what, children, .. } if children.is_empty() => s.push_str(&format!("{pad}{what};\n")),
+                Node::Transform { what, children, .. } => {
+                    s.push_str(&format!("{pad}{what} {{\n"));
+                    walk(children, depth + 1, s);
+                    s.push_str(&format!("{pad}}};\n"));
+                }
+                Node::Modify { text } => s.push_str(&format!("{pad}{text};\n")),
+                Node::Output { headers, .. } => {
+                    if s.ends_with(");\n") {
+                        s.truncate(s.len() - 1);
+                        s.push_str(&format!(" /* {headers} */\n"));
+                    }
+                }
+                Node::Error { text } => s.push_str(&format!("{pad}{text};\n")),
+                Node::Unmodelled { stage, what } => s.push_str(&format!("{pad}*** not modelled: stage {stage}: {what};\n")),
+                Node::Drop { .. } | Node::NoMatch { .. } | Node::Note { .. } | Node::Action { .. } => {}
+            }
+        }
+    }
+    walk(&t.nodes, 0, &mut s);
+    s
+}
+
+fn pipeline_title(n: &Node) -> String {
+    let Node::Pipeline {
+        kind,
+        datapath,
+        inport,
+        outport,
+        ..
+    } = n
+    else {
+        return String::new();
+    };
+    let mut t = format!("{kind}(dp=\"{datapath}\"");
+    if let Some(i) = inport {
+        t += &format!(", inport=\"{i}\"");
+    }
+    if let Some(o) = outport {
+        t += &format!(", {}=\"{o}\"", if *kind == Pipeline::Multicast { "mcgroup" } else { "outport" });
+    }
+    t + ")"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lflow::exec::fixture::{run, two_switches, PKT};
+    use crate::lflow::exec::{Executor, Node, Options};
+
+    #[test]
+    fn crosses_patch_ports_and_ends_at_a_port() {
+        let sb = two_switches(&[
+            ("a", "ingress", 0, 50, "ip4", r#"ip.ttl--; outport = "pa"; output;"#),
+            ("a", "egress", 0, 0, "1", "output;"),
+            ("b", "ingress", 0, 0, "1", r#"outport = "p2"; output;"#),
+            ("b", "egress", 0, 0, "1", "output;"),
+        ]);
+        let t = run(&sb, &Options::default(), PKT);
+        assert_eq!(t.verdicts(), vec!["output p2"]);
+        let dps: Vec<String> = t.steps().iter().map(|s| s.datapath.clone()).collect();
+        assert_eq!(dps, ["a", "a", "b", "b"]);
+        assert!(minimal(&t).contains("ip.ttl--;\noutput(\"p2\"); /* "), "{}", minimal(&t));
+    }
+
+    #[test]
+    fn no_match_ties_and_conntrack_states() {
+        let sb1 = two_switches(&[("a", "ingress", 0, 10, "tcp", "next;")]);
+        assert_eq!(run(&sb1, &Options::default(), PKT).verdicts(), vec!["no match in a_ingress_0"]);
+        let sb2 = two_switches(&[("a", "ingress", 0, 10, "udp", "drop;"), ("a", "ingress", 0, 10, "ip4", "drop;")]);
+        let t = run(&sb2, &Options::default(), PKT);
+        assert!(
+            matches!(&t.nodes[0], Node::Pipeline { children, .. } if matches!(&children[0], Node::Table { tied_with, .. } if tied_with.len() == 1))
+        );
+        // ct_next forks with the next state of --ct, then ovn-trace's default est|trk.
+        let sb3 = two_switches(&[
+            ("a", "ingress", 0, 0, "1", "ct_next;"),
+            ("a", "ingress", 1, 10, "ct.new", r#"outport = "p1"; ct_next;"#),
+            ("a", "ingress", 1, 5, "ct.est", "drop;"),
+            ("a", "ingress", 2, 0, "ct.est && !ct.new", "reject { output; };"),
+        ]);
+        let t = run(
+            &sb3,
+            &Options {
+                ct: vec!["new|trk".into()],
+                ..Default::default()
+            },
+            PKT,
+        );
+        let d = detailed(&t);
+        assert!(
+            d.contains("ct_next(ct_state=new|trk)") && d.contains("ct_next(ct_state=est|trk /* default (use --ct to customize) */)"),
+            "{d}"
+        );
+        // reject of UDP is an ICMP port unreachable back to the sender (loopback, so sent to p1).
+        assert!(d.contains("\nicmp4\n"), "{d}");
+        assert!(minimal(&t).contains("icmp4 {"), "{}", minimal(&t));
+        assert_eq!(run(&sb3, &Options::default(), PKT).verdicts(), vec!["drop"]);
+        assert!(Executor::new(
+            &sb3,
+            &Options {
+                ct: vec!["bogus".into()],
+                ..Default::default()
+            }
+        )
+        .is_err());
+    }
+}
