@@ -1,30 +1,8 @@
-//! The thin binary: parse the command line, run, map errors to exit codes in one place.
+//! The thin binary: parse the command line, install the TLS crypto provider, run, and exit
+//! with the code [`ovnscope::cli::exit_code`] decides.
 #![forbid(unsafe_code)]
 
-use ovnscope::cli::{self, exit, Cli, UsageError};
-
-fn exit_code(e: &anyhow::Error) -> i32 {
-    for cause in e.chain() {
-        if cause.is::<ovnscope::topology::focus::NotFound>() {
-            return exit::NO;
-        }
-        if cause.is::<UsageError>() {
-            return exit::USAGE;
-        }
-        if cause.is::<ovnscope::ovsdb::Error>()
-            || cause.is::<cli::dbopts::DbError>()
-            || cause.is::<cli::dbopts::NoDatabase>()
-            || cause.is::<ovnscope::db::mustgather::MustGatherError>()
-            || cause.is::<ovnscope::render::dot::SvgError>()
-            || cause.is::<ovnscope::capture::file::CaptureError>()
-            || cause.is::<ovnscope::capture::live::LiveError>()
-            || cause.is::<std::io::Error>()
-        {
-            return exit::UNREACHABLE;
-        }
-    }
-    exit::INTERNAL
-}
+use ovnscope::cli::{self, Cli};
 
 fn main() {
     use clap::FromArgMatches;
@@ -36,12 +14,5 @@ fn main() {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    let code = match cli::run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("ovnscope: error: {e:#}");
-            exit_code(&e)
-        }
-    };
-    std::process::exit(code);
+    std::process::exit(cli::finish(cli::run(cli)));
 }

@@ -7,3 +7,4 @@ pub mod correlate;
 pub mod decode;
 pub mod file;
 pub mod live;
+pub mod session;

@@ -1,17 +1,13 @@
 //! `ovnscope capture`: live capture at several points, explained as packets arrive, with a
 //! pcapng that carries one interface per point and each packet's explanation as a comment.
 
-use super::dbopts::{load_all, DbArgs, NoDatabase};
-use super::topology::Views;
-use super::{exit, Format, UsageError};
-use crate::capture::correlate::inner;
-use crate::capture::decode::L4;
+use super::dbopts::DbArgs;
+use super::{Failure, Format, Outcome, UsageError};
 use crate::capture::live::{self, Point};
-use crate::db::{DbKind, TableSpec};
+use crate::capture::session::{self, Limits};
 use clap::Args;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
@@ -41,114 +37,43 @@ pub struct CaptureArgs {
     pub format: Format,
 }
 
-fn nb_specs(kind: DbKind) -> Vec<TableSpec> {
-    match kind {
-        DbKind::Nb => crate::db::nb::TABLES.to_vec(),
-        _ => vec![],
-    }
-}
-
-fn one_line(o: &crate::capture::decode::Observation) -> String {
-    let f = inner(&o.frame);
-    let ip = |a: Option<std::net::IpAddr>| a.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
-    let l4 = match &f.l4 {
-        Some(L4::Echo { request, id, seq }) => format!("icmp echo {} id {id} seq {seq}", if *request { "request" } else { "reply" }),
-        Some(L4::Tcp { sport, dport, flags, .. }) => format!("tcp {sport} > {dport} [{flags}]"),
-        Some(L4::Udp { sport, dport, .. }) => format!("udp {sport} > {dport}"),
-        Some(other) => format!("{other:?}"),
-        None => "non-IP".into(),
-    };
-    format!(
-        "[{}] {} > {} {l4} ttl {}",
-        o.point,
-        ip(f.src),
-        ip(f.dst),
-        f.ttl.map(|t| t.to_string()).unwrap_or_else(|| "-".into())
-    )
-}
-
-pub async fn run(a: CaptureArgs) -> anyhow::Result<i32> {
+pub async fn run(a: CaptureArgs) -> Result<Outcome, Failure> {
     let points: Vec<Point> = a
         .points
         .iter()
         .map(|p| Point::parse(p).ok_or_else(|| UsageError(format!("--point {p:?}: expected NAME=IFACE or NAME=IFACE@NETNS"))))
         .collect::<Result<_, _>>()?;
-    // With --validate, everything the pipeline needs is read before capturing starts.
-    let views = if a.validate {
-        Some(super::explain::validation_views(&a.db).await?)
-    } else {
-        None
+    // Everything the report (and the pipeline, with --validate) needs is read before capturing.
+    let views = super::explain::report_views(&a.db, a.validate).await?;
+    let limits = Limits {
+        count: a.count,
+        duration: a
+            .duration
+            .map(Duration::from_secs_f64)
+            .or(if a.count.is_none() { Some(Duration::from_secs(10)) } else { None }),
     };
-    let nb = match &views {
-        Some(v) => v.nb.clone(),
-        None => match load_all(&a.db, &nb_specs).await {
-            Ok(l) => Views::from_loaded(&l).nb,
-            Err(e) if e.is::<NoDatabase>() => {
-                eprintln!("note: no Northbound database to name the OVN objects; give --nb-db for that");
-                None
-            }
-            Err(e) => return Err(e),
-        },
-    };
-    let duration = a
-        .duration
-        .map(Duration::from_secs_f64)
-        .or(if a.count.is_none() { Some(Duration::from_secs(10)) } else { None });
-    let (count, filter, pts) = (a.count, a.filter.clone(), points.clone());
-    let captured = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<live::Captured>> {
-        let mut s = live::start(&pts, filter.as_deref())?;
-        eprintln!(
-            "capturing on {} point(s){}…",
-            pts.len(),
-            duration.map(|d| format!(" for {:.1} s", d.as_secs_f64())).unwrap_or_default()
-        );
-        let start = Instant::now();
-        let mut got = vec![];
-        loop {
-            if count.is_some_and(|c| got.len() >= c) || duration.is_some_and(|d| start.elapsed() >= d) {
-                break;
-            }
-            let wait = duration
-                .map(|d| d.saturating_sub(start.elapsed()))
-                .unwrap_or(Duration::from_millis(200))
-                .min(Duration::from_millis(200));
-            match s.rx.recv_timeout(wait) {
-                Ok(Ok(c)) => {
-                    eprintln!("{:>5} {}", got.len() + 1, one_line(&c.obs));
-                    got.push(c);
-                }
-                Ok(Err(e)) => return Err(e.into()),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        s.stop();
-        Ok(got)
+    let (filter, pts) = (a.filter.clone(), points.clone());
+    let captured = tokio::task::spawn_blocking(move || {
+        let announce = || {
+            eprintln!(
+                "capturing on {} point(s){}…",
+                pts.len(),
+                limits
+                    .duration
+                    .map(|d| format!(" for {:.1} s", d.as_secs_f64()))
+                    .unwrap_or_default()
+            )
+        };
+        session::run(&pts, filter.as_deref(), limits, &mut { announce }, &mut |n, c| {
+            eprintln!("{n:>5} {}", session::one_line(&c.obs))
+        })
     })
     .await??;
     let names: Vec<String> = points.iter().map(|p| p.name.clone()).collect();
     let observations: Vec<_> = captured.iter().map(|c| c.obs.clone()).collect();
-    let checks = match &views {
-        Some(v) => Some(super::explain::validation(&names, &observations, v)?),
-        None => None,
-    };
-    let (out, explained) = super::explain::report(&names, observations, nb.as_ref(), a.format, checks.as_deref())?;
+    let (outcome, report) = super::explain::answer(&names, observations, &views, a.validate, a.format)?;
     if let Some(path) = &a.write {
-        let mut what: BTreeMap<(String, usize), String> = BTreeMap::new();
-        for e in &explained {
-            for r in e.rows.iter().filter(|r| r.seen) {
-                what.insert(
-                    (r.point.clone(), r.number.unwrap_or(0)),
-                    format!(
-                        "ovnscope: {} ({}) at {}: {}",
-                        e.key.what,
-                        if e.key.forward { "forward" } else { "reply" },
-                        r.point,
-                        r.what
-                    ),
-                );
-            }
-        }
+        let what = report.comments();
         let packets: Vec<_> = captured
             .iter()
             .map(|c| {
@@ -160,9 +85,9 @@ pub async fn run(a: CaptureArgs) -> anyhow::Result<i32> {
                 )
             })
             .collect();
-        live::write_pcapng(path, &points, &packets).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        live::write_pcapng(path, &points, &packets)
+            .map_err(|e| Failure::Unreachable(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
         eprintln!("wrote {} packets to {}", packets.len(), path.display());
     }
-    super::print(&out)?;
-    Ok(checks.as_deref().map_or(exit::OK, super::explain::validation_exit))
+    Ok(outcome)
 }

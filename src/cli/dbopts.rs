@@ -6,6 +6,7 @@
 //! databases named on the command line are read, so a section is absent when its database
 //! was not asked for.
 
+use super::{Failure, UsageError};
 use crate::db::{load_file, load_live_where, mustgather, Conditions, DbKind, Loaded, TableSpec};
 use crate::ovsdb::{self, Method};
 use clap::Args;
@@ -154,21 +155,42 @@ impl DbError {
     }
 }
 
-/// The live server chosen for `kind` (by flag, environment or an existing default socket),
-/// or `None` when it is a file, a must-gather or absent: the cue for a targeted read.
-pub fn live_choice(args: &DbArgs, kind: DbKind) -> Option<String> {
-    if args.must_gather.is_some() {
-        return None;
+impl DbArgs {
+    /// The live server chosen for `kind` (by flag, environment or an existing default
+    /// socket), or `None` when it is a file, a must-gather or absent: the cue for a targeted
+    /// read.
+    pub fn live(&self, kind: DbKind) -> Option<String> {
+        if self.must_gather.is_some() {
+            return None;
+        }
+        let env = |k: &str| std::env::var(k).ok();
+        self.choose(&env)
+            .into_iter()
+            .find(|c| c.kind == kind && c.is_live())
+            .map(|c| c.method)
     }
-    let env = |k: &str| std::env::var(k).ok();
-    args.choose(&env)
-        .into_iter()
-        .find(|c| c.kind == kind && !c.method.starts_with("file:") && !matches!(&c.origin, Origin::Default(p) if !p.exists()))
-        .map(|c| c.method)
+
+    /// Some chosen database is a file (`file:`), so questions are answered from whole reads.
+    pub fn any_file(&self) -> bool {
+        let env = |k: &str| std::env::var(k).ok();
+        self.must_gather.is_some() || self.choose(&env).iter().any(|c| c.method.starts_with("file:"))
+    }
+
+    /// Connects to the live server `method` of `kind`, naming the option in any error.
+    pub async fn connect(&self, kind: DbKind, method: &str) -> Result<ovsdb::Client, DbError> {
+        ovsdb::connect(method, &self.options()).await.map_err(DbError::wrap(kind, method))
+    }
+}
+
+impl Choice {
+    /// A server to talk to (not a file, not a default socket that does not exist).
+    pub fn is_live(&self) -> bool {
+        !self.method.starts_with("file:") && !matches!(&self.origin, Origin::Default(p) if !p.exists())
+    }
 }
 
 /// The node of a must-gather to read: the one asked for, or the only one.
-fn pick_node<'a>(mg: &'a mustgather::MustGather, want: Option<&str>) -> Result<&'a mustgather::NodeDbs, super::UsageError> {
+fn pick_node<'a>(mg: &'a mustgather::MustGather, want: Option<&str>) -> Result<&'a mustgather::NodeDbs, UsageError> {
     let list = || {
         mg.nodes
             .iter()
@@ -185,7 +207,7 @@ fn pick_node<'a>(mg: &'a mustgather::MustGather, want: Option<&str>) -> Result<&
     };
     match (want, mg.nodes.as_slice()) {
         (None, [one]) => Ok(one),
-        (None, _) => Err(super::UsageError(format!(
+        (None, _) => Err(UsageError(format!(
             "{} holds the databases of {} nodes; choose one with --node NAME:{}",
             mg.source.display(),
             mg.nodes.len(),
@@ -194,7 +216,7 @@ fn pick_node<'a>(mg: &'a mustgather::MustGather, want: Option<&str>) -> Result<&
         (Some(w), nodes) => nodes
             .iter()
             .find(|n| n.node == w || n.prefix == w)
-            .ok_or_else(|| super::UsageError(format!("no node {w:?} in {}; it holds:{}", mg.source.display(), list()))),
+            .ok_or_else(|| UsageError(format!("no node {w:?} in {}; it holds:{}", mg.source.display(), list()))),
     }
 }
 
@@ -208,7 +230,7 @@ pub struct NoDatabase(pub String);
 
 /// Connects to and loads every chosen database concurrently. Default sockets that do not exist
 /// are skipped with a note; anything asked for explicitly must work.
-pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -> anyhow::Result<Vec<Loaded>> {
+pub async fn load_all(args: &DbArgs, specs: &dyn Fn(DbKind) -> Vec<TableSpec>) -> Result<Vec<Loaded>, Failure> {
     load_all_where(args, specs, &|_| Conditions::new()).await
 }
 
@@ -218,7 +240,7 @@ pub async fn load_all_where(
     args: &DbArgs,
     specs: &dyn Fn(DbKind) -> Vec<TableSpec>,
     conds: &dyn Fn(DbKind) -> Conditions,
-) -> anyhow::Result<Vec<Loaded>> {
+) -> Result<Vec<Loaded>, Failure> {
     let env = |k: &str| std::env::var(k).ok();
     // Keeps an extracted archive on disk until the files are read.
     let mut _must_gather = None;
@@ -255,11 +277,11 @@ pub async fn load_all_where(
             }
         }
         // Validate early so a typo is a usage error naming the option.
-        let members = Method::parse_list(&c.method).map_err(|e| super::UsageError(format!("{}: {e}", c.kind.option())))?;
+        let members = Method::parse_list(&c.method).map_err(|e| UsageError(format!("{}: {e}", c.kind.option())))?;
         let file = match members.as_slice() {
             [Method::File(p)] => Some(p.clone()),
             m if m.iter().any(|x| matches!(x, Method::File(_))) => {
-                return Err(super::UsageError(format!("{}: file: cannot be combined with other methods", c.kind.option())).into())
+                return Err(UsageError(format!("{}: file: cannot be combined with other methods", c.kind.option())).into())
             }
             _ => None,
         };

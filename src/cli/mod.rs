@@ -1,34 +1,20 @@
-//! Command-line interface: clap definitions, one module per command, rendering.
+//! Command-line interface: clap definitions, one module per command. Each command parses its
+//! arguments, calls one domain function, and renders the answer; what it comes to is an
+//! [`Outcome`] or a [`Failure`], and [`outcome::exit_code`] alone turns that into a number.
 
 pub mod capture;
 pub mod dbopts;
 pub mod detrace;
 pub mod explain;
 pub mod nat;
+pub mod outcome;
 pub mod show;
 pub mod topology;
 pub mod trace;
 
+pub use outcome::{exit, exit_code, finish, Failure, Outcome, UsageError};
+
 use clap::{Parser, Subcommand, ValueEnum};
-
-/// Exit codes, decided here and only here (README "Exit codes").
-pub mod exit {
-    /// An answer was given.
-    pub const OK: i32 = 0;
-    /// The answer to a yes/no question is "no".
-    pub const NO: i32 = 1;
-    /// Bad usage: unknown option, bad value.
-    pub const USAGE: i32 = 2;
-    /// A database or file could not be reached or read.
-    pub const UNREACHABLE: i32 = 3;
-    /// Anything else: a bug in ovnscope.
-    pub const INTERNAL: i32 = 4;
-}
-
-/// A usage mistake that clap cannot catch (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -81,7 +67,6 @@ pub enum Format {
     Json,
 }
 
-/// Runs a parsed command line; returns the exit code for a successful run.
 /// The command as invoked: `ovnscope`, or `kubectl ovnscope` / `oc ovnscope` when installed
 /// as the plugin `kubectl-ovnscope` / `oc-ovnscope` (kubectl and oc run `kubectl-<name>` found
 /// on PATH for `kubectl <name>`).
@@ -99,20 +84,19 @@ pub fn command_for(argv0: &str) -> clap::Command {
     }
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<i32> {
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome, Failure> {
     match &cli.command {
         Command::Completions { shell } => {
             let mut cmd = command_for("ovnscope");
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut cmd, "ovnscope", &mut out);
-            print(&String::from_utf8_lossy(&out))?;
-            return Ok(exit::OK);
+            return Ok(Outcome::Answer(String::from_utf8_lossy(&out).into_owned()));
         }
         Command::Man => {
             let mut out = Vec::new();
             clap_mangen::Man::new(command_for("ovnscope")).render(&mut out)?;
-            print(&String::from_utf8_lossy(&out))?;
-            return Ok(exit::OK);
+            return Ok(Outcome::Answer(String::from_utf8_lossy(&out).into_owned()));
         }
         _ => {}
     }
@@ -132,11 +116,18 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 /// Writes to stdout; a closed pipe (`ovnscope show | head`) is not an error.
-pub fn print(s: &str) -> anyhow::Result<()> {
+pub fn print(s: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
+        r => r,
+    }
+}
+
+/// Schema warnings from the reads, one line each on standard error.
+pub fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
 }

@@ -2,8 +2,8 @@
 //! `ovn-nbctl show` and `ovn-sbctl show`, or as JSON.
 
 use super::dbopts::{load_all, DbArgs};
-use super::{exit, Format};
-use crate::db::{nb::NbDb, ovs::OvsDb, sb::SbDb, DbKind, Loaded, TableSpec};
+use super::{Failure, Format, Outcome, UsageError};
+use crate::db::{nb::NbDb, ovs::OvsDb, sb::SbDb, views, DbKind, Loaded, Views};
 use clap::Args;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -22,36 +22,25 @@ pub struct ShowArgs {
     pub focus: Option<String>,
 }
 
-fn specs(kind: DbKind) -> Vec<TableSpec> {
-    match kind {
-        DbKind::Ovs => crate::db::ovs::TABLES.to_vec(),
-        DbKind::Nb => crate::db::nb::TABLES.to_vec(),
-        DbKind::Sb => crate::db::sb::TABLES.to_vec(),
-    }
-}
-
-pub async fn run(a: ShowArgs) -> anyhow::Result<i32> {
+pub async fn run(a: ShowArgs) -> Result<Outcome, Failure> {
     if a.db.node.is_some() && a.db.must_gather.is_none() {
-        return Err(super::UsageError("show: --node selects a node of a --must-gather".into()).into());
+        return Err(UsageError("show: --node selects a node of a --must-gather".into()).into());
     }
-    let loaded = load_all(&a.db, &specs).await?;
+    let loaded = load_all(&a.db, &views::everything).await?;
     if let Some(q) = &a.focus {
-        let v = super::topology::Views::from_loaded(&loaded);
-        v.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+        let v = Views::from_loaded(&loaded);
+        super::warn(&v.warnings);
         let (text, _) = super::topology::focus_output(&v, q, a.format == Format::Json)?;
-        super::print(&text)?;
-        return Ok(exit::OK);
+        return Ok(Outcome::Answer(text));
     }
     let doc = to_json(&loaded);
     for w in doc["warnings"].as_array().into_iter().flatten() {
         eprintln!("warning: {}", w.as_str().unwrap_or_default());
     }
-    let out = match a.format {
+    Ok(Outcome::Answer(match a.format {
         Format::Json => serde_json::to_string_pretty(&doc)? + "\n",
         Format::Text => to_text(&doc),
-    };
-    super::print(&out)?;
-    Ok(exit::OK)
+    }))
 }
 
 fn map_json(m: &BTreeMap<String, String>) -> Value {

@@ -1,8 +1,8 @@
 //! `ovnscope topology`: the graph of the physical and logical network as text, JSON, DOT or SVG.
 
 use super::dbopts::{load_all, DbArgs};
-use super::{exit, UsageError};
-use crate::db::{nb::NbDb, ovs::OvsDb, sb::SbDb, DbKind, Loaded, TableSpec};
+use super::{Failure, Outcome, UsageError};
+use crate::db::{views, Views};
 use crate::render;
 use crate::topology::{build, focus, Topology, View};
 use clap::{Args, ValueEnum};
@@ -45,43 +45,19 @@ pub struct TopologyArgs {
     pub collapse_above: usize,
 }
 
-pub fn all_specs(kind: DbKind) -> Vec<TableSpec> {
-    match kind {
-        DbKind::Ovs => crate::db::ovs::TABLES.to_vec(),
-        DbKind::Nb => crate::db::nb::TABLES.to_vec(),
-        DbKind::Sb => crate::db::sb::TABLES.to_vec(),
-    }
-}
-
-/// The three typed views of whatever was loaded.
-pub struct Views {
-    pub ovs: Option<OvsDb>,
-    pub nb: Option<NbDb>,
-    pub sb: Option<SbDb>,
-    pub warnings: Vec<String>,
-}
-
-impl Views {
-    pub fn from_loaded(loaded: &[Loaded]) -> Views {
-        let find = |k| loaded.iter().find(|l| l.kind == k);
-        Views {
-            ovs: find(DbKind::Ovs).map(OvsDb::from_loaded),
-            nb: find(DbKind::Nb).map(NbDb::from_loaded),
-            sb: find(DbKind::Sb).map(SbDb::from_loaded),
-            warnings: loaded.iter().flat_map(|l| l.warnings.iter().cloned()).collect(),
-        }
-    }
-}
-
-fn write_out(path: &Option<PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
+/// The answer written to `--output`, or returned for standard output.
+fn answer(path: &Option<PathBuf>, bytes: Vec<u8>) -> Result<Outcome, Failure> {
     match path {
-        Some(p) => std::fs::write(p, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display())),
-        None => super::print(&String::from_utf8_lossy(bytes)),
+        Some(p) => {
+            std::fs::write(p, &bytes).map_err(|e| Failure::Unreachable(anyhow::anyhow!("cannot write {}: {e}", p.display())))?;
+            Ok(Outcome::Answer(String::new()))
+        }
+        None => Ok(Outcome::Answer(String::from_utf8_lossy(&bytes).into_owned())),
     }
 }
 
-/// The focus chain in text or JSON (shared with `show --focus`).
-pub fn focus_output(v: &Views, query: &str, json: bool) -> anyhow::Result<(String, focus::Chain)> {
+/// One pod's chain, in text or JSON (shared with `show --focus`).
+pub fn focus_output(v: &Views, query: &str, json: bool) -> Result<(String, focus::Chain), Failure> {
     let nb =
         v.nb.as_ref()
             .ok_or_else(|| UsageError("--focus needs the Northbound database (--nb-db)".into()))?;
@@ -94,12 +70,10 @@ pub fn focus_output(v: &Views, query: &str, json: bool) -> anyhow::Result<(Strin
     Ok((text, chain))
 }
 
-pub async fn run(a: TopologyArgs) -> anyhow::Result<i32> {
-    let loaded = load_all(&a.db, &all_specs).await?;
+pub async fn run(a: TopologyArgs) -> Result<Outcome, Failure> {
+    let loaded = load_all(&a.db, &views::everything).await?;
     let v = Views::from_loaded(&loaded);
-    for w in &v.warnings {
-        eprintln!("warning: {w}");
-    }
+    super::warn(&v.warnings);
     let opts = build::Options {
         view: a.view,
         expand: a.expand || a.focus.is_some(),
@@ -109,17 +83,9 @@ pub async fn run(a: TopologyArgs) -> anyhow::Result<i32> {
     let mut topo = build::build(v.ovs.as_ref(), v.nb.as_ref(), v.sb.as_ref(), &opts);
     let mut title = format!("ovnscope topology — {} view", format!("{:?}", a.view).to_lowercase());
     if let Some(q) = &a.focus {
-        let (text, chain) = match focus_output(&v, q, a.format == GraphFormat::Json) {
-            Ok(x) => x,
-            Err(e) if e.is::<focus::NotFound>() => {
-                eprintln!("ovnscope: {e}");
-                return Ok(exit::NO);
-            }
-            Err(e) => return Err(e),
-        };
+        let (text, chain) = focus_output(&v, q, a.format == GraphFormat::Json)?;
         if matches!(a.format, GraphFormat::Text | GraphFormat::Json) {
-            write_out(&a.output, text.as_bytes())?;
-            return Ok(exit::OK);
+            return answer(&a.output, text.into_bytes());
         }
         topo = topo.subgraph(&chain_ids(&chain, &topo));
         title = format!("ovnscope — {}/{}", chain.namespace, chain.pod);
@@ -130,8 +96,7 @@ pub async fn run(a: TopologyArgs) -> anyhow::Result<i32> {
         GraphFormat::Dot => render::dot::to_dot(&topo, &title).into_bytes(),
         GraphFormat::Svg => render::dot::render(&render::dot::to_dot(&topo, &title), "svg")?,
     };
-    write_out(&a.output, &bytes)?;
-    Ok(exit::OK)
+    answer(&a.output, bytes)
 }
 
 /// The graph nodes of a focus chain.

@@ -1,11 +1,14 @@
 //! `ovnscope trace`: the predicted path of a packet, with expected headers where one could
 //! capture; with `--lflows` (or `--microflow`), the Southbound pipeline executed table by table.
 
-use super::dbopts::{load_all, DbArgs};
-use super::topology::{all_specs, Views};
-use super::{exit, Format, UsageError};
-use crate::db::DbKind;
-use crate::lflow::exec::{Executor, Options, Trace};
+use super::dbopts::{load_all, DbArgs, DbError};
+use super::{Failure, Format, Outcome, UsageError};
+use crate::db::sb::SbDb;
+use crate::db::{views, DbKind, TableSpec, Views};
+use crate::lflow::load::LiveSb;
+use crate::lflow::packet::{L4Text, MicroflowText};
+use crate::lflow::{Executor, Options, Trace};
+use crate::render;
 use crate::topology::focus::find_port;
 use crate::trace::path;
 use clap::{Args, ValueEnum};
@@ -81,23 +84,28 @@ pub struct TraceArgs {
 
 /// The ovn-trace microflow for a pod's packet as it leaves the pod's eth0.
 fn microflow_of(a: &TraceArgs, lsp: &str, first: &path::Point) -> String {
-    let v4 = first.src.is_ipv4();
-    let ip = if v4 { "ip4" } else { "ip6" };
-    let mut m = format!("inport == \"{lsp}\"");
-    if let Some(s) = &first.src_mac {
-        m += &format!(" && eth.src == {s}");
-    }
-    if let Some(d) = &first.dst_mac {
-        m += &format!(" && eth.dst == {d}");
-    }
-    m += &format!(" && {ip}.src == {} && {ip}.dst == {} && ip.ttl == {}", first.src, first.dst, a.ttl);
-    m += &match (a.proto, v4) {
-        (Proto::Icmp, true) => " && icmp4.type == 8 && icmp4.code == 0".to_string(),
-        (Proto::Icmp, false) => " && icmp6.type == 128 && icmp6.code == 0".to_string(),
-        (Proto::Tcp, _) => format!(" && tcp.src == {} && tcp.dst == {} && tcp.flags == 2", a.sport, a.dport),
-        (Proto::Udp, _) => format!(" && udp.src == {} && udp.dst == {}", a.sport, a.dport),
+    let l4 = match a.proto {
+        Proto::Icmp => L4Text::Echo { request: true },
+        Proto::Tcp => L4Text::Tcp {
+            src: a.sport,
+            dst: a.dport,
+            flags: 2,
+        },
+        Proto::Udp => L4Text::Udp {
+            src: a.sport,
+            dst: a.dport,
+        },
     };
-    m
+    MicroflowText {
+        inport: lsp.to_string(),
+        eth_src: first.src_mac.clone(),
+        eth_dst: first.dst_mac.clone(),
+        src: first.src,
+        dst: first.dst,
+        ttl: Some(a.ttl),
+        l4,
+    }
+    .to_string()
 }
 
 fn trace_options(a: &TraceArgs) -> Options {
@@ -110,18 +118,18 @@ fn trace_options(a: &TraceArgs) -> Options {
 
 /// Runs `microflow` through the logical flows: read as needed from the live Southbound
 /// `live` when there is one, else on `sb` as loaded (a file, a must-gather).
-async fn run_pipeline(a: &TraceArgs, live: Option<&str>, sb: Option<&crate::db::sb::SbDb>, microflow: &str) -> anyhow::Result<Trace> {
+async fn run_pipeline(a: &TraceArgs, live: Option<&str>, sb: Option<&SbDb>, microflow: &str) -> Result<Trace, Failure> {
     if let Some(method) = live {
-        let wrap = super::dbopts::DbError::wrap(DbKind::Sb, method);
-        let client = crate::ovsdb::connect(method, &a.db.options()).await.map_err(&wrap)?;
+        let client = a.db.connect(DbKind::Sb, method).await?;
         let whole = match a.read_flows {
             ReadFlows::Auto => None,
             ReadFlows::All => Some(true),
             ReadFlows::AsNeeded => Some(false),
         };
-        let mut sb = crate::lflow::load::LiveSb::start(&client, whole).await.map_err(&wrap)?;
+        let wrap = DbError::wrap(DbKind::Sb, method);
+        let mut sb = LiveSb::start(&client, whole).await.map_err(&wrap)?;
         let t = sb.trace(microflow, &trace_options(a)).await.map_err(&wrap)?;
-        sb.loaded.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+        super::warn(&sb.loaded.warnings);
         return Ok(t?);
     }
     let sb = sb.ok_or_else(|| UsageError("the logical flows need the Southbound database (--sb-db)".into()))?;
@@ -144,69 +152,54 @@ fn pipeline_json(t: &Trace, microflow: &str) -> serde_json::Value {
 
 fn pipeline_text(t: &Trace, minimal: bool) -> String {
     let body = if minimal {
-        crate::render::lflow::minimal(t)
+        render::lflow::minimal(t)
     } else {
-        crate::render::lflow::detailed(t)
+        render::lflow::detailed(t)
     };
     format!("{body}\nverdict: {}\n", t.verdicts().join("; "))
 }
 
-pub async fn run(a: TraceArgs) -> anyhow::Result<i32> {
-    // On a live Southbound the logical flows are read for the datapaths the packet reaches
-    // only (lflow::load); from a file, with the rest.
-    let live_sb = super::dbopts::live_choice(&a.db, DbKind::Sb);
-    let wants_flows = (a.lflows || a.microflow.is_some()) && live_sb.is_none();
-    let with_flows = |k: DbKind| {
-        let mut v = if a.microflow.is_some() { vec![] } else { all_specs(k) };
-        if wants_flows && k == DbKind::Sb {
-            v.extend_from_slice(crate::db::sb::TABLES);
-            v.extend_from_slice(crate::db::sb::LOGICAL_FLOWS);
-            v.extend_from_slice(crate::db::sb::PIPELINE);
-            v.sort_by_key(|t| t.table);
-            v.dedup_by_key(|t| t.table);
-        }
-        v
-    };
+/// The tables to read: for `--microflow` only the pipeline's (and only from a file: a live
+/// Southbound is read as the packet goes); otherwise everything, with the pipeline's when
+/// `--lflows` runs on a file.
+fn tables(a: &TraceArgs, live_sb: bool, kind: DbKind) -> Vec<TableSpec> {
+    let flows = (a.lflows || a.microflow.is_some()) && !live_sb;
+    match (a.microflow.is_some(), flows) {
+        (true, true) => views::pipeline(kind),
+        (true, false) => vec![],
+        (false, true) => views::with_pipeline(kind),
+        (false, false) => views::everything(kind),
+    }
+}
+
+pub async fn run(a: TraceArgs) -> Result<Outcome, Failure> {
+    let live_sb = a.db.live(DbKind::Sb);
+    let specs = |k| tables(&a, live_sb.is_some(), k);
     if let Some(m) = &a.microflow {
         let sb = match live_sb {
             Some(_) => None,
             None => {
-                let v = Views::from_loaded(&load_all(&a.db, &with_flows).await?);
-                v.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+                let v = Views::from_loaded(&load_all(&a.db, &specs).await?);
+                super::warn(&v.warnings);
                 v.sb
             }
         };
         let t = run_pipeline(&a, live_sb.as_deref(), sb.as_ref(), m).await?;
-        let out = match a.format {
+        return Ok(Outcome::Answer(match a.format {
             Format::Json => serde_json::to_string_pretty(&pipeline_json(&t, m))? + "\n",
             Format::Text => pipeline_text(&t, a.minimal),
-        };
-        super::print(&out)?;
-        return Ok(exit::OK);
+        }));
     }
-    let loaded = load_all(&a.db, &with_flows).await?;
-    let v = Views::from_loaded(&loaded);
-    v.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+    let v = Views::from_loaded(&load_all(&a.db, &specs).await?);
+    super::warn(&v.warnings);
     let (Some(from), Some(to)) = (a.from.as_deref(), a.to) else {
         return Err(UsageError("--from and --to are required without --microflow".into()).into());
     };
     let nb =
         v.nb.as_ref()
             .ok_or_else(|| UsageError("ovnscope trace needs the Northbound database (--nb-db)".into()))?;
-    let port = match find_port(nb, from) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ovnscope: {e}");
-            return Ok(exit::NO);
-        }
-    };
-    let mut p = match path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ovnscope: {e}");
-            return Ok(exit::NO);
-        }
-    };
+    let port = find_port(nb, from)?;
+    let mut p = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl)?;
     let pipeline = match (a.lflows, p.points.first()) {
         (true, Some(first)) => {
             let m = microflow_of(&a, &port.name, first);
@@ -217,7 +210,7 @@ pub async fn run(a: TraceArgs) -> anyhow::Result<i32> {
     if let Some((t, _)) = &pipeline {
         p.lflows = path::key_steps(t);
     }
-    let out = match a.format {
+    Ok(Outcome::Answer(match a.format {
         Format::Json => {
             let mut j = serde_json::to_value(&p)?;
             if let Some((t, m)) = &pipeline {
@@ -232,7 +225,5 @@ pub async fn run(a: TraceArgs) -> anyhow::Result<i32> {
             }
             s
         }
-    };
-    super::print(&out)?;
-    Ok(exit::OK)
+    }))
 }

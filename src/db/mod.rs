@@ -10,9 +10,11 @@ pub mod nb;
 pub mod ovs;
 pub mod row;
 pub mod sb;
+pub mod views;
 
 pub use load::{fetch_into, load_file, load_live, load_live_where, select_into, start_live, Conditions, Loaded, TableSpec};
 pub use row::RowView;
+pub use views::Views;
 
 /// The three databases ovnscope reads, with their OVSDB names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

@@ -52,6 +52,62 @@ pub fn contains(net_text: &str, ip: IpAddr) -> bool {
     covers(net_text, ip).is_some()
 }
 
+/// A packet to trace, written as an ovn-trace microflow (`inport == "p" && eth.src == … &&
+/// ip4.src == … && icmp4.type == 8 …`): the one writer of microflow text, for a predicted
+/// packet (`trace --lflows`) and a captured one (`explain --validate`).
+#[derive(Debug, Clone)]
+pub struct MicroflowText {
+    pub inport: String,
+    pub eth_src: Option<String>,
+    pub eth_dst: Option<String>,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ttl: Option<u8>,
+    pub l4: L4Text,
+}
+
+/// The transport header of a [`MicroflowText`].
+#[derive(Debug, Clone, Copy)]
+pub enum L4Text {
+    Echo { request: bool },
+    Icmp { kind: u8, code: u8 },
+    Tcp { src: u16, dst: u16, flags: u16 },
+    Udp { src: u16, dst: u16 },
+}
+
+impl std::fmt::Display for MicroflowText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v4 = self.src.is_ipv4();
+        let ip = if v4 { "ip4" } else { "ip6" };
+        write!(f, "inport == \"{}\"", self.inport)?;
+        if let Some(s) = &self.eth_src {
+            write!(f, " && eth.src == {s}")?;
+        }
+        if let Some(d) = &self.eth_dst {
+            write!(f, " && eth.dst == {d}")?;
+        }
+        write!(f, " && {ip}.src == {} && {ip}.dst == {}", self.src, self.dst)?;
+        if let Some(t) = self.ttl {
+            write!(f, " && ip.ttl == {t}")?;
+        }
+        let icmp = if v4 { "icmp4" } else { "icmp6" };
+        match self.l4 {
+            L4Text::Echo { request } => {
+                let t = match (v4, request) {
+                    (true, true) => 8,
+                    (true, false) => 0,
+                    (false, true) => 128,
+                    (false, false) => 129,
+                };
+                write!(f, " && {icmp}.type == {t} && {icmp}.code == 0")
+            }
+            L4Text::Icmp { kind, code } => write!(f, " && {icmp}.type == {kind} && {icmp}.code == {code}"),
+            L4Text::Tcp { src, dst, flags } => write!(f, " && tcp.src == {src} && tcp.dst == {dst} && tcp.flags == {flags}"),
+            L4Text::Udp { src, dst } => write!(f, " && udp.src == {src} && udp.dst == {dst}"),
+        }
+    }
+}
+
 /// What is known about a packet (and its context) for evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct Packet {

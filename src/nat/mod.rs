@@ -10,6 +10,7 @@
 //! undefined, so ovnscope names both and picks neither.
 
 pub mod load;
+pub mod query;
 
 use crate::db::nb::{Nat, NbDb, Router, RouterPort, StaticRoute};
 use crate::db::sb::{LogicalFlow, SbDb};

@@ -52,4 +52,16 @@ pub enum Error {
     Unsupported { method: String, reason: String },
 }
 
+impl Error {
+    /// The method string itself is wrong or not usable by this build: fix the command line.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::BadMethod { .. } | Error::Unsupported { .. })
+    }
+
+    /// Everything else: the database could not be reached, or what it sent could not be read.
+    pub fn is_unreachable(&self) -> bool {
+        !self.is_usage()
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,8 +5,23 @@
 
 use crate::db::nb::NbDb;
 use crate::db::sb::SbDb;
+use crate::db::{DbKind, TableSpec};
 use std::collections::HashMap;
 use uuid::Uuid;
+
+/// What annotation reads: the Northbound (its rows name what a flow came from) and the
+/// Southbound's bindings and logical flows.
+pub fn tables(kind: DbKind) -> Vec<TableSpec> {
+    match kind {
+        DbKind::Ovs => vec![],
+        DbKind::Nb => crate::db::nb::TABLES.to_vec(),
+        DbKind::Sb => {
+            let mut v = crate::db::sb::TABLES.to_vec();
+            v.extend_from_slice(crate::db::sb::LOGICAL_FLOWS);
+            v
+        }
+    }
+}
 
 fn prefix(u: &Uuid) -> u32 {
     u.as_fields().0

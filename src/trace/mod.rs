@@ -1,7 +1,9 @@
 //! Uses of the logical-flow pipeline ([`crate::lflow`]): path prediction, capture explanation
-//! and validation, and OpenFlow cookie annotation (detrace).
+//! and validation (and the report that joins them for `explain` and `capture`), and OpenFlow
+//! cookie annotation (detrace).
 
 pub mod detrace;
 pub mod explain;
 pub mod path;
+pub mod report;
 pub mod validate;

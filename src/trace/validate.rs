@@ -9,6 +9,7 @@ use crate::db::nb::NbDb;
 use crate::db::ovs::OvsDb;
 use crate::lflow::exec::{Executor, Node, Trace};
 use crate::lflow::microflow::{Headers, Writer};
+use crate::lflow::packet::{L4Text, MicroflowText};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -37,8 +38,8 @@ pub struct Validation {
     pub output: Option<String>,
     pub expected: Option<Headers>,
     pub observed: Option<Headers>,
-    /// `agrees`, `disagrees`, or `not checked: …` — over the next point and the later ones.
-    pub status: String,
+    /// Over the next point and the later ones.
+    pub status: Status,
     pub mismatches: Vec<Mismatch>,
     /// The capture points after the next one that stand for an output of the same run (a
     /// logical port, or a tunnel): seen as the pipeline says, or not seen where it drops.
@@ -50,8 +51,37 @@ pub struct Validation {
 pub struct LaterCheck {
     pub point: String,
     pub output: Option<String>,
-    pub status: String,
+    pub status: Status,
     pub mismatches: Vec<Mismatch>,
+}
+
+/// What a packet's check came to; serialised as the words the text prints
+/// (`agrees`, `disagrees`, `not checked: …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Agrees,
+    /// A later point that did not see the packet, where the pipeline does not send it.
+    AgreesUnseen,
+    Disagrees,
+    /// Why the packet could not be checked.
+    NotChecked(String),
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Agrees => f.write_str("agrees"),
+            Status::AgreesUnseen => f.write_str("agrees (not seen, and the pipeline does not send it there)"),
+            Status::Disagrees => f.write_str("disagrees"),
+            Status::NotChecked(why) => write!(f, "not checked: {why}"),
+        }
+    }
+}
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The logical switch port a capture point stands for: `pod:NS/NAME` (the pod's port), or an
@@ -81,44 +111,48 @@ fn observed(f: &Frame) -> Headers {
 /// The ovn-trace microflow for a captured frame entering at `inport`.
 pub fn microflow_of(inport: &str, f: &Frame) -> Option<String> {
     let (src, dst) = (f.src?, f.dst?);
-    let ip = if src.is_ipv4() { "ip4" } else { "ip6" };
-    let mut m = format!("inport == \"{inport}\"");
-    if let (Some(s), Some(d)) = (&f.src_mac, &f.dst_mac) {
-        m += &format!(" && eth.src == {s} && eth.dst == {d}");
-    }
-    m += &format!(" && {ip}.src == {src} && {ip}.dst == {dst}");
-    if let Some(t) = f.ttl {
-        m += &format!(" && ip.ttl == {t}");
-    }
-    let icmp = if src.is_ipv4() { "icmp4" } else { "icmp6" };
-    m += &match f.l4.as_ref()? {
-        L4::Echo { request, .. } => {
-            let t = match (src.is_ipv4(), request) {
-                (true, true) => 8,
-                (true, false) => 0,
-                (false, true) => 128,
-                (false, false) => 129,
-            };
-            format!(" && {icmp}.type == {t} && {icmp}.code == 0")
-        }
-        L4::Icmp { icmp_type, code } => format!(" && {icmp}.type == {icmp_type} && {icmp}.code == {code}"),
-        L4::Tcp { sport, dport, flags, .. } => {
-            let bits = flags.chars().fold(0u16, |b, c| {
-                b | match c {
-                    'F' => 1,
-                    'S' => 2,
-                    'R' => 4,
-                    'P' => 8,
-                    '.' => 16,
-                    _ => 0,
-                }
-            });
-            format!(" && tcp.src == {sport} && tcp.dst == {dport} && tcp.flags == {bits}")
-        }
-        L4::Udp { sport, dport, .. } => format!(" && udp.src == {sport} && udp.dst == {dport}"),
+    let (eth_src, eth_dst) = match (&f.src_mac, &f.dst_mac) {
+        (Some(s), Some(d)) => (Some(s.clone()), Some(d.clone())),
+        _ => (None, None),
+    };
+    let l4 = match f.l4.as_ref()? {
+        L4::Echo { request, .. } => L4Text::Echo { request: *request },
+        L4::Icmp { icmp_type, code } => L4Text::Icmp {
+            kind: *icmp_type,
+            code: *code,
+        },
+        L4::Tcp { sport, dport, flags, .. } => L4Text::Tcp {
+            src: *sport,
+            dst: *dport,
+            flags: tcp_flag_bits(flags),
+        },
+        L4::Udp { sport, dport, .. } => L4Text::Udp { src: *sport, dst: *dport },
         L4::Other { .. } => return None,
     };
-    Some(m)
+    let m = MicroflowText {
+        inport: inport.to_string(),
+        eth_src,
+        eth_dst,
+        src,
+        dst,
+        ttl: f.ttl,
+        l4,
+    };
+    Some(m.to_string())
+}
+
+/// tcpdump's flag letters as TCP header bits.
+fn tcp_flag_bits(flags: &str) -> u16 {
+    flags.chars().fold(0u16, |b, c| {
+        b | match c {
+            'F' => 1,
+            'S' => 2,
+            'R' => 4,
+            'P' => 8,
+            '.' => 16,
+            _ => 0,
+        }
+    })
 }
 
 /// Where a packet leaves a pipeline: a port (its type) with the headers and who set them.
@@ -226,7 +260,7 @@ fn validate_one(
         output: None,
         expected: None,
         observed: None,
-        status: String::new(),
+        status: Status::NotChecked(String::new()),
         mismatches: vec![],
         later: vec![],
     };
@@ -234,35 +268,36 @@ fn validate_one(
         j.seen.iter().enumerate().filter_map(|(i, o)| o.as_ref().map(|o| (i, o))).collect();
     let port_of = |i: usize| logical_port(&j.points[i], nb, ovs).or_else(|| entries.get(&j.points[i]).cloned());
     let Some(&(si, start)) = seen.iter().find(|(i, o)| port_of(*i).is_some() && o.frame.geneve.is_none()) else {
-        v.status = "not checked: no capture point at a logical port saw it (give pod:NS/NAME or the pod's host veth, with --ovs-db)".into();
+        v.status =
+            Status::NotChecked("no capture point at a logical port saw it (give pod:NS/NAME or the pod's host veth, with --ovs-db)".into());
         return (v, None);
     };
     if let Some(&(first, _)) = seen.first().filter(|(i, _)| *i < si) {
-        v.status = format!(
-            "not checked: it enters at {}, which is not a logical port (nor where a packet checked before left OVN)",
+        v.status = Status::NotChecked(format!(
+            "it enters at {}, which is not a logical port (nor where a packet checked before left OVN)",
             j.points[first]
-        );
+        ));
         return (v, None);
     }
     let inport = port_of(si).expect("found above");
     v.from = Some(j.points[si].clone());
     v.inport = Some(inport.clone());
     let Some(m) = microflow_of(&inport, &start.frame) else {
-        v.status = "not checked: not an IP packet".into();
+        v.status = Status::NotChecked("not an IP packet".into());
         return (v, None);
     };
     v.microflow = Some(m.clone());
     let trace = match ex.microflow(&m).and_then(|f| ex.run(&f)) {
         Ok(t) => t,
         Err(e) => {
-            v.status = format!("not checked: {e}");
+            v.status = Status::NotChecked(e.to_string());
             return (v, None);
         }
     };
     v.verdicts = trace.verdicts();
     // Points at the inport itself (a pod's eth0 and its host veth) are before the pipeline.
     let Some(&(ni, next)) = seen.iter().find(|(i, _)| *i > si && port_of(*i).as_ref() != Some(&inport)) else {
-        v.status = "not checked: no later capture point saw it".into();
+        v.status = Status::NotChecked("no later capture point saw it".into());
         return (v, None);
     };
     v.next = Some(j.points[ni].clone());
@@ -271,7 +306,7 @@ fn validate_one(
     let outs = outputs(&trace);
     let chosen = exit_for(&j.points[ni], Some(next), &outs, &inport, nb, ovs, true).flatten();
     let Some((port, chosen_kind, expected, writers)) = chosen else {
-        v.status = "disagrees".into();
+        v.status = Status::Disagrees;
         v.mismatches.push(seen_but_not_sent(&trace, &j.points[ni]));
         return (v, None);
     };
@@ -279,8 +314,8 @@ fn validate_one(
     v.expected = Some(expected.clone());
     v.mismatches = compare(expected, &observed(frame), writers);
     v.later = later_checks(j, ni, &inport, &outs, &trace, nb, ovs);
-    let all_agree = v.mismatches.is_empty() && v.later.iter().all(|c| c.status != "disagrees");
-    v.status = if all_agree { "agrees" } else { "disagrees" }.into();
+    let all_agree = v.mismatches.is_empty() && v.later.iter().all(|c| c.status != Status::Disagrees);
+    v.status = if all_agree { Status::Agrees } else { Status::Disagrees };
     let exit = (chosen_kind == "localnet").then(|| (j.points[ni].clone(), port.clone()));
     (v, exit)
 }
@@ -351,7 +386,7 @@ fn later_checks(j: &Journey, ni: usize, inport: &str, outs: &[Exit], trace: &Tra
         let mut c = LaterCheck {
             point: point.clone(),
             output: exit.map(|e| e.0.clone()),
-            status: "agrees".into(),
+            status: Status::Agrees,
             mismatches: vec![],
         };
         match (exit, seen) {
@@ -363,10 +398,10 @@ fn later_checks(j: &Journey, ni: usize, inport: &str, outs: &[Exit], trace: &Tra
                 lflow: None,
             }),
             (None, Some(_)) => c.mismatches.push(seen_but_not_sent(trace, point)),
-            (None, None) => c.status = "agrees (not seen, and the pipeline does not send it there)".into(),
+            (None, None) => c.status = Status::AgreesUnseen,
         }
         if !c.mismatches.is_empty() {
-            c.status = "disagrees".into();
+            c.status = Status::Disagrees;
         }
         checks.push(c);
     }
@@ -375,8 +410,8 @@ fn later_checks(j: &Journey, ni: usize, inport: &str, outs: &[Exit], trace: &Tra
 
 pub fn to_text(all: &[Validation]) -> String {
     let mut s = String::new();
-    let agree = all.iter().filter(|v| v.status == "agrees").count();
-    let disagree = all.iter().filter(|v| v.status == "disagrees").count();
+    let agree = all.iter().filter(|v| v.status == Status::Agrees).count();
+    let disagree = all.iter().filter(|v| v.status == Status::Disagrees).count();
     s += &format!(
         "Validation against the logical flows: {agree} agree, {disagree} disagree, {} not checked\n",
         all.len() - agree - disagree
