@@ -8,3 +8,4 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ovnscope-target}
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets "$@"
+cargo test --doc --quiet  # the compile_fail proof that no write can be sent

@@ -506,8 +506,17 @@ impl Client {
         &self.peer
     }
 
-    /// Sends one call and waits for its reply.
-    pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value> {
+    /// Sends one call and waits for its reply. Crate-private on purpose: the public methods
+    /// below are the only operations ovnscope puts on the wire, all of them reads (see the
+    /// module docs), so "read-only" is a property of the type, not a convention.
+    ///
+    /// ```compile_fail
+    /// // Not reachable from outside the ovsdb layer: no write can be sent.
+    /// async fn write(c: &ovnscope::ovsdb::Client) {
+    ///     let _ = c.call("transact", vec![]).await;
+    /// }
+    /// ```
+    pub(super) async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value> {
         self.call_inner(method, params, None).await
     }
 

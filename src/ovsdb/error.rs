@@ -53,9 +53,10 @@ pub enum Error {
 }
 
 impl Error {
-    /// The method string itself is wrong or not usable by this build: fix the command line.
+    /// The method string itself is malformed: fix the command line. (TLS files that are
+    /// missing or unreadable are a file that cannot be read, like any other.)
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::BadMethod { .. } | Error::Unsupported { .. })
+        matches!(self, Error::BadMethod { .. })
     }
 
     /// Everything else: the database could not be reached, or what it sent could not be read.
