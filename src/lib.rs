@@ -14,3 +14,4 @@ pub mod ovsdb;
 pub mod render;
 pub mod topology;
 pub mod trace;
+pub mod wire;

@@ -3,10 +3,9 @@
 
 use super::correlate::inner;
 use super::decode::{Observation, L4};
-use serde::Serialize;
 use std::net::IpAddr;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Event {
     pub number: usize,
     pub from_client: bool,
@@ -15,7 +14,7 @@ pub struct Event {
     pub label: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Conversation {
     pub point: String,
     pub client: String,

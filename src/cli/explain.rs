@@ -6,6 +6,7 @@ use crate::capture::decode::Observation;
 use crate::capture::file;
 use crate::db::{views, Views};
 use crate::trace::report::{self, Report};
+use crate::wire;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -69,7 +70,7 @@ pub fn answer(
         eprintln!("note: capture point {u} names no pod in the Northbound database; its rows are shown, but no OVN object is tied to it");
     }
     let output = match format {
-        Format::Json => serde_json::to_string_pretty(&report_json(&r)?)? + "\n",
+        Format::Json => wire::pretty(&wire::explain::Report::from(&r))?,
         Format::Text => r.to_text(),
     };
     let outcome = if r.disagrees() {
@@ -78,19 +79,6 @@ pub fn answer(
         Outcome::Answer(output)
     };
     Ok((outcome, r))
-}
-
-fn report_json(r: &Report) -> Result<serde_json::Value, serde_json::Error> {
-    let mut j = serde_json::json!({
-        "points": r.points,
-        "unknown_points": r.unknown_points,
-        "packets": r.packets,
-        "conversations": r.conversations,
-    });
-    if let Some(v) = &r.validation {
-        j["validation"] = serde_json::to_value(v)?;
-    }
-    Ok(j)
 }
 
 pub async fn run(a: ExplainArgs) -> Result<Outcome, Failure> {

@@ -4,6 +4,7 @@ use super::dbopts::{load_all_where, DbArgs, DbError};
 use super::{Failure, Format, Outcome, UsageError};
 use crate::db::{DbKind, Views};
 use crate::nat::query::{self, Question, Who};
+use crate::wire;
 use clap::{ArgGroup, Args};
 use std::net::IpAddr;
 
@@ -82,7 +83,7 @@ pub async fn run(a: NatArgs) -> Result<Outcome, Failure> {
     super::warn(&warnings);
     let answer = query::answer(&q, &nb, sb.as_ref())?;
     Ok(Outcome::Answer(match a.format {
-        Format::Json => serde_json::to_string_pretty(&answer)? + "\n",
+        Format::Json => wire::pretty(&wire::nat::Answer::from(&answer))?,
         Format::Text => answer.to_text(),
     }))
 }

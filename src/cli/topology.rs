@@ -5,6 +5,7 @@ use super::{Failure, Outcome, UsageError};
 use crate::db::{views, Views};
 use crate::render;
 use crate::topology::{build, focus, Topology, View};
+use crate::wire;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -63,7 +64,7 @@ pub fn focus_output(v: &Views, query: &str, json: bool) -> Result<(String, focus
             .ok_or_else(|| UsageError("--focus needs the Northbound database (--nb-db)".into()))?;
     let chain = focus::focus(query, v.ovs.as_ref(), nb, v.sb.as_ref())?;
     let text = if json {
-        serde_json::to_string_pretty(&chain)? + "\n"
+        wire::pretty(&wire::topology::Chain::from(&chain))?
     } else {
         chain.to_text()
     };
@@ -92,7 +93,7 @@ pub async fn run(a: TopologyArgs) -> Result<Outcome, Failure> {
     }
     let bytes = match a.format {
         GraphFormat::Text => render::tree::to_text(&topo).into_bytes(),
-        GraphFormat::Json => (serde_json::to_string_pretty(&topo.to_json())? + "\n").into_bytes(),
+        GraphFormat::Json => wire::pretty(&wire::topology::Graph::from(&topo))?.into_bytes(),
         GraphFormat::Dot => render::dot::to_dot(&topo, &title).into_bytes(),
         GraphFormat::Svg => render::dot::render(&render::dot::to_dot(&topo, &title), "svg")?,
     };

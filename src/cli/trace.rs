@@ -11,6 +11,7 @@ use crate::lflow::{Executor, Options, Trace};
 use crate::render;
 use crate::topology::focus::find_port;
 use crate::trace::path;
+use crate::wire;
 use clap::{Args, ValueEnum};
 use std::net::IpAddr;
 
@@ -138,18 +139,6 @@ async fn run_pipeline(a: &TraceArgs, live: Option<&str>, sb: Option<&SbDb>, micr
     Ok(ex.run(&flow)?)
 }
 
-fn pipeline_json(t: &Trace, microflow: &str) -> serde_json::Value {
-    serde_json::json!({
-        "microflow": microflow,
-        "packet": t.microflow,
-        "verdicts": t.verdicts(),
-        "steps": t.steps().iter().map(|s| serde_json::json!({
-            "datapath": s.datapath, "stage": s.stage, "priority": s.priority, "uuid": s.uuid,
-        })).collect::<Vec<_>>(),
-        "trace": t.nodes,
-    })
-}
-
 fn pipeline_text(t: &Trace, minimal: bool) -> String {
     let body = if minimal {
         render::lflow::minimal(t)
@@ -186,7 +175,7 @@ pub async fn run(a: TraceArgs) -> Result<Outcome, Failure> {
         };
         let t = run_pipeline(&a, live_sb.as_deref(), sb.as_ref(), m).await?;
         return Ok(Outcome::Answer(match a.format {
-            Format::Json => serde_json::to_string_pretty(&pipeline_json(&t, m))? + "\n",
+            Format::Json => wire::pretty(&wire::trace::Pipeline::new(&t, m))?,
             Format::Text => pipeline_text(&t, a.minimal),
         }));
     }
@@ -211,13 +200,7 @@ pub async fn run(a: TraceArgs) -> Result<Outcome, Failure> {
         p.lflows = path::key_steps(t);
     }
     Ok(Outcome::Answer(match a.format {
-        Format::Json => {
-            let mut j = serde_json::to_value(&p)?;
-            if let Some((t, m)) = &pipeline {
-                j["pipeline"] = pipeline_json(t, m);
-            }
-            serde_json::to_string_pretty(&j)? + "\n"
-        }
+        Format::Json => wire::pretty(&wire::trace::Prediction::new(&p, pipeline.as_ref().map(|(t, m)| (t, m.as_str()))))?,
         Format::Text => {
             let mut s = p.to_text();
             if let Some((t, m)) = &pipeline {

@@ -11,7 +11,6 @@
 
 use super::expr::{parse, Expr, Op, Truth, Value};
 use super::symtab::{resolve, Base, FieldRef, Resolved};
-use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -34,17 +33,16 @@ pub struct Microflow {
 }
 
 /// A logical flow, as named in reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Writer {
     pub datapath: String,
     pub stage: String,
     pub uuid: String,
-    #[serde(rename = "match")]
     pub match_: String,
 }
 
 /// The headers a capture shows, as the pipeline has them at an output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Headers {
     pub src_mac: String,
     pub dst_mac: String,

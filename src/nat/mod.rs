@@ -18,11 +18,10 @@ use crate::lflow::{contains, expr, net, Packet, Truth};
 use crate::topology::build::{lsp_kind, pod_identity, port_ips};
 use crate::topology::LspKind;
 use ipnet::IpNet;
-use serde::Serialize;
 use std::net::IpAddr;
 
 /// What was asked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Query {
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -34,7 +33,7 @@ pub struct Query {
 }
 
 /// One router the packet crosses.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Hop {
     pub router: String,
     pub gateway: bool,
@@ -47,22 +46,20 @@ pub struct Hop {
 }
 
 /// The Southbound flow that implements a rule.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct FlowRef {
     pub uuid: String,
     pub stage: String,
     pub table_id: i64,
     pub priority: i64,
-    #[serde(rename = "match")]
     pub match_: String,
     pub actions: String,
 }
 
 /// A NAT rule considered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Candidate {
     pub uuid: String,
-    #[serde(rename = "type")]
     pub kind: String,
     pub external_ip: String,
     pub logical_ip: String,
@@ -75,7 +72,7 @@ pub struct Candidate {
     pub why_not: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub query: Query,
     pub path: Vec<Hop>,

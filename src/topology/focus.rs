@@ -5,10 +5,9 @@ use super::build::{local_chassis, pod_identity, port_ips};
 use crate::db::nb::{NbDb, SwitchPort};
 use crate::db::ovs::OvsDb;
 use crate::db::sb::SbDb;
-use serde::Serialize;
 use std::net::IpAddr;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PortInfo {
     pub name: String,
     pub uuid: String,
@@ -17,7 +16,7 @@ pub struct PortInfo {
     pub ips: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct IfaceInfo {
     pub name: String,
     pub uuid: String,
@@ -28,10 +27,9 @@ pub struct IfaceInfo {
     pub bridge: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct NatInfo {
     pub uuid: String,
-    #[serde(rename = "type")]
     pub kind: String,
     pub external_ip: String,
     pub logical_ip: String,
@@ -39,7 +37,7 @@ pub struct NatInfo {
     pub matched: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Chain {
     pub query: String,
     pub namespace: String,

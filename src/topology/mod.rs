@@ -64,8 +64,7 @@ pub enum LspKind {
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
     Chassis {
         name: String,
@@ -126,18 +125,17 @@ pub enum NodeKind {
 }
 
 /// The database row a node came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RowRef {
     pub db: DbKind,
     pub table: &'static str,
     pub uuid: Uuid,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     /// Stable identifier, e.g. `bridge:worker-1:br-int`, `ls:worker-1`, `lsp:stor-worker-1`.
     pub id: String,
-    #[serde(flatten)]
     pub kind: NodeKind,
     pub label: String,
     pub row: Option<RowRef>,
@@ -146,8 +144,7 @@ pub struct Node {
     pub bridge: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EdgeKind {
     /// Interface (or bridge) belongs to a bridge (or chassis).
     PortOf,
@@ -268,20 +265,5 @@ impl Topology {
             t.link(a, b, k.clone());
         }
         t
-    }
-
-    /// The documented JSON form: nodes and edges with their kinds and source rows.
-    pub fn to_json(&self) -> serde_json::Value {
-        let edges: Vec<serde_json::Value> = self
-            .edges_sorted()
-            .into_iter()
-            .map(|(a, b, k)| {
-                let mut e = serde_json::to_value(k).expect("edge kinds serialise");
-                e["from"] = a.into();
-                e["to"] = b.into();
-                e
-            })
-            .collect();
-        serde_json::json!({"view": self.view, "nodes": self.nodes_sorted(), "edges": edges})
     }
 }

@@ -7,10 +7,9 @@ use crate::capture::correlate::{inner, Journey, Key};
 use crate::capture::decode::{Frame, Observation};
 use crate::db::nb::NbDb;
 use crate::lflow::contains;
-use serde::Serialize;
 use std::net::IpAddr;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Row {
     pub point: String,
     pub seen: bool,
@@ -28,7 +27,7 @@ pub struct Row {
     pub by: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Explained {
     pub key: Key,
     pub rows: Vec<Row>,

@@ -9,11 +9,10 @@ use crate::db::sb::SbDb;
 use crate::nat::{self, Answer};
 use crate::topology::build::{iface_kind, local_chassis, port_ips};
 use crate::topology::IfaceKind;
-use serde::Serialize;
 use std::net::IpAddr;
 
 /// Expected headers at one point of the path.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Point {
     /// What to pass to `explain --capture` (an OVS interface name, `pod:NS/NAME`), or a
     /// description for a point inside OVN that cannot be captured.
@@ -34,14 +33,13 @@ pub struct Point {
 }
 
 /// A logical flow that implements one step of the predicted path (`trace --lflows`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct LflowStep {
     pub datapath: String,
     pub pipeline: String,
     pub stage: String,
     pub table_id: i64,
     pub priority: i64,
-    #[serde(rename = "match")]
     pub match_: String,
     pub actions: String,
     pub uuid: String,
@@ -49,7 +47,7 @@ pub struct LflowStep {
     pub why: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Prediction {
     pub from: String,
     pub to: IpAddr,

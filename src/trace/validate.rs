@@ -10,11 +10,10 @@ use crate::db::ovs::OvsDb;
 use crate::lflow::exec::{Executor, Node, Trace};
 use crate::lflow::microflow::{Headers, Writer};
 use crate::lflow::packet::{L4Text, MicroflowText};
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One header that differs.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Mismatch {
     pub field: String,
     pub expected: String,
@@ -24,7 +23,7 @@ pub struct Mismatch {
     pub lflow: Option<Writer>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Validation {
     pub packet: String,
     /// The capture point the pipeline starts from, and its logical port.
@@ -47,7 +46,7 @@ pub struct Validation {
 }
 
 /// One later capture point against the same pipeline run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct LaterCheck {
     pub point: String,
     pub output: Option<String>,
@@ -55,8 +54,8 @@ pub struct LaterCheck {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// What a packet's check came to; serialised as the words the text prints
-/// (`agrees`, `disagrees`, `not checked: …`).
+/// What a packet's check came to; shown (and in JSON written) as the words `agrees`,
+/// `disagrees`, `not checked: …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Agrees,
@@ -75,12 +74,6 @@ impl std::fmt::Display for Status {
             Status::Disagrees => f.write_str("disagrees"),
             Status::NotChecked(why) => write!(f, "not checked: {why}"),
         }
-    }
-}
-
-impl Serialize for Status {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 

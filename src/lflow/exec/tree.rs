@@ -3,13 +3,11 @@
 //! text is [`crate::render::lflow`]'s job; its JSON is the tree as serialised here.
 
 use crate::lflow::microflow::{Headers, Writer};
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Which pipeline a node runs in: a datapath's ingress or egress, or the fan-out of a
 /// multicast group into one egress per member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pipeline {
     Ingress,
     Egress,
@@ -42,20 +40,16 @@ impl std::fmt::Display for Pipeline {
 }
 
 /// One node of a trace, as ovn-trace's detailed output nests them.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(tag = "node", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Node {
     /// Entering a datapath's ingress or egress pipeline, or fanning out to a multicast group.
     Pipeline {
         kind: Pipeline,
         datapath: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
         inport: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
         outport: Option<String>,
         /// For an egress pipeline: the headers as it starts — what a geneve tunnel carries
         /// when the egress runs on the destination's chassis.
-        #[serde(skip_serializing_if = "Option::is_none")]
         entry: Option<Headers>,
         children: Vec<Node>,
     },
@@ -67,14 +61,11 @@ pub enum Node {
         table: i64,
         stage: String,
         priority: i64,
-        #[serde(rename = "match")]
         match_: String,
         uuid: String,
         /// Where in ovn-northd the flow comes from (`external_ids:source`), as ovn-trace shows it.
-        #[serde(skip_serializing_if = "Option::is_none")]
         source: Option<String>,
         /// Other flows of the same priority that also match (OVN picks one of them; so do we).
-        #[serde(skip_serializing_if = "Vec::is_empty")]
         tied_with: Vec<String>,
         children: Vec<Node>,
     },
@@ -90,7 +81,6 @@ pub enum Node {
     Transform {
         what: String,
         /// What the fork chose that its title does not say (a load balancer's backend).
-        #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
         children: Vec<Node>,
     },
@@ -114,7 +104,6 @@ pub enum Node {
         /// The headers as they leave (MACs, addresses, TTL).
         headers: Headers,
         /// The logical flow that last changed each header on the way.
-        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
         changed_by: BTreeMap<String, Writer>,
     },
     Drop {
@@ -131,7 +120,7 @@ pub enum Node {
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Trace {
     pub microflow: String,
     pub nodes: Vec<Node>,
