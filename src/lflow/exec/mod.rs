@@ -448,6 +448,9 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// `output;`: in an ingress pipeline, into the egress pipeline toward the outport (or each
+    /// member of a multicast group); in an egress pipeline, out of the port (and, for a patch
+    /// port, into the peer's ingress).
     fn output(&self, dp: Uuid, flow: &mut Microflow, egress: bool, out: &mut Vec<Node>) {
         let name = flow.outport.clone();
         if name.is_empty() {
@@ -464,47 +467,66 @@ impl<'a> Executor<'a> {
             });
         }
         if egress {
-            let peer = port.and_then(|p| p.peer.as_ref());
-            if let (None, Some(want), true) = (peer, port.and_then(|p| p.peer_name.as_ref()), self.loaded.is_some()) {
-                // A patch port whose peer's binding was not read yet.
-                if matches!(port.map(|p| p.kind.as_str()), Some("patch" | "l3gateway")) {
-                    self.missing.borrow_mut().1.insert(want.clone());
-                    out.push(Node::Unmodelled {
-                        stage: Pipeline::Egress.to_string(),
-                        what: format!("peer port {want} not read yet"),
-                    });
-                    return;
-                }
-            }
-            if peer.is_none() {
-                out.push(Node::Modify {
-                    text: format!("output(\"{name}\")"),
-                });
-            }
-            out.push(Node::Output {
-                port: name.clone(),
-                kind: port.map(|p| p.kind.clone()).unwrap_or_default(),
-                headers: flow.header_values(),
-                changed_by: flow.writers.clone(),
-            });
-            if let Some(peer) = peer {
-                let Some(pdp) = self.datapath_of(peer) else { return };
-                let mut nf = flow.clone();
-                nf.inport = peer.clone();
-                nf.outport = String::new();
-                let mut kids = vec![];
-                self.trace(pdp, &mut nf, 0, false, &mut kids);
-                out.push(Node::Pipeline {
-                    entry: None,
-                    kind: Pipeline::Ingress,
-                    datapath: self.dp_name(pdp),
-                    inport: Some(peer.clone()),
-                    outport: None,
-                    children: kids,
-                });
-            }
-            return;
+            self.leave(flow, &name, port, out);
+        } else {
+            self.to_egress(dp, flow, name, port, group, out);
         }
+    }
+
+    /// The end of an egress pipeline: the packet leaves through `name`.
+    fn leave(&self, flow: &Microflow, name: &str, port: Option<&Port>, out: &mut Vec<Node>) {
+        let peer = port.and_then(|p| p.peer.as_ref());
+        if let (None, Some(want), true) = (peer, port.and_then(|p| p.peer_name.as_ref()), self.loaded.is_some()) {
+            // A patch port whose peer's binding was not read yet.
+            if matches!(port.map(|p| p.kind.as_str()), Some("patch" | "l3gateway")) {
+                self.missing.borrow_mut().1.insert(want.clone());
+                out.push(Node::Unmodelled {
+                    stage: Pipeline::Egress.to_string(),
+                    what: format!("peer port {want} not read yet"),
+                });
+                return;
+            }
+        }
+        if peer.is_none() {
+            out.push(Node::Modify {
+                text: format!("output(\"{name}\")"),
+            });
+        }
+        out.push(Node::Output {
+            port: name.to_string(),
+            kind: port.map(|p| p.kind.clone()).unwrap_or_default(),
+            headers: flow.header_values(),
+            changed_by: flow.writers.clone(),
+        });
+        if let Some(peer) = peer {
+            let Some(pdp) = self.datapath_of(peer) else { return };
+            let mut nf = flow.clone();
+            nf.inport = peer.clone();
+            nf.outport = String::new();
+            let mut kids = vec![];
+            self.trace(pdp, &mut nf, 0, false, &mut kids);
+            out.push(Node::Pipeline {
+                entry: None,
+                kind: Pipeline::Ingress,
+                datapath: self.dp_name(pdp),
+                inport: Some(peer.clone()),
+                outport: None,
+                children: kids,
+            });
+        }
+    }
+
+    /// From an ingress pipeline into the egress one toward `name`: a multicast group fans out,
+    /// a chassisredirect port becomes its distributed port.
+    fn to_egress(
+        &self,
+        dp: Uuid,
+        flow: &mut Microflow,
+        name: String,
+        port: Option<&Port>,
+        group: Option<&Vec<String>>,
+        out: &mut Vec<Node>,
+    ) {
         let mut ef = flow.clone();
         ef.clear_registers();
         let loopback = flow.get(field("flags.loopback").expect("known")) == 1;
