@@ -134,17 +134,12 @@ fn pipeline_title(n: &Node) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lflow::exec::fixture::{run, two_switches, PKT};
+    use crate::lflow::exec::fixture::{crossing, run, two_switches, PKT};
     use crate::lflow::exec::{Executor, Node, Options};
 
     #[test]
     fn crosses_patch_ports_and_ends_at_a_port() {
-        let sb = two_switches(&[
-            ("a", "ingress", 0, 50, "ip4", r#"ip.ttl--; outport = "pa"; output;"#),
-            ("a", "egress", 0, 0, "1", "output;"),
-            ("b", "ingress", 0, 0, "1", r#"outport = "p2"; output;"#),
-            ("b", "egress", 0, 0, "1", "output;"),
-        ]);
+        let sb = crossing();
         let t = run(&sb, &Options::default(), PKT);
         assert_eq!(t.verdicts(), vec!["output p2"]);
         let dps: Vec<String> = t.steps().iter().map(|s| s.datapath.clone()).collect();

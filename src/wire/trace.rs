@@ -385,18 +385,13 @@ impl Prediction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lflow::exec::fixture::{run, two_switches, PKT};
+    use crate::lflow::exec::fixture::{crossing, run, PKT};
     use crate::lflow::Options;
 
     /// The JSON the README documents: node tags and their members.
     #[test]
     fn json_schema_is_as_documented() {
-        let sb = two_switches(&[
-            ("a", "ingress", 0, 50, "ip4", r#"ip.ttl--; outport = "pa"; output;"#),
-            ("a", "egress", 0, 0, "1", "output;"),
-            ("b", "ingress", 0, 0, "1", r#"outport = "p2"; output;"#),
-            ("b", "egress", 0, 0, "1", "output;"),
-        ]);
+        let sb = crossing();
         let t = run(&sb, &Options::default(), PKT);
         let j = serde_json::to_value(t.nodes.iter().map(Node::from).collect::<Vec<_>>()).unwrap();
         let keys = |v: &serde_json::Value| -> Vec<String> {

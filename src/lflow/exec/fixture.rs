@@ -78,3 +78,14 @@ pub fn run(sb: &SbDb, opts: &Options, m: &str) -> Trace {
     let ex = Executor::new(sb, opts).expect("fixture options");
     ex.run(&ex.microflow(m).expect("fixture microflow")).expect("fixture inport")
 }
+
+/// [`two_switches`] where an IPv4 packet from `p1` is routed (TTL −1) across the patch pair and
+/// delivered to `p2`.
+pub fn crossing() -> SbDb {
+    two_switches(&[
+        ("a", "ingress", 0, 50, "ip4", r#"ip.ttl--; outport = "pa"; output;"#),
+        ("a", "egress", 0, 0, "1", "output;"),
+        ("b", "ingress", 0, 0, "1", r#"outport = "p2"; output;"#),
+        ("b", "egress", 0, 0, "1", "output;"),
+    ])
+}
