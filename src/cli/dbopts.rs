@@ -28,10 +28,15 @@ pub struct DbArgs {
     /// network_logs/ovnk_database_store.tar.gz, or a directory of database files) instead of servers.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["ovs_db", "nb_db", "sb_db"])]
     pub must_gather: Option<PathBuf>,
-    /// The node: with --must-gather, whose databases to read (needed when it holds several);
-    /// for topology, whose own objects to draw.
+    /// The node: with --must-gather, whose databases to read (without it, every node's: the
+    /// whole cluster); for topology, whose own objects to draw.
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
+    /// The whole cluster, one zone (node) per line of FILE: `NAME nb=METHOD sb=METHOD
+    /// [ovs=METHOD]`, `#` comments. OpenShift 4.14+ runs one OVN zone per node.
+    /// [env: OVNSCOPE_CLUSTER, used when no --*-db or --must-gather is given]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ovs_db", "nb_db", "sb_db", "must_gather"])]
+    pub cluster: Option<PathBuf>,
     /// Private key for ssl: methods (PEM), as in the OVS tools.
     #[arg(short = 'p', long = "private-key", value_name = "FILE")]
     pub private_key: Option<PathBuf>,
@@ -208,7 +213,7 @@ fn pick_node<'a>(mg: &'a mustgather::MustGather, want: Option<&str>) -> Result<&
     match (want, mg.nodes.as_slice()) {
         (None, [one]) => Ok(one),
         (None, _) => Err(UsageError(format!(
-            "{} holds the databases of {} nodes; choose one with --node NAME:{}",
+            "{} holds the databases of {} nodes; this command reads one zone at a time (show and nat read them all): choose one with --node NAME:{}",
             mg.source.display(),
             mg.nodes.len(),
             list()
@@ -241,6 +246,13 @@ pub async fn load_all_where(
     specs: &dyn Fn(DbKind) -> Vec<TableSpec>,
     conds: &dyn Fn(DbKind) -> Conditions,
 ) -> Result<Vec<Loaded>, Failure> {
+    if let Some(c) = &args.cluster {
+        return Err(UsageError(format!(
+            "--cluster {}: this command reads one zone at a time so far (show and nat read a whole cluster); give that zone's --nb-db/--sb-db/--ovs-db",
+            c.display()
+        ))
+        .into());
+    }
     let env = |k: &str| std::env::var(k).ok();
     // Keeps an extracted archive on disk until the files are read.
     let mut _must_gather = None;
@@ -264,6 +276,17 @@ pub async fn load_all_where(
             c
         }
     };
+    load_choices(args, choices, specs, conds).await
+}
+
+/// Connects to and loads `choices` concurrently; default sockets that do not exist are
+/// skipped with a note.
+async fn load_choices(
+    args: &DbArgs,
+    choices: Vec<Choice>,
+    specs: &dyn Fn(DbKind) -> Vec<TableSpec>,
+    conds: &dyn Fn(DbKind) -> Conditions,
+) -> Result<Vec<Loaded>, Failure> {
     let mut tasks = vec![];
     let mut skipped = vec![];
     for c in choices {
@@ -322,6 +345,83 @@ pub async fn load_all_where(
     Ok(out)
 }
 
+/// One zone of a cluster, read.
+pub struct Zone {
+    pub name: String,
+    pub loaded: Vec<Loaded>,
+}
+
+/// The zones of the cluster the command line names — `--cluster FILE`, or a `--must-gather`
+/// with several nodes and no `--node` — read concurrently; `None` when it names one zone.
+pub async fn load_zones(
+    args: &DbArgs,
+    specs: &dyn Fn(DbKind) -> Vec<TableSpec>,
+    conds: &dyn Fn(DbKind) -> Conditions,
+) -> Result<Option<Vec<Zone>>, Failure> {
+    let flags = args.ovs_db.is_some() || args.nb_db.is_some() || args.sb_db.is_some();
+    let from_env = std::env::var_os("OVNSCOPE_CLUSTER").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let cluster_file = args.cluster.clone().or(from_env);
+    let specs_list: Vec<crate::db::cluster::ZoneSpec>;
+    let mut _must_gather = None;
+    if let (Some(file), false, None) = (&cluster_file, flags, &args.must_gather) {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure::Unreachable(anyhow::anyhow!("cannot read the cluster file {}: {e}", file.display())))?;
+        specs_list = crate::db::cluster::parse(&text, &file.display().to_string()).map_err(|e| UsageError(e.to_string()))?;
+    } else if let (Some(path), None) = (&args.must_gather, &args.node) {
+        let p = path.clone();
+        let mg = tokio::task::spawn_blocking(move || mustgather::open(&p)).await??;
+        if mg.nodes.len() < 2 {
+            return Ok(None);
+        }
+        specs_list = mg
+            .nodes
+            .iter()
+            .map(|n| crate::db::cluster::ZoneSpec {
+                name: n.node.clone(),
+                dbs: [(DbKind::Nb, &n.nb), (DbKind::Sb, &n.sb)]
+                    .into_iter()
+                    .filter_map(|(k, f)| f.as_ref().map(|f| (k, format!("file:{}", f.display()))))
+                    .collect(),
+            })
+            .collect();
+        _must_gather = Some(mg);
+    } else {
+        return Ok(None);
+    }
+    let mut reads = vec![];
+    for z in &specs_list {
+        let choices: Vec<Choice> = z
+            .dbs
+            .iter()
+            .map(|(kind, method)| Choice {
+                kind: *kind,
+                method: method.clone(),
+                origin: Origin::Flag,
+            })
+            .filter(|c| !specs(c.kind).is_empty())
+            .collect();
+        reads.push(async move {
+            if choices.is_empty() {
+                return Ok(vec![]);
+            }
+            load_choices(args, choices, specs, conds).await
+        });
+    }
+    let loaded = futures::future::join_all(reads).await;
+    let mut zones = vec![];
+    for (z, l) in specs_list.iter().zip(loaded) {
+        let loaded = l.map_err(|e| match e {
+            Failure::Unreachable(err) => Failure::Unreachable(err.context(format!("zone {}", z.name))),
+            other => other,
+        })?;
+        zones.push(Zone {
+            name: z.name.clone(),
+            loaded,
+        });
+    }
+    Ok(Some(zones))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +437,7 @@ mod tests {
             certificate: None,
             ca_cert: None,
             timeout: 60,
+            cluster: None,
         }
     }
 

@@ -1,9 +1,10 @@
 //! `ovnscope nat`: which NAT rule applies to a pod (or an external IP), where, and why.
 
-use super::dbopts::{load_all_where, DbArgs, DbError};
+use super::dbopts::{load_all_where, load_zones, DbArgs, DbError, Zone};
 use super::{Failure, Format, Outcome, UsageError};
 use crate::db::{DbKind, Views};
 use crate::nat::query::{self, Question, Who};
+use crate::topology::focus::find_port;
 use crate::wire;
 use clap::{ArgGroup, Args};
 use std::net::IpAddr;
@@ -52,8 +53,47 @@ impl NatArgs {
     }
 }
 
+/// A cluster: the zone that holds the pod (or the address, or for inbound the NAT rule with
+/// that external address) answers.
+async fn cluster(a: &NatArgs, q: &Question, zones: Vec<Zone>) -> Result<Outcome, Failure> {
+    let views: Vec<(String, Views)> = zones.into_iter().map(|z| (z.name, Views::from_loaded(&z.loaded))).collect();
+    let holds = |v: &Views| {
+        let Some(nb) = v.nb.as_ref() else { return false };
+        match &q.who {
+            Who::Pod(p) | Who::Lsp(p) => find_port(nb, p).is_ok(),
+            Who::Ip(ip) => find_port(nb, &ip.to_string()).is_ok(),
+            Who::External(e) => nb.nats.values().any(|n| n.external_ip.parse::<IpAddr>().ok() == Some(*e)),
+        }
+    };
+    let Some((zone, v)) = views.iter().find(|(_, v)| holds(v)) else {
+        let names: Vec<&str> = views.iter().map(|(n, _)| n.as_str()).collect();
+        let what = match &q.who {
+            Who::Pod(p) | Who::Lsp(p) => p.clone(),
+            Who::Ip(ip) | Who::External(ip) => ip.to_string(),
+        };
+        return Err(Failure::NotFound(format!(
+            "no zone of the cluster ({}) holds {what:?}",
+            names.join(", ")
+        )));
+    };
+    super::warn(&v.warnings);
+    let nb = v.nb.as_ref().expect("a zone that holds it has a Northbound");
+    let answer = query::answer(q, nb, v.sb.as_ref())?;
+    Ok(Outcome::Answer(match a.format {
+        Format::Json => {
+            let mut doc = wire::nat::Answer::from(&answer);
+            doc.zone = Some(zone.clone());
+            wire::pretty(&doc)?
+        }
+        Format::Text => format!("Zone {zone} (of {})\n{}", views.len(), answer.to_text()),
+    }))
+}
+
 pub async fn run(a: NatArgs) -> Result<Outcome, Failure> {
     let q = a.question();
+    if let Some(zones) = load_zones(&a.db, &query::file_tables, &query::file_conditions).await? {
+        return cluster(&a, &q, zones).await;
+    }
     // Live servers get targeted reads; files and must-gathers are read whole.
     let (nb, sb, warnings) = match (a.db.live(DbKind::Nb), a.db.any_file()) {
         (Some(nb_method), false) => {

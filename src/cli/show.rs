@@ -1,10 +1,10 @@
 //! `ovnscope show`: the inventory of the three databases, in the spirit of `ovs-vsctl show`,
 //! `ovn-nbctl show` and `ovn-sbctl show`, or as JSON.
 
-use super::dbopts::{load_all, DbArgs};
+use super::dbopts::{load_all, load_zones, DbArgs, Zone};
 use super::{Failure, Format, Outcome, UsageError};
-use crate::db::{views, Views};
-use crate::wire::{self, show::Show};
+use crate::db::{views, Conditions, Views};
+use crate::wire::{self, show::Sections, show::Show};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -26,6 +26,9 @@ pub async fn run(a: ShowArgs) -> Result<Outcome, Failure> {
     if a.db.node.is_some() && a.db.must_gather.is_none() {
         return Err(UsageError("show: --node selects a node of a --must-gather".into()).into());
     }
+    if let Some(zones) = load_zones(&a.db, &views::everything, &|_| Conditions::new()).await? {
+        return cluster(&a, &zones);
+    }
     let loaded = load_all(&a.db, &views::everything).await?;
     if let Some(q) = &a.focus {
         let v = Views::from_loaded(&loaded);
@@ -34,10 +37,44 @@ pub async fn run(a: ShowArgs) -> Result<Outcome, Failure> {
         return Ok(Outcome::Answer(text));
     }
     let doc = Show::from_loaded(&loaded);
-    super::warn(&doc.warnings);
+    super::warn(&doc.sections.warnings);
     Ok(Outcome::Answer(match a.format {
         Format::Json => wire::pretty(&doc)?,
-        Format::Text => to_text(&doc),
+        Format::Text => to_text(&doc.sections),
+    }))
+}
+
+/// Every zone of a cluster, one after the other; `--focus` in the zone that holds the pod.
+fn cluster(a: &ShowArgs, zones: &[Zone]) -> Result<Outcome, Failure> {
+    if let Some(q) = &a.focus {
+        let mut first_miss = None;
+        for z in zones {
+            let v = Views::from_loaded(&z.loaded);
+            match super::topology::focus_output(&v, q, a.format == Format::Json) {
+                Ok((text, _)) => return Ok(Outcome::Answer(text)),
+                Err(e @ Failure::NotFound(_)) => {
+                    first_miss.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        return Err(first_miss.unwrap_or_else(|| Failure::NotFound(format!("no zone holds {q:?}"))));
+    }
+    let doc = wire::show::Cluster::from_zones(zones.iter().map(|z| (z.name.as_str(), z.loaded.as_slice())));
+    for z in &doc.zones {
+        let w: Vec<String> = z.sections.warnings.iter().map(|w| format!("zone {}: {w}", z.zone)).collect();
+        super::warn(&w);
+    }
+    Ok(Outcome::Answer(match a.format {
+        Format::Json => wire::pretty(&doc)?,
+        Format::Text => doc
+            .zones
+            .iter()
+            .map(|z| {
+                let body: String = to_text(&z.sections).lines().map(|l| format!("    {l}\n")).collect();
+                format!("Zone {}\n{body}", z.zone)
+            })
+            .collect(),
     }))
 }
 
@@ -57,7 +94,7 @@ fn opt_map(m: &BTreeMap<String, String>) -> Option<String> {
 }
 
 /// Human text, section by section, from the JSON document (one source of truth for both).
-pub fn to_text(doc: &Show) -> String {
+pub fn to_text(doc: &Sections) -> String {
     let mut o = String::new();
     if let Some(ovs) = &doc.ovs {
         let _ = writeln!(o, "Open_vSwitch {} ({})", ovs.system_id.as_deref().unwrap_or_default(), ovs.source);

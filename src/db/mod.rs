@@ -4,6 +4,7 @@
 //! wanted column that the server's schema lacks is treated as unset and reported once as a
 //! warning; columns we do not know are never requested and so never get in the way.
 
+pub mod cluster;
 pub mod load;
 pub mod mustgather;
 pub mod nb;

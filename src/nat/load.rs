@@ -6,7 +6,8 @@
 //! `stage-hint` names those rules. Three conditional monitors fetch exactly that:
 //!
 //! 1. the topology: switches, routers, router ports, routes, policies, gateway chassis,
-//!    address sets, and only the switch ports that are the pod itself, router or localnet ports;
+//!    address sets, and only the switch ports that are the pod itself, router, localnet or
+//!    remote (interconnect) ports;
 //! 2. after a first walk of the path: the NAT rows of the routers on it (by uuid);
 //! 3. the Southbound datapaths of those routers and the logical flows whose `stage-hint` is
 //!    one of those rules.
@@ -70,6 +71,8 @@ pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Lo
                     Condition::eq("name", json!(name)),
                     Condition::eq("type", json!("router")),
                     Condition::eq("type", json!("localnet")),
+                    // Interconnect: the transit switch's ports for other zones.
+                    Condition::eq("type", json!("remote")),
                 ],
             );
         }

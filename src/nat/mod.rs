@@ -528,6 +528,21 @@ pub fn outbound(nb: &NbDb, sb: Option<&SbDb>, src: IpAddr, dst: IpAddr, lsp: Opt
         };
         let Some(entry) = entry else {
             let localnet = nb.ports_of(cur_switch).into_iter().find(|p| p.kind == "localnet");
+            // Interconnect: the next hop is a remote port of the transit switch, i.e. a router of
+            // another zone; pod traffic between nodes is not NATed.
+            let remote = next_hop.and_then(|h| {
+                nb.ports_of(cur_switch)
+                    .into_iter()
+                    .find(|p| p.kind == "remote" && port_ips(p).iter().any(|a| a.split('/').next() == Some(&h.to_string())))
+            });
+            if let Some(r) = remote {
+                let zone = r.external_ids.get("node").cloned().unwrap_or_else(|| r.name.clone());
+                a.exit = format!(
+                    "crosses switch {} to zone {zone} (remote port {}): traffic between nodes is not NATed",
+                    cur_switch.name, r.name
+                );
+                break;
+            }
             a.exit = match (localnet, a.path.is_empty()) {
                 (_, true) => format!("switch {} has no router: no gateway router reachable", cur_switch.name),
                 (Some(l), _) => format!(
@@ -619,7 +634,11 @@ pub fn outbound(nb: &NbDb, sb: Option<&SbDb>, src: IpAddr, dst: IpAddr, lsp: Opt
             }
         }
     }
-    if !gateway_seen {
+    if a.exit.starts_with("crosses switch") {
+        a.reasoning.push(
+            "the packet goes to a pod on another node over the transit switch (interconnect); OVN-Kubernetes NATs only traffic leaving the cluster".into(),
+        );
+    } else if !gateway_seen {
         a.reasoning
             .push("no gateway router (or distributed gateway port) is on the path, so no SNAT can apply".into());
     }
@@ -752,6 +771,9 @@ impl Answer {
                 ),
                 (None, true) => match gw {
                     Some(g) => format!("{who} leaves with its own IP toward {}: no SNAT on {g}\n", q.dst),
+                    None if self.exit.starts_with("crosses switch") => {
+                        format!("{who} toward {}: to another zone over the transit switch, so no SNAT\n", q.dst)
+                    }
                     None => format!("{who} toward {}: no gateway router reachable, so no SNAT\n", q.dst),
                 },
             };

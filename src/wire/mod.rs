@@ -3,8 +3,9 @@
 //! scripts read.
 //!
 //! Every document starts with `"schema": N`, the version of that command's document
-//! ([`VERSION`]); a field is added, renamed or removed only with a new version, and the README
-//! ("JSON output") points here. Each wire type is built from the domain by a `From`
+//! ([`VERSION`]); within a version a field is never renamed or removed, and one is added only
+//! as an optional member that older readers can ignore (e.g. `zone` when a cluster answered);
+//! the README ("JSON output") points here. Each wire type is built from the domain by a `From`
 //! conversion, field by field, and can be read back with `deny_unknown_fields`: the tests read
 //! every command's real output back into these types, so a field that is not declared here
 //! fails, and the snapshots of `tests/snapshots.rs` show any change to the output for review.

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Answer {
     pub schema: u32,
+    /// The zone (node) that answered, when the question was asked of a cluster.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub zone: Option<String>,
     #[serde(flatten)]
     pub body: Embedded,
 }
@@ -149,6 +152,7 @@ impl From<&nat::Answer> for Answer {
     fn from(a: &nat::Answer) -> Answer {
         Answer {
             schema: super::VERSION,
+            zone: None,
             body: a.into(),
         }
     }

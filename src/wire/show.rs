@@ -7,10 +7,34 @@ use std::collections::BTreeMap;
 
 type Map = BTreeMap<String, String>;
 
+/// One zone's (or a centralised deployment's) document.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Show {
     pub schema: u32,
+    #[serde(flatten)]
+    pub sections: Sections,
+}
+
+/// `show` over a cluster: each zone's sections, under its name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    pub schema: u32,
+    pub zones: Vec<Zone>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Zone {
+    /// The zone's name (its node).
+    pub zone: String,
+    #[serde(flatten)]
+    pub sections: Sections,
+}
+
+/// The sections of the databases read (absent when not read) and the schema warnings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sections {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ovs: Option<Ovs>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -193,8 +217,32 @@ pub struct Encap {
 
 impl Show {
     pub fn from_loaded(loaded: &[Loaded]) -> Show {
-        let mut doc = Show {
+        Show {
             schema: super::VERSION,
+            sections: Sections::from_loaded(loaded),
+        }
+    }
+}
+
+impl Cluster {
+    /// Zones by name, with what was read of each.
+    pub fn from_zones<'a>(zones: impl IntoIterator<Item = (&'a str, &'a [Loaded])>) -> Cluster {
+        Cluster {
+            schema: super::VERSION,
+            zones: zones
+                .into_iter()
+                .map(|(name, loaded)| Zone {
+                    zone: name.to_string(),
+                    sections: Sections::from_loaded(loaded),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Sections {
+    pub fn from_loaded(loaded: &[Loaded]) -> Sections {
+        let mut doc = Sections {
             ovs: None,
             nb: None,
             sb: None,

@@ -314,9 +314,29 @@ pub fn must_gather_archive_per_node() {
     let (code, _, err) = l.ovnscope(&["show", "--must-gather", "/etc/hostname"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("no OVN database files found"), "{err}");
-    // Two nodes: without --node, a usage error that lists them and how each was named.
+    // Two nodes: without --node, the whole cluster, one zone per node, each as it is alone; an
+    // unknown --node is a usage error that lists them and how each was named.
     for path in [mg.path().to_path_buf(), archive.clone()] {
-        let (code, _, err) = l.ovnscope(&["show", "--must-gather", &path.display().to_string()]);
+        let p = path.display().to_string();
+        let all = l.ovnscope_json(&["show", "--must-gather", &p, "-f", "json"]);
+        let zones: Vec<&str> = all["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|z| z["zone"].as_str().unwrap())
+            .collect();
+        assert_eq!(zones, ["worker-1", "ovnkube-node-zz9q1"]);
+        let mut one = l.ovnscope_json(&["show", "--must-gather", &p, "--node", "worker-1", "-f", "json"]);
+        let mut zone = all["zones"][0].clone();
+        for d in [&mut one, &mut zone] {
+            let o = d.as_object_mut().unwrap();
+            o.remove("schema");
+            o.remove("zone");
+            d["nb"]["source"] = Value::Null;
+            d["sb"]["source"] = Value::Null;
+        }
+        assert_eq!(one, zone);
+        let (code, _, err) = l.ovnscope(&["show", "--must-gather", &p, "--node", "nope"]);
         assert_eq!(code, 2, "{err}");
         assert!(
             err.contains("worker-1  (named by gateway router GR_worker-1; nb ovnkube-node-x7k2p_nbdb, sb ovnkube-node-x7k2p_sbdb)"),
