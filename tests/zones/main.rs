@@ -1,0 +1,426 @@
+//! The cluster as OpenShift 4.14+ runs it: the lab in interconnect shape (`OVNLAB_SHAPE=ic`,
+//! three nodes, each its own OVN zone), brought up once, checked against the real tools in
+//! each zone (`ovn-nbctl`, `ovn-sbctl`, `ovn-trace`, `tcpdump`, `ping`), and ovnscope read
+//! across the zones: live through the lab's cluster file, and offline from a must-gather in
+//! OpenShift's layout.
+
+use libtest_mimic::{Arguments, Trial};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+const ZONES: [&str; 3] = ["worker-1", "worker-2", "worker-3"];
+/// (zone, netns suffix, logical switch port, IP, node id) of every pod the lab starts.
+const PODS: [(&str, &str, &str, &str, u32); 4] = [
+    ("worker-1", "pod1", "network-trace_nettools-dual-pod", "10.128.2.43", 2),
+    ("worker-1", "pod2", "network-trace_nettools-pod-2", "10.128.2.44", 2),
+    ("worker-2", "pod3", "network-trace_nettools-w2", "10.128.4.5", 3),
+    ("worker-3", "pod4", "network-trace_nettools-w3", "10.128.6.7", 4),
+];
+
+struct Lab {
+    dir: PathBuf,
+    prefix: String,
+}
+
+static LAB: OnceLock<Lab> = OnceLock::new();
+
+fn lab() -> &'static Lab {
+    LAB.get().expect("lab is up")
+}
+
+impl Lab {
+    fn script(&self, verb: &str) -> String {
+        let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/ovnlab"))
+            .arg(verb)
+            .env("OVNLAB_SHAPE", "ic")
+            .env("OVNLAB_DIR", &self.dir)
+            .env("OVNLAB_PREFIX", &self.prefix)
+            .output()
+            .expect("run lab/ovnlab");
+        assert!(
+            out.status.success(),
+            "lab/ovnlab {verb}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn nb(&self, zone: &str) -> String {
+        format!("unix:{}/{zone}/ovn/ovnnb_db.sock", self.dir.display())
+    }
+    fn sb(&self, zone: &str) -> String {
+        format!("unix:{}/{zone}/ovn/ovnsb_db.sock", self.dir.display())
+    }
+    fn ovs(&self, zone: &str) -> String {
+        format!("unix:{}/{zone}/ovs/db.sock", self.dir.display())
+    }
+    fn ns(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+    fn cluster_file(&self) -> String {
+        self.dir.join("cluster").display().to_string()
+    }
+    /// A tool's standard output; panics with its standard error on failure.
+    fn run(&self, prog: &str, args: &[&str]) -> String {
+        let out = Command::new(prog).args(args).output().unwrap_or_else(|e| panic!("{prog}: {e}"));
+        assert!(out.status.success(), "{prog} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+    fn nbctl(&self, zone: &str, args: &[&str]) -> String {
+        let db = format!("--db={}", self.nb(zone));
+        self.run("ovn-nbctl", &[&[db.as_str()], args].concat())
+    }
+    fn sbctl(&self, zone: &str, args: &[&str]) -> String {
+        let db = format!("--db={}", self.sb(zone));
+        self.run("ovn-sbctl", &[&[db.as_str()], args].concat())
+    }
+    fn ovnscope(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_ovnscope"))
+            .args(args)
+            .env_remove("OVN_NB_DB")
+            .env_remove("OVN_SB_DB")
+            .env_remove("OVNSCOPE_CLUSTER")
+            .env("OVS_RUNDIR", "/nonexistent")
+            .env("OVN_RUNDIR", "/nonexistent")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+    fn json(&self, args: &[&str]) -> Value {
+        let (code, out, err) = self.ovnscope(args);
+        assert_eq!(code, 0, "ovnscope {args:?}: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+}
+
+/// tcpdump `-c N -vv` on an interface of a lab namespace while `act` runs.
+fn tcpdump_during(ns: &str, iface: &str, filter: &str, count: usize, act: impl FnOnce()) -> String {
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "timeout",
+            "8",
+            "tcpdump",
+            "-nn",
+            "-vv",
+            "-l",
+            "-i",
+            iface,
+            "-c",
+            &count.to_string(),
+            filter,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcpdump");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    act();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ping(from_ns: &str, to: &str) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", from_ns, "ping", "-c", "1", "-W", "2", to])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ping {to} from {from_ns}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Each zone holds what OVN-Kubernetes writes there (ovn-ic.md §1–2), read with the real tools:
+/// the zone's name, the transit switch with datapath key 16711683, one remote port per other
+/// node bound to that node's remote chassis.
+fn zones_are_built_as_ovn_kubernetes_builds_them() {
+    let l = lab();
+    for z in ZONES {
+        assert_eq!(l.nbctl(z, &["get", "NB_Global", ".", "name"]).trim().trim_matches('"'), z);
+        let key = l.sbctl(
+            z,
+            &[
+                "--bare",
+                "--columns=tunnel_key",
+                "find",
+                "Datapath_Binding",
+                "external_ids:interconn-ts=transit_switch",
+            ],
+        );
+        assert_eq!(key.trim(), "16711683", "zone {z}");
+        for m in ZONES.iter().filter(|m| **m != z) {
+            let kind = l.nbctl(z, &["get", "Logical_Switch_Port", &format!("tstor-{m}"), "type"]);
+            assert_eq!(kind.trim(), "remote");
+            let chassis = l.sbctl(
+                z,
+                &[
+                    "--bare",
+                    "--columns=chassis",
+                    "find",
+                    "Port_Binding",
+                    &format!("logical_port=tstor-{m}"),
+                ],
+            );
+            let host = l.sbctl(z, &["get", "Chassis", chassis.trim(), "hostname"]);
+            assert_eq!(host.trim().trim_matches('"'), *m, "zone {z}: tstor-{m} is bound to {m}'s chassis");
+            let remote = l.sbctl(z, &["get", "Chassis", chassis.trim(), "other_config:is-remote"]);
+            assert_eq!(remote.trim().trim_matches('"'), "true");
+        }
+    }
+}
+
+/// A pod-to-pod ping across nodes, on the underlay: VNI 16711683 (the transit switch) and the
+/// OVN option carrying (ingress, egress) = (source node id, destination node id); TTL 62 at the
+/// far pod (two router hops, one per zone). ovnscope's decoding of the same capture agrees.
+fn across_zones_on_the_wire() {
+    let l = lab();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("ul.pcap");
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &l.ns("underlay"),
+            "timeout",
+            "8",
+            "tcpdump",
+            "-U",
+            "-i",
+            "ul-worker-1",
+            "-c",
+            "2",
+            "-w",
+        ])
+        .arg(&pcap)
+        .arg("udp port 6081")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let reply = ping(&l.ns("pod1"), "10.128.4.5");
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert!(reply.contains("ttl=62"), "{reply}");
+    let text = l.run("tcpdump", &["-nn", "-vv", "-r", &pcap.display().to_string()]);
+    assert!(text.contains("vni 0xff0003"), "{text}");
+    assert!(
+        text.contains("data 00020003"),
+        "request: in tstor-worker-1 (2), out tstor-worker-2 (3)\n{text}"
+    );
+    assert!(text.contains("data 00030002"), "reply: in 3, out 2\n{text}");
+    // ovnscope reads the same capture: the geneve VNI of both packets.
+    let j = l.json(&["explain", "--capture", &format!("underlay={}", pcap.display()), "-f", "json"]);
+    let vnis: Vec<i64> = j["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["rows"].as_array().unwrap().iter().filter_map(|r| r["vni"].as_i64()))
+        .collect();
+    assert_eq!(vnis, [16711683, 16711683], "{j:#}");
+}
+
+/// `show` over the cluster file: one zone per node, each exactly as `show` of that zone alone,
+/// and each zone's switches and routers as that zone's `ovn-nbctl` lists them.
+fn show_over_the_cluster_is_each_zone() {
+    let l = lab();
+    let all = l.json(&["show", "--cluster", &l.cluster_file(), "-f", "json"]);
+    let zones = all["zones"].as_array().unwrap();
+    assert_eq!(zones.iter().map(|z| z["zone"].as_str().unwrap()).collect::<Vec<_>>(), ZONES);
+    for (z, doc) in ZONES.iter().zip(zones) {
+        let mut one = l.json(&[
+            "show",
+            "--nb-db",
+            &l.nb(z),
+            "--sb-db",
+            &l.sb(z),
+            "--ovs-db",
+            &l.ovs(z),
+            "-f",
+            "json",
+        ]);
+        let mut mine = doc.clone();
+        for d in [&mut one, &mut mine] {
+            let o = d.as_object_mut().unwrap();
+            o.remove("schema");
+            o.remove("zone");
+        }
+        assert_eq!(one, mine, "zone {z}");
+        for (table, key) in [("Logical_Switch", "switches"), ("Logical_Router", "routers")] {
+            let mut want: Vec<String> = l
+                .nbctl(z, &["--bare", "--columns=name", "list", table])
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            want.sort();
+            let mut got: Vec<String> = doc["nb"][key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap().to_string())
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "zone {z} {table}");
+        }
+    }
+    // The text groups by zone.
+    let (code, text, err) = l.ovnscope(&["show", "--cluster", &l.cluster_file()]);
+    assert_eq!(code, 0, "{err}");
+    for z in ZONES {
+        assert!(
+            text.contains(&format!("\nZone {z}\n")) || text.starts_with(&format!("Zone {z}\n")),
+            "{text:.300}"
+        );
+    }
+}
+
+/// `nat` for every pod of the cluster answers from the pod's own zone with the rule that zone's
+/// `ovn-nbctl find NAT` names; tcpdump on the NIC sees the source it predicts. Toward a pod on
+/// another node: no SNAT, which the far pod's capture confirms (it sees the pod's own address),
+/// and ovn-trace in the source zone stops at the remote port ovnscope names.
+fn nat_answers_from_each_pods_zone() {
+    let l = lab();
+    let cluster = l.cluster_file();
+    for (zone, ns, lsp, ip, _) in PODS {
+        let pod = lsp.replacen('_', "/", 1);
+        let j = l.json(&["nat", "--cluster", &cluster, "--pod", &pod, "-f", "json"]);
+        assert_eq!(j["zone"], zone, "{pod}");
+        let want = l.nbctl(zone, &["--bare", "--columns=_uuid", "find", "NAT", &format!("logical_ip={ip}")]);
+        assert_eq!(j["applies"]["uuid"].as_str().unwrap(), want.trim(), "{pod}");
+        let ext = j["translated"].as_str().unwrap().to_string();
+        let seen = tcpdump_during(&l.ns(zone), "ens2f0np0", "icmp and dst host 203.0.113.8", 1, || {
+            ping(&l.ns(ns), "203.0.113.8");
+        });
+        assert!(seen.contains(&format!("{ext} > 203.0.113.8")), "{pod} leaves as {ext}: {seen}");
+    }
+    let j = l.json(&[
+        "nat",
+        "--cluster",
+        &cluster,
+        "--pod",
+        "network-trace/nettools-dual-pod",
+        "--dst",
+        "10.128.4.5",
+        "-f",
+        "json",
+    ]);
+    assert!(j["applies"].is_null(), "{j:#}");
+    let exit = j["exit"].as_str().unwrap();
+    assert!(exit.contains("zone worker-2") && exit.contains("tstor-worker-2"), "{exit}");
+    let seen = tcpdump_during(&l.ns("pod3"), "eth0", "icmp[icmptype] == icmp-echo", 1, || {
+        ping(&l.ns("pod1"), "10.128.4.5");
+    });
+    assert!(seen.contains("10.128.2.43 > 10.128.4.5"), "no SNAT between nodes: {seen}");
+    let trace = l.run(
+        "ovn-trace",
+        &[
+            &format!("--db={}", l.sb("worker-1")),
+            "--minimal",
+            r#"inport == "network-trace_nettools-dual-pod" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 10.128.4.5 && ip.ttl == 64 && icmp4.type == 8"#,
+        ],
+    );
+    assert!(trace.contains("output(\"tstor-worker-2\")"), "{trace}");
+    // Nothing by that name anywhere: "no", naming the zones looked in.
+    let (code, _, err) = l.ovnscope(&["nat", "--cluster", &cluster, "--pod", "x/y"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no zone of the cluster (worker-1, worker-2, worker-3) holds"), "{err}");
+}
+
+/// A must-gather in OpenShift's layout (network_logs/ovnk_database_store.tar.gz holding
+/// `<ovnkube-node pod>_nbdb` and `_sbdb` per node) is the same cluster offline: zones named
+/// from NB_Global, `show` and `nat` equal to the live answers.
+fn must_gather_is_the_same_cluster_offline() {
+    let l = lab();
+    let mg = tempfile::tempdir().unwrap();
+    let store = mg.path().join("must-gather.local/network_logs/ovnk_database_store");
+    std::fs::create_dir_all(&store).unwrap();
+    for (i, z) in ZONES.iter().enumerate() {
+        let pod = format!("ovnkube-node-{}", ["x7k2p", "b9w4q", "m3n8r"][i]);
+        for (db, suffix) in [("ovnnb_db.db", "nbdb"), ("ovnsb_db.db", "sbdb")] {
+            std::fs::copy(l.dir.join(z).join("ovn").join(db), store.join(format!("{pod}_{suffix}"))).unwrap();
+        }
+    }
+    let archive = store.parent().unwrap().join("ovnk_database_store.tar.gz");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(store.parent().unwrap())
+        .args(["-czf"])
+        .arg(&archive)
+        .arg("ovnk_database_store")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_dir_all(&store).unwrap();
+    let mgp = mg.path().display().to_string();
+    let off = l.json(&["show", "--must-gather", &mgp, "-f", "json"]);
+    let zones: Vec<&str> = off["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["zone"].as_str().unwrap())
+        .collect();
+    assert_eq!(zones, ZONES);
+    let live = l.json(&["show", "--cluster", &l.cluster_file(), "-f", "json"]);
+    for (o, v) in off["zones"].as_array().unwrap().iter().zip(live["zones"].as_array().unwrap()) {
+        let strip = |d: &Value| {
+            let mut d = d.clone();
+            d.as_object_mut().unwrap().remove("ovs");
+            d["nb"]["source"] = Value::Null;
+            d["sb"]["source"] = Value::Null;
+            d
+        };
+        assert_eq!(strip(o), strip(v), "zone {}", o["zone"]);
+    }
+    for (_, _, lsp, _, _) in PODS {
+        let pod = lsp.replacen('_', "/", 1);
+        let mut a = l.json(&["nat", "--must-gather", &mgp, "--pod", &pod, "-f", "json"]);
+        let mut b = l.json(&["nat", "--cluster", &l.cluster_file(), "--pod", &pod, "-f", "json"]);
+        for d in [&mut a, &mut b] {
+            d["warnings"] = Value::Null;
+        }
+        assert_eq!(a, b, "{pod}");
+    }
+}
+
+macro_rules! trials {
+    ($($f:ident),* $(,)?) => {
+        vec![$(Trial::test(stringify!($f), || { $f(); Ok(()) })),*]
+    };
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let trials = trials![
+        zones_are_built_as_ovn_kubernetes_builds_them,
+        across_zones_on_the_wire,
+        show_over_the_cluster_is_each_zone,
+        nat_answers_from_each_pods_zone,
+        must_gather_is_the_same_cluster_offline,
+    ];
+    if args.list {
+        libtest_mimic::run(&args, trials).exit();
+    }
+    let l = Lab {
+        dir: PathBuf::from("/tmp/ovnscope-test-ic"),
+        prefix: "ovsz".into(),
+    };
+    l.script("up");
+    LAB.set(l).ok();
+    // Trials share the lab's traffic (tcpdump sees every ping), so they run one at a time.
+    let mut args = args;
+    args.test_threads = Some(1);
+    let conclusion = libtest_mimic::run(&args, trials);
+    if std::env::var_os("OVNSCOPE_KEEP_LAB").is_none() {
+        lab().script("down");
+    }
+    conclusion.exit();
+}
