@@ -1,10 +1,11 @@
 //! `ovnscope trace`: the predicted path of a packet, with expected headers where one could
 //! capture; with `--lflows` (or `--microflow`), the Southbound pipeline executed table by table.
 
-use super::dbopts::{load_all, DbArgs, DbError};
+use super::dbopts::{load_all, load_zones, DbArgs, DbError, Zone};
 use super::{Failure, Format, Outcome, UsageError};
 use crate::db::sb::SbDb;
-use crate::db::{views, DbKind, TableSpec, Views};
+use crate::db::{views, Conditions, DbKind, TableSpec, Views};
+use crate::lflow::exec::Cluster;
 use crate::lflow::load::LiveSb;
 use crate::lflow::packet::{L4Text, MicroflowText};
 use crate::lflow::{Executor, Options, Trace};
@@ -14,6 +15,7 @@ use crate::trace::path;
 use crate::wire;
 use clap::{Args, ValueEnum};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 /// How `--microflow` reads a live Southbound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,7 +163,73 @@ fn tables(a: &TraceArgs, live_sb: bool, kind: DbKind) -> Vec<TableSpec> {
     }
 }
 
+/// A cluster: the run starts in the zone that holds the inport (or the pod) and continues,
+/// across the transit switch, in the zone where the packet arrives.
+fn cluster(a: &TraceArgs, zones: Vec<Zone>) -> Result<Outcome, Failure> {
+    let views: Vec<(String, Views)> = zones.into_iter().map(|z| (z.name, Views::from_loaded(&z.loaded))).collect();
+    for (z, v) in &views {
+        let w: Vec<String> = v.warnings.iter().map(|w| format!("zone {z}: {w}")).collect();
+        super::warn(&w);
+    }
+    let cluster = Rc::new(Cluster {
+        zones: views.iter().filter_map(|(z, v)| Some((z.clone(), v.sb.as_ref()?))).collect(),
+    });
+    let run = |zone: &str, m: &str| -> Result<Trace, Failure> {
+        let ex = Executor::in_cluster(cluster.clone(), zone, &trace_options(a))?;
+        let flow = ex.microflow(m)?;
+        Ok(ex.run(&flow)?)
+    };
+    if let Some(m) = &a.microflow {
+        let inport = crate::lflow::exec::inport_of(m)?;
+        let zone = Executor::zone_of_port(&cluster, &inport).ok_or_else(|| crate::lflow::Error::UnknownPort(inport.clone()))?;
+        let t = run(&zone, m)?;
+        return Ok(Outcome::Answer(match a.format {
+            Format::Json => wire::pretty(&wire::trace::Pipeline::new(&t, m))?,
+            Format::Text => pipeline_text(&t, a.minimal),
+        }));
+    }
+    let (Some(from), Some(to)) = (a.from.as_deref(), a.to) else {
+        return Err(UsageError("--from and --to are required without --microflow".into()).into());
+    };
+    let (zone, v, port) = views
+        .iter()
+        .find_map(|(z, v)| Some((z, v, find_port(v.nb.as_ref()?, from).ok()?)))
+        .ok_or_else(|| Failure::NotFound(format!("no zone of the cluster holds {from:?}")))?;
+    let nb = v.nb.as_ref().expect("found in it");
+    let mut p = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl)?;
+    let pipeline = match (a.lflows, p.points.first()) {
+        (true, Some(first)) => {
+            let m = microflow_of(a, &port.name, first);
+            Some((run(zone, &m)?, m))
+        }
+        _ => None,
+    };
+    if let Some((t, _)) = &pipeline {
+        p.lflows = path::key_steps(t);
+    }
+    Ok(Outcome::Answer(match a.format {
+        Format::Json => wire::pretty(&wire::trace::Prediction::new(&p, pipeline.as_ref().map(|(t, m)| (t, m.as_str()))))?,
+        Format::Text => {
+            let mut s = format!("Zone {zone} (of {})\n{}", views.len(), p.to_text());
+            if let Some((t, m)) = &pipeline {
+                s += &format!("\nLogical flows, table by table (microflow: {m}):\n{}", pipeline_text(t, a.minimal));
+            }
+            s
+        }
+    }))
+}
+
 pub async fn run(a: TraceArgs) -> Result<Outcome, Failure> {
+    let zone_tables = |k| {
+        if a.microflow.is_some() {
+            views::pipeline(k)
+        } else {
+            views::with_pipeline(k)
+        }
+    };
+    if let Some(zones) = load_zones(&a.db, &zone_tables, &|_| Conditions::new()).await? {
+        return cluster(&a, zones);
+    }
     let live_sb = a.db.live(DbKind::Sb);
     let specs = |k| tables(&a, live_sb.is_some(), k);
     if let Some(m) = &a.microflow {

@@ -114,6 +114,7 @@ fn pipeline_title(n: &Node) -> String {
     let Node::Pipeline {
         kind,
         datapath,
+        zone,
         inport,
         outport,
         ..
@@ -127,6 +128,9 @@ fn pipeline_title(n: &Node) -> String {
     }
     if let Some(o) = outport {
         t += &format!(", {}=\"{o}\"", if *kind == Pipeline::Multicast { "mcgroup" } else { "outport" });
+    }
+    if let Some(z) = zone {
+        t += &format!(", zone=\"{z}\"");
     }
     t + ")"
 }

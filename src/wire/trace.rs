@@ -89,6 +89,9 @@ pub struct PipelineBody {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
+    /// The zone, when the run spans a cluster's zones.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub zone: Option<String>,
     pub datapath: String,
     pub stage: String,
     pub priority: i64,
@@ -125,6 +128,9 @@ pub enum Node {
     Pipeline {
         kind: String,
         datapath: String,
+        /// The zone whose flows run here, when the run spans a cluster's zones.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        zone: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         inport: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -228,6 +234,7 @@ impl From<&lflow::Node> for Node {
             N::Pipeline {
                 kind,
                 datapath,
+                zone,
                 inport,
                 outport,
                 entry,
@@ -235,6 +242,7 @@ impl From<&lflow::Node> for Node {
             } => Node::Pipeline {
                 kind: kind.to_string(),
                 datapath: datapath.clone(),
+                zone: zone.clone(),
                 inport: inport.clone(),
                 outport: outport.clone(),
                 entry: entry.as_ref().map(Headers::from),
@@ -316,6 +324,7 @@ impl PipelineBody {
                 .steps()
                 .into_iter()
                 .map(|s| Step {
+                    zone: s.zone,
                     datapath: s.datapath,
                     stage: s.stage,
                     priority: s.priority,

@@ -391,6 +391,157 @@ fn must_gather_is_the_same_cluster_offline() {
     }
 }
 
+/// (datapath, stage, lflow uuid prefix) of each table step in ovn-trace's detailed output.
+fn ovn_trace_steps(text: &str) -> Vec<(String, String, String)> {
+    let header = regex::Regex::new(r#"^\s*(?:ingress|egress)\(dp="([^"]+)""#).unwrap();
+    let table = regex::Regex::new(r"^\s*\d+\. (\S+?)(?: \([^)]*\))?: .*, priority -?\d+, uuid ([0-9a-f]{8})$").unwrap();
+    let mut dp = String::new();
+    let mut out = vec![];
+    for l in text.lines() {
+        if let Some(c) = header.captures(l) {
+            dp = c[1].to_string();
+        } else if let Some(c) = table.captures(l) {
+            out.push((dp.clone(), c[1].to_string(), c[2].to_string()));
+        }
+    }
+    out
+}
+
+/// ovnscope's steps of one zone (from `trace --microflow -f json` over the cluster).
+fn ovnscope_steps(j: &Value, zone: &str) -> Vec<(String, String, String)> {
+    j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["zone"] == zone)
+        .map(|s| {
+            (
+                s["datapath"].as_str().unwrap().to_string(),
+                s["stage"].as_str().unwrap().to_string(),
+                s["uuid"].as_str().unwrap()[..8].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A trace across zones is one run: the source zone's flows up to the transit switch's ingress,
+/// then — as geneve delivers it — the destination zone's from the transit switch's egress on.
+/// Checked against ovn-trace in each zone, the second one started as ovnkube-trace does, from
+/// `inport == "tstor-<source node>"` with the headers the packet has on the wire. The two
+/// differences, by construction: ovn-trace runs the transit switch's egress in the source zone
+/// (ovnscope: in the destination zone, where OVN runs it), and ovnkube-trace's second trace runs
+/// the transit switch's ingress in the destination zone (OVN does not: the tunnel delivers to
+/// the egress). Pod to internet stays in one zone and agrees step for step.
+fn trace_across_zones_agrees_with_ovn_trace_in_each_zone() {
+    let l = lab();
+    let cluster = l.cluster_file();
+    let cases = [
+        (
+            "worker-1",
+            "network-trace_nettools-dual-pod",
+            "0a:58:0a:80:02:2b",
+            "0a:58:0a:80:02:01",
+            "10.128.2.43",
+            "worker-2",
+            "10.128.4.5",
+            "network-trace_nettools-w2",
+            "icmp4.type == 8",
+        ),
+        (
+            "worker-1",
+            "network-trace_nettools-dual-pod",
+            "0a:58:0a:80:02:2b",
+            "0a:58:0a:80:02:01",
+            "10.128.2.43",
+            "worker-3",
+            "10.128.6.7",
+            "network-trace_nettools-w3",
+            "tcp.src == 40000 && tcp.dst == 80 && tcp.flags == 2",
+        ),
+        (
+            "worker-3",
+            "network-trace_nettools-w3",
+            "0a:58:0a:80:06:07",
+            "0a:58:0a:80:06:01",
+            "10.128.6.7",
+            "worker-2",
+            "10.128.4.5",
+            "network-trace_nettools-w2",
+            "udp.src == 40000 && udp.dst == 53",
+        ),
+    ];
+    let id = |z: &str| ZONES.iter().position(|x| *x == z).unwrap() + 2;
+    for (src_zone, lsp, mac, gw_mac, src, dst_zone, dst, dst_lsp, l4) in cases {
+        let m = format!("inport == \"{lsp}\" && eth.src == {mac} && eth.dst == {gw_mac} && ip4.src == {src} && ip4.dst == {dst} && ip.ttl == 64 && {l4}");
+        let ours = l.json(&["trace", "--cluster", &cluster, "--microflow", &m, "-f", "json"]);
+        assert_eq!(ours["verdicts"], serde_json::json!([format!("output {dst_lsp}")]), "{m}");
+        let a = ovn_trace_steps(&l.run("ovn-trace", &[&format!("--db={}", l.sb(src_zone)), &m]));
+        let a_without_ts_egress: Vec<_> = a
+            .iter()
+            .filter(|(dp, st, _)| !(dp == "transit_switch" && st.starts_with("ls_out_")))
+            .cloned()
+            .collect();
+        assert_eq!(ovnscope_steps(&ours, src_zone), a_without_ts_egress, "source zone {src_zone}: {m}");
+        // The destination zone, from the headers at the crossing.
+        let crossing = ours["trace"].to_string();
+        assert!(
+            crossing.contains(&format!(
+                "geneve to zone {dst_zone}: VNI 16711683, ingress port key {}, egress port key {}",
+                id(src_zone),
+                id(dst_zone)
+            )),
+            "{crossing:.300}"
+        );
+        let m2 = format!(
+            "inport == \"tstor-{src_zone}\" && eth.src == 0a:58:64:58:00:{:02x} && eth.dst == 0a:58:64:58:00:{:02x} && ip4.src == {src} && ip4.dst == {dst} && ip.ttl == 63 && {l4}",
+            id(src_zone),
+            id(dst_zone)
+        );
+        let b = ovn_trace_steps(&l.run("ovn-trace", &[&format!("--db={}", l.sb(dst_zone)), &m2]));
+        let b_without_ts_ingress: Vec<_> = b
+            .iter()
+            .filter(|(dp, st, _)| !(dp == "transit_switch" && st.starts_with("ls_in_")))
+            .cloned()
+            .collect();
+        assert_eq!(
+            ovnscope_steps(&ours, dst_zone),
+            b_without_ts_ingress,
+            "destination zone {dst_zone}: {m2}"
+        );
+    }
+    // The headers ovnscope delivers are the ones the far pod captures.
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 10.128.4.5 && ip.ttl == 64 && icmp4.type == 8";
+    let (code, text, err) = l.ovnscope(&["trace", "--cluster", &cluster, "--microflow", m, "--minimal"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains(
+            "output(\"network-trace_nettools-w2\"); /* 0a:58:0a:80:04:01 > 0a:58:0a:80:04:05, 10.128.2.43 > 10.128.4.5, ttl 62 */"
+        ),
+        "{text}"
+    );
+    let seen = tcpdump_during(&l.ns("pod3"), "eth0", "icmp[icmptype] == icmp-echo", 1, || {
+        ping(&l.ns("pod1"), "10.128.4.5");
+    });
+    assert!(seen.contains("ttl 62") && seen.contains("10.128.2.43 > 10.128.4.5"), "{seen}");
+    // Pod to internet, from each zone: one zone, ovn-trace's steps exactly.
+    for (zone, _, lsp, ip, nid) in PODS {
+        let mac = l.nbctl(zone, &["get", "Logical_Switch_Port", lsp, "addresses"]);
+        let mac = mac
+            .trim()
+            .trim_matches(|c| c == '[' || c == ']' || c == '"')
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let gw = format!("0a:58:0a:80:{:02x}:01", (nid - 1) * 2);
+        let m = format!("inport == \"{lsp}\" && eth.src == {mac} && eth.dst == {gw} && ip4.src == {ip} && ip4.dst == 203.0.113.8 && ip.ttl == 64 && icmp4.type == 8");
+        let ours = l.json(&["trace", "--cluster", &cluster, "--microflow", &m, "-f", "json"]);
+        let theirs = ovn_trace_steps(&l.run("ovn-trace", &[&format!("--db={}", l.sb(zone)), &m]));
+        assert_eq!(ovnscope_steps(&ours, zone), theirs, "{m}");
+        assert_eq!(ours["verdicts"], serde_json::json!([format!("output br-ex_{zone}")]));
+    }
+}
+
 macro_rules! trials {
     ($($f:ident),* $(,)?) => {
         vec![$(Trial::test(stringify!($f), || { $f(); Ok(()) })),*]
@@ -405,6 +556,7 @@ fn main() {
         show_over_the_cluster_is_each_zone,
         nat_answers_from_each_pods_zone,
         must_gather_is_the_same_cluster_offline,
+        trace_across_zones_agrees_with_ovn_trace_in_each_zone,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();

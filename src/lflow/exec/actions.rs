@@ -142,6 +142,7 @@ impl<'a> Executor<'a> {
                 let mut kids = vec![];
                 self.trace(at.dp, flow, next_table, e, &mut kids);
                 out.push(Node::Pipeline {
+                    zone: self.zone.clone(),
                     entry: None,
                     kind: Pipeline::of(e),
                     datapath: self.dp_name(at.dp),

@@ -86,6 +86,30 @@ pub struct Executor<'a> {
     /// and what a run reached that is not.
     loaded: Option<BTreeSet<Uuid>>,
     missing: RefCell<(BTreeSet<Uuid>, BTreeSet<String>)>,
+    /// In a cluster: this executor's zone, the others, and the executors built for them as
+    /// packets cross the transit switch.
+    zone: Option<String>,
+    cluster: Option<Rc<Cluster<'a>>>,
+    siblings: RefCell<HashMap<String, Rc<Executor<'a>>>>,
+    options: Options,
+}
+
+/// The Southbound of every zone of a cluster, by zone name (OVN interconnect: one zone per
+/// node, tied by the transit switch).
+pub struct Cluster<'a> {
+    pub zones: Vec<(String, &'a SbDb)>,
+}
+
+impl<'a> Cluster<'a> {
+    /// The zone in which `port` is a local port (the router-type transit-switch port `tstor-N`
+    /// is a patch in N's own zone and `remote` everywhere else), other than `not`.
+    fn zone_of_local_port(&self, port: &str, not: &str) -> Option<(&str, &'a SbDb)> {
+        self.zones
+            .iter()
+            .filter(|(z, _)| z != not)
+            .find(|(_, sb)| sb.port_bindings.values().any(|p| p.logical_port == port && p.kind != "remote"))
+            .map(|(z, sb)| (z.as_str(), *sb))
+    }
 }
 
 /// The inport a typed-in microflow names (which datapath it starts in).
@@ -240,7 +264,49 @@ impl<'a> Executor<'a> {
             conntrack: opts.conntrack.then(Default::default),
             loaded: None,
             missing: RefCell::new(Default::default()),
+            zone: None,
+            cluster: None,
+            siblings: RefCell::new(HashMap::new()),
+            options: opts.clone(),
         })
+    }
+
+    /// An executor for `zone` of `cluster`: a packet sent to a `remote` port continues, as on
+    /// the wire, in the zone where that port is local — the transit switch's egress pipeline
+    /// and what follows run with that zone's flows (ovn-trace stops at the remote port).
+    pub fn in_cluster(cluster: Rc<Cluster<'a>>, zone: &str, opts: &Options) -> Result<Self, Error> {
+        let sb = cluster
+            .zones
+            .iter()
+            .find(|(z, _)| z == zone)
+            .map(|(_, sb)| *sb)
+            .ok_or_else(|| Error::UnknownPort(format!("zone {zone}")))?;
+        let mut ex = Self::new(sb, opts)?;
+        ex.zone = Some(zone.to_string());
+        ex.cluster = Some(cluster);
+        Ok(ex)
+    }
+
+    /// The zone of the cluster in which `port` is a logical port (where a microflow starts).
+    pub fn zone_of_port(cluster: &Cluster<'_>, port: &str) -> Option<String> {
+        cluster
+            .zones
+            .iter()
+            .find(|(_, sb)| sb.port_bindings.values().any(|p| p.logical_port == port && p.kind != "remote"))
+            .map(|(z, _)| z.clone())
+    }
+
+    /// The executor of another zone, built once.
+    fn sibling(&self, zone: &str) -> Option<Rc<Executor<'a>>> {
+        if let Some(e) = self.siblings.borrow().get(zone) {
+            return Some(e.clone());
+        }
+        let cluster = self.cluster.clone()?;
+        let mut opts = self.options.clone();
+        opts.ct.clear();
+        let ex = Rc::new(Executor::in_cluster(cluster, zone, &opts).ok()?);
+        self.siblings.borrow_mut().insert(zone.to_string(), ex.clone());
+        Some(ex)
     }
 
     /// An executor over a Southbound of which only the flows of `loaded` datapaths were read;
@@ -327,6 +393,7 @@ impl<'a> Executor<'a> {
         Ok(Trace {
             microflow: flow.headers(),
             nodes: vec![Node::Pipeline {
+                zone: self.zone.clone(),
                 entry: None,
                 kind: Pipeline::Ingress,
                 datapath: self.dp_name(dp),
@@ -506,6 +573,7 @@ impl<'a> Executor<'a> {
             let mut kids = vec![];
             self.trace(pdp, &mut nf, 0, false, &mut kids);
             out.push(Node::Pipeline {
+                zone: self.zone.clone(),
                 entry: None,
                 kind: Pipeline::Ingress,
                 datapath: self.dp_name(pdp),
@@ -544,6 +612,7 @@ impl<'a> Executor<'a> {
                     });
                 }
                 fan.push(Node::Pipeline {
+                    zone: self.zone.clone(),
                     entry: Some(ef.header_values()),
                     kind: Pipeline::Egress,
                     datapath: self.dp_name(dp),
@@ -553,6 +622,7 @@ impl<'a> Executor<'a> {
                 });
             }
             out.push(Node::Pipeline {
+                zone: self.zone.clone(),
                 entry: None,
                 kind: Pipeline::Multicast,
                 datapath: self.dp_name(dp),
@@ -561,6 +631,12 @@ impl<'a> Executor<'a> {
                 children: fan,
             });
             return;
+        }
+        if let (Some(p), Some(cluster)) = (port.filter(|p| p.kind == "remote"), &self.cluster) {
+            if let Some(node) = self.cross(cluster, p, flow, &ef, &name) {
+                out.push(node);
+                return;
+            }
         }
         let mut out_name = name.clone();
         if let Some(p) = port.filter(|p| p.kind == "chassisredirect") {
@@ -585,6 +661,7 @@ impl<'a> Executor<'a> {
             let mut kids = vec![];
             self.trace(dp, &mut ef, 0, true, &mut kids);
             out.push(Node::Pipeline {
+                zone: self.zone.clone(),
                 entry,
                 kind: Pipeline::Egress,
                 datapath: self.dp_name(dp),
@@ -597,6 +674,40 @@ impl<'a> Executor<'a> {
                 text: "/* omitting output because inport == outport && !flags.loopback */".into(),
             });
         }
+    }
+
+    /// A packet sent to a remote port crosses to the zone where the port is local, as geneve
+    /// carries it: the datapath (the transit switch, by its key), the logical inport and outport,
+    /// and the headers; no registers and no connection state. The egress pipeline runs there.
+    fn cross(&self, cluster: &Cluster<'a>, port: &Port, flow: &Microflow, ef: &Microflow, name: &str) -> Option<Node> {
+        let here = self.zone.as_deref().unwrap_or_default();
+        let (zone, _) = cluster.zone_of_local_port(name, here)?;
+        let there = self.sibling(zone)?;
+        let dp = there.datapath_of(name)?;
+        if there.dp_keys.get(&dp) != Some(&self.dp_keys.get(&port.datapath).copied().unwrap_or(-1)) {
+            return None; // not the same transit switch on both sides: the wire would not join them
+        }
+        let mut wf = ef.clone();
+        wf.clear_conntrack();
+        let entry = Some(wf.header_values());
+        let mut kids = vec![Node::Note {
+            text: format!(
+                "/* geneve to zone {zone}: VNI {}, ingress port key {}, egress port key {} */",
+                self.dp_keys.get(&port.datapath).copied().unwrap_or_default(),
+                self.ports.get(&flow.inport).map(|p| p.key).unwrap_or_default(),
+                port.key
+            ),
+        }];
+        there.trace(dp, &mut wf, 0, true, &mut kids);
+        Some(Node::Pipeline {
+            zone: Some(zone.to_string()),
+            entry,
+            kind: Pipeline::Egress,
+            datapath: there.dp_name(dp),
+            inport: Some(flow.inport.clone()),
+            outport: Some(name.to_string()),
+            children: kids,
+        })
     }
 }
 

@@ -46,6 +46,8 @@ pub enum Node {
     Pipeline {
         kind: Pipeline,
         datapath: String,
+        /// The zone whose flows run here, when the run spans the zones of a cluster.
+        zone: Option<String>,
         inport: Option<String>,
         outport: Option<String>,
         /// For an egress pipeline: the headers as it starts — what a geneve tunnel carries
@@ -129,6 +131,8 @@ pub struct Trace {
 /// One table step, flattened from the tree in the order ovn-trace prints them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
+    /// The zone, when the run spans the zones of a cluster.
+    pub zone: Option<String>,
     pub datapath: String,
     pub stage: String,
     pub priority: i64,
@@ -138,7 +142,7 @@ pub struct Step {
 impl Trace {
     /// The table steps in the order ovn-trace prints them.
     pub fn steps(&self) -> Vec<Step> {
-        fn walk(nodes: &[Node], out: &mut Vec<Step>) {
+        fn walk(nodes: &[Node], zone: &Option<String>, out: &mut Vec<Step>) {
             for n in nodes {
                 match n {
                     Node::Table {
@@ -150,20 +154,22 @@ impl Trace {
                         ..
                     } => {
                         out.push(Step {
+                            zone: zone.clone(),
                             datapath: datapath.clone(),
                             stage: stage.clone(),
                             priority: *priority,
                             uuid: uuid.clone(),
                         });
-                        walk(children, out);
+                        walk(children, zone, out);
                     }
-                    Node::Pipeline { children, .. } | Node::Transform { children, .. } => walk(children, out),
+                    Node::Pipeline { children, zone: z, .. } => walk(children, if z.is_some() { z } else { zone }, out),
+                    Node::Transform { children, .. } => walk(children, zone, out),
                     _ => {}
                 }
             }
         }
         let mut v = vec![];
-        walk(&self.nodes, &mut v);
+        walk(&self.nodes, &None, &mut v);
         v
     }
 
