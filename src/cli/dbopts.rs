@@ -361,7 +361,7 @@ pub async fn load_zones(
     let flags = args.ovs_db.is_some() || args.nb_db.is_some() || args.sb_db.is_some();
     let from_env = std::env::var_os("OVNSCOPE_CLUSTER").filter(|v| !v.is_empty()).map(PathBuf::from);
     let cluster_file = args.cluster.clone().or(from_env);
-    let specs_list: Vec<crate::db::cluster::ZoneSpec>;
+    let mut specs_list: Vec<crate::db::cluster::ZoneSpec>;
     let mut _must_gather = None;
     if let (Some(file), false, None) = (&cluster_file, flags, &args.must_gather) {
         let text = std::fs::read_to_string(file)
@@ -384,6 +384,8 @@ pub async fn load_zones(
                     .collect(),
             })
             .collect();
+        // By zone name, so every command lists them alike (a cluster file keeps its own order).
+        specs_list.sort_by(|a, b| a.name.cmp(&b.name));
         _must_gather = Some(mg);
     } else {
         return Ok(None);
