@@ -213,7 +213,7 @@ fn pick_node<'a>(mg: &'a mustgather::MustGather, want: Option<&str>) -> Result<&
     match (want, mg.nodes.as_slice()) {
         (None, [one]) => Ok(one),
         (None, _) => Err(UsageError(format!(
-            "{} holds the databases of {} nodes; this command reads one zone at a time (show and nat read them all): choose one with --node NAME:{}",
+            "{} holds the databases of {} nodes; this command reads one zone at a time (show, topology, nat and trace read them all): choose one with --node NAME:{}",
             mg.source.display(),
             mg.nodes.len(),
             list()
@@ -248,7 +248,7 @@ pub async fn load_all_where(
 ) -> Result<Vec<Loaded>, Failure> {
     if let Some(c) = &args.cluster {
         return Err(UsageError(format!(
-            "--cluster {}: this command reads one zone at a time so far (show and nat read a whole cluster); give that zone's --nb-db/--sb-db/--ovs-db",
+            "--cluster {}: this command reads one zone at a time so far (show, topology, nat and trace read a whole cluster); give that zone's --nb-db/--sb-db/--ovs-db",
             c.display()
         ))
         .into());

@@ -1,8 +1,8 @@
 //! `ovnscope topology`: the graph of the physical and logical network as text, JSON, DOT or SVG.
 
-use super::dbopts::{load_all, DbArgs};
+use super::dbopts::{load_all, load_zones, DbArgs, Zone};
 use super::{Failure, Outcome, UsageError};
-use crate::db::{views, Views};
+use crate::db::{views, Conditions, Views};
 use crate::render;
 use crate::topology::{build, focus, Topology, View};
 use crate::wire;
@@ -71,7 +71,56 @@ pub fn focus_output(v: &Views, query: &str, json: bool) -> Result<(String, focus
     Ok((text, chain))
 }
 
+/// A cluster: one graph of every zone (`--focus`: the chain in the zone that holds the pod).
+fn cluster(a: &TopologyArgs, zones: Vec<Zone>) -> Result<Outcome, Failure> {
+    let views: Vec<(String, Views)> = zones.into_iter().map(|z| (z.name, Views::from_loaded(&z.loaded))).collect();
+    for (z, v) in &views {
+        let w: Vec<String> = v.warnings.iter().map(|w| format!("zone {z}: {w}")).collect();
+        super::warn(&w);
+    }
+    let opts = build::Options {
+        view: a.view,
+        expand: a.expand || a.focus.is_some(),
+        threshold: a.collapse_above,
+        node: None,
+    };
+    if let Some(q) = &a.focus {
+        let found = views.iter().find(|(_, v)| {
+            v.nb.as_ref()
+                .is_some_and(|nb| focus::focus(q, v.ovs.as_ref(), nb, v.sb.as_ref()).is_ok())
+        });
+        let (_, v) = found.ok_or_else(|| Failure::NotFound(format!("no zone of the cluster holds {q:?}")))?;
+        let (text, chain) = focus_output(v, q, a.format == GraphFormat::Json)?;
+        if matches!(a.format, GraphFormat::Text | GraphFormat::Json) {
+            return answer(&a.output, text.into_bytes());
+        }
+        let topo = build::build(v.ovs.as_ref(), v.nb.as_ref(), v.sb.as_ref(), &opts);
+        let topo = topo.subgraph(&chain_ids(&chain, &topo));
+        return draw(a, &topo, &format!("ovnscope — {}/{}", chain.namespace, chain.pod));
+    }
+    let topo = crate::topology::cluster::build_cluster(&views, &opts);
+    let title = format!(
+        "ovnscope topology — {} view, {} zones",
+        format!("{:?}", a.view).to_lowercase(),
+        views.len()
+    );
+    draw(a, &topo, &title)
+}
+
+fn draw(a: &TopologyArgs, topo: &Topology, title: &str) -> Result<Outcome, Failure> {
+    let bytes = match a.format {
+        GraphFormat::Text => render::tree::to_text(topo).into_bytes(),
+        GraphFormat::Json => wire::pretty(&wire::topology::Graph::from(topo))?.into_bytes(),
+        GraphFormat::Dot => render::dot::to_dot(topo, title).into_bytes(),
+        GraphFormat::Svg => render::dot::render(&render::dot::to_dot(topo, title), "svg")?,
+    };
+    answer(&a.output, bytes)
+}
+
 pub async fn run(a: TopologyArgs) -> Result<Outcome, Failure> {
+    if let Some(zones) = load_zones(&a.db, &views::everything, &|_| Conditions::new()).await? {
+        return cluster(&a, zones);
+    }
     let loaded = load_all(&a.db, &views::everything).await?;
     let v = Views::from_loaded(&loaded);
     super::warn(&v.warnings);
@@ -91,13 +140,7 @@ pub async fn run(a: TopologyArgs) -> Result<Outcome, Failure> {
         topo = topo.subgraph(&chain_ids(&chain, &topo));
         title = format!("ovnscope — {}/{}", chain.namespace, chain.pod);
     }
-    let bytes = match a.format {
-        GraphFormat::Text => render::tree::to_text(&topo).into_bytes(),
-        GraphFormat::Json => wire::pretty(&wire::topology::Graph::from(&topo))?.into_bytes(),
-        GraphFormat::Dot => render::dot::to_dot(&topo, &title).into_bytes(),
-        GraphFormat::Svg => render::dot::render(&render::dot::to_dot(&topo, &title), "svg")?,
-    };
-    answer(&a.output, bytes)
+    draw(&a, &topo, &title)
 }
 
 /// The graph nodes of a focus chain.

@@ -170,8 +170,26 @@ pub fn to_dot(t: &Topology, title: &str) -> String {
                 "    label=\"logical network (OVN Northbound)\"; style=rounded; color=\"#d08c30\"; fontsize=12;"
             );
         }
+        let pad = if wrap { "    " } else { "  " };
+        let mut by_zone: BTreeMap<Option<&str>, Vec<&Node>> = BTreeMap::new();
         for n in logical {
-            line(&mut o, if wrap { "    " } else { "  " }, n);
+            by_zone.entry(n.zone.as_deref()).or_default().push(n);
+        }
+        for (zone, nodes) in by_zone {
+            match zone {
+                None => nodes.iter().for_each(|n| line(&mut o, pad, n)),
+                Some(z) => {
+                    let _ = writeln!(o, "{pad}subgraph cluster_zone_{} {{", cluster_id(z));
+                    let _ = writeln!(
+                        o,
+                        "{pad}  label={}; style=dashed; color=\"#6a9a3a\"; fontsize=12;",
+                        q(&format!("zone {z}"))
+                    );
+                    let inner = format!("{pad}  ");
+                    nodes.iter().for_each(|n| line(&mut o, &inner, n));
+                    let _ = writeln!(o, "{pad}}}");
+                }
+            }
         }
         if wrap {
             let _ = writeln!(o, "  }}");

@@ -93,6 +93,7 @@ fn plain(id: String, kind: NodeKind, label: String, r: Option<RowRef>) -> Node {
         row: r,
         chassis: None,
         bridge: None,
+        zone: None,
     }
 }
 

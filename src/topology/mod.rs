@@ -5,6 +5,7 @@
 //! names are unique, so renderings of the same topology are stable from run to run.
 
 pub mod build;
+pub mod cluster;
 pub mod focus;
 
 use crate::db::DbKind;
@@ -142,6 +143,9 @@ pub struct Node {
     /// The chassis (and bridge) whose cluster the node is drawn in.
     pub chassis: Option<String>,
     pub bridge: Option<String>,
+    /// In a cluster's graph: the zone a logical object belongs to (`None`: one zone, or an
+    /// object of the whole cluster such as the transit switch).
+    pub zone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

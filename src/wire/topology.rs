@@ -25,6 +25,9 @@ pub struct Node {
     /// The chassis (and bridge) whose cluster the node is drawn in.
     pub chassis: Option<String>,
     pub bridge: Option<String>,
+    /// In a cluster's graph: the zone of a logical object.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub zone: Option<String>,
 }
 
 /// The database row a node came from.
@@ -249,6 +252,7 @@ impl From<&topo::Node> for Node {
             }),
             chassis: n.chassis.clone(),
             bridge: n.bridge.clone(),
+            zone: n.zone.clone(),
         }
     }
 }

@@ -59,6 +59,14 @@ impl Lab {
     fn ns(&self, name: &str) -> String {
         format!("{}-{name}", self.prefix)
     }
+    /// The node's OVS system-id (its chassis name).
+    fn sysid(&self, zone: &str) -> String {
+        let db = format!("--db={}", self.ovs(zone));
+        self.run("ovs-vsctl", &[&db, "get", "Open_vSwitch", ".", "external_ids:system-id"])
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    }
     fn cluster_file(&self) -> String {
         self.dir.join("cluster").display().to_string()
     }
@@ -542,6 +550,80 @@ fn trace_across_zones_agrees_with_ovn_trace_in_each_zone() {
     }
 }
 
+/// `topology` over the cluster: one graph; the transit switch drawn once, its ports the
+/// router-type `tstor-N` of each zone peered with that zone's `rtots-N` (as each zone's
+/// `ovn-nbctl` has them); every zone's routers, under its name; and each node's geneve
+/// tunnels (`ovs-vsctl`) reaching the other nodes' real chassis.
+fn topology_over_the_cluster_is_one_graph() {
+    let l = lab();
+    let g = l.json(&["topology", "--cluster", &l.cluster_file(), "--view", "full", "-f", "json"]);
+    let nodes = g["nodes"].as_array().unwrap();
+    let edges = g["edges"].as_array().unwrap();
+    let ts: Vec<&Value> = nodes
+        .iter()
+        .filter(|n| n["kind"] == "switch" && n["name"] == "transit_switch")
+        .collect();
+    assert_eq!(ts.len(), 1, "the transit switch is drawn once");
+    let members: Vec<&str> = edges
+        .iter()
+        .filter(|e| e["kind"] == "member" && e["to"] == "ls:transit_switch")
+        .map(|e| e["from"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = ZONES.iter().map(|z| format!("lsp:tstor-{z}")).collect();
+    assert_eq!(members, want);
+    for z in ZONES {
+        assert_eq!(l.nbctl(z, &["lsp-get-type", &format!("tstor-{z}")]).trim(), "router");
+        let opts = l.nbctl(z, &["lsp-get-options", &format!("tstor-{z}")]);
+        let rtots = opts
+            .split_whitespace()
+            .find_map(|o| o.strip_prefix("router-port="))
+            .unwrap()
+            .to_string();
+        let peer = format!("lrp:{rtots}@{z}");
+        assert!(
+            edges.iter().any(|e| e["kind"] == "router_peer"
+                && ((e["from"] == format!("lsp:tstor-{z}") && e["to"] == peer)
+                    || (e["to"] == format!("lsp:tstor-{z}") && e["from"] == peer))),
+            "tstor-{z} ⇄ {peer}"
+        );
+        let mut routers: Vec<String> = l
+            .nbctl(z, &["--bare", "--columns=name", "list", "Logical_Router"])
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        routers.sort();
+        let mut mine: Vec<String> = nodes
+            .iter()
+            .filter(|n| n["kind"] == "router" && n["zone"] == z)
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect();
+        mine.sort();
+        assert_eq!(mine, routers, "zone {z}");
+        // Tunnels: each geneve interface of this node reaches the chassis whose encap IP is its
+        // remote_ip, drawn as that node's own (local) chassis.
+        let db = format!("--db={}", l.ovs(z));
+        let opts = l.run(
+            "ovs-vsctl",
+            &[&db, "--bare", "--columns=options", "find", "Interface", "type=geneve"],
+        );
+        let remotes: Vec<&str> = opts
+            .split_whitespace()
+            .filter_map(|o| o.trim_end_matches(',').strip_prefix("remote_ip="))
+            .map(|r| r.trim_matches(|c| c == '"' || c == '}'))
+            .collect();
+        assert_eq!(remotes.len(), 2, "{z}: {remotes:?}");
+        for r in remotes {
+            let e = edges
+                .iter()
+                .find(|e| e["kind"] == "tunnel" && e["remote_ip"] == r && e["from"].as_str().unwrap().contains(&l.sysid(z)))
+                .unwrap_or_else(|| panic!("{z} → {r}"));
+            let to = nodes.iter().find(|n| n["id"] == e["to"]).unwrap();
+            assert_eq!(to["local"], true, "{z} → {r}: the far node's own chassis, not a remote stand-in");
+            assert!(to["encap_ips"].as_array().unwrap().iter().any(|i| i == r));
+        }
+    }
+}
+
 macro_rules! trials {
     ($($f:ident),* $(,)?) => {
         vec![$(Trial::test(stringify!($f), || { $f(); Ok(()) })),*]
@@ -557,6 +639,7 @@ fn main() {
         nat_answers_from_each_pods_zone,
         must_gather_is_the_same_cluster_offline,
         trace_across_zones_agrees_with_ovn_trace_in_each_zone,
+        topology_over_the_cluster_is_one_graph,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
