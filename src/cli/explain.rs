@@ -1,10 +1,10 @@
 //! `ovnscope explain`: recorded captures explained hop by hop.
 
-use super::dbopts::{load_all, DbArgs};
+use super::dbopts::{load_all, load_zones, DbArgs};
 use super::{Failure, Format, Outcome, UsageError};
 use crate::capture::decode::Observation;
 use crate::capture::file;
-use crate::db::{views, Views};
+use crate::db::{views, Conditions, Views};
 use crate::trace::report::{self, Report};
 use crate::wire;
 use clap::Args;
@@ -66,19 +66,23 @@ pub fn answer(
         _ => None,
     };
     let r = Report::build(points, observations, views.nb.as_ref(), validation);
-    for u in &r.unknown_points {
-        eprintln!("note: capture point {u} names no pod in the Northbound database; its rows are shown, but no OVN object is tied to it");
-    }
-    let output = match format {
-        Format::Json => wire::pretty(&wire::explain::Report::from(&r))?,
-        Format::Text => r.to_text(),
-    };
+    let output = render(&r, format)?;
     let outcome = if r.disagrees() {
         Outcome::No { output, reason: None }
     } else {
         Outcome::Answer(output)
     };
     Ok((outcome, r))
+}
+
+fn render(r: &Report, format: Format) -> Result<String, Failure> {
+    for u in &r.unknown_points {
+        eprintln!("note: capture point {u} names no pod in the Northbound database; its rows are shown, but no OVN object is tied to it");
+    }
+    Ok(match format {
+        Format::Json => wire::pretty(&wire::explain::Report::from(r))?,
+        Format::Text => r.to_text(),
+    })
 }
 
 pub async fn run(a: ExplainArgs) -> Result<Outcome, Failure> {
@@ -95,6 +99,20 @@ pub async fn run(a: ExplainArgs) -> Result<Outcome, Failure> {
         let p = point.to_string();
         observations.extend(tokio::task::spawn_blocking(move || file::read(&path, &p)).await??);
         points.push(point.to_string());
+    }
+    if let Some(zones) = load_zones(&a.db, &views::northbound, &|_| Conditions::new()).await? {
+        if a.validate {
+            return Err(
+                UsageError("--validate reads one zone at a time so far; give that zone's --nb-db and --sb-db (or --node)".into()).into(),
+            );
+        }
+        let nbs: Vec<(String, crate::db::nb::NbDb)> = zones
+            .into_iter()
+            .filter_map(|z| Some((z.name, Views::from_loaded(&z.loaded).nb?)))
+            .collect();
+        let refs: Vec<(String, &crate::db::nb::NbDb)> = nbs.iter().map(|(z, nb)| (z.clone(), nb)).collect();
+        let r = Report::build_zones(&points, observations, &refs, None);
+        return Ok(Outcome::Answer(render(&r, a.format)?));
     }
     let views = report_views(&a.db, a.validate).await?;
     Ok(answer(&points, observations, &views, a.validate, a.format)?.0)

@@ -484,6 +484,15 @@ impl NbDb {
         v
     }
 
+    /// The ports of the switch called `name` (none when there is no such switch).
+    pub fn ports_of_named_switch(&self, name: &str) -> Vec<&SwitchPort> {
+        self.switches
+            .values()
+            .find(|s| s.name == name)
+            .map(|s| self.ports_of(s))
+            .unwrap_or_default()
+    }
+
     pub fn router_ports_of(&self, r: &Router) -> Vec<&RouterPort> {
         let mut v: Vec<&RouterPort> = r.ports.iter().filter_map(|u| self.router_ports.get(u)).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));

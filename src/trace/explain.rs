@@ -128,6 +128,11 @@ fn describe(prev: &Frame, cur: &Frame, forward: bool, nb: Option<&NbDb>) -> (Str
         if (ovn || mac_port.is_some()) && routers.len() == usize::from(hops) {
             what.push(format!("TTL −{hops}: routed by {}", routers.join(" → ")));
             by.extend(routers);
+        } else if let (1, Some((_, router))) = (hops, mac_port.filter(|_| routers.is_empty())) {
+            // One hop, and the new source MAC is that router's port (e.g. the second zone's
+            // router of an interconnect path, which this zone's walk does not reach).
+            what.push(format!("TTL −1: routed by {router}"));
+            by.push(router.to_string());
         } else if outside || (!ovn && mac_port.is_none()) {
             what.push(format!("TTL −{hops}: {hops} router hop(s) outside OVN"));
         } else {
@@ -267,6 +272,63 @@ fn row(point: &str, o: Option<&Observation>) -> Row {
 }
 
 pub fn explain(journeys: &[Journey], nb: Option<&NbDb>) -> Vec<Explained> {
+    let zones: Vec<(String, &NbDb)> = nb.into_iter().map(|n| (String::new(), n)).collect();
+    explain_zones(journeys, &zones)
+}
+
+/// The zone whose Northbound explains a hop: the one that owns the router port whose MAC the
+/// packet now carries, else the one holding the sender's (forward) or receiver's port.
+fn zone_for<'a>(zones: &'a [(String, &'a NbDb)], prev: &Frame, cur: &Frame, forward: bool) -> Option<&'a (String, &'a NbDb)> {
+    if zones.len() < 2 {
+        return zones.first();
+    }
+    let by_mac = cur
+        .src_mac
+        .as_deref()
+        .and_then(|m| zones.iter().find(|(_, nb)| router_port_of_mac(nb, m).is_some()));
+    let holder = |ip: Option<IpAddr>| {
+        let ip = ip?.to_string();
+        zones.iter().find(|(_, nb)| crate::topology::focus::find_port(nb, &ip).is_ok())
+    };
+    by_mac
+        .or_else(|| holder(if forward { prev.src } else { prev.dst }))
+        .or_else(|| zones.first())
+}
+
+/// A geneve frame between zones: the transit switch by its datapath key and the ports by their
+/// keys, as the zones' Northbounds request them (`requested-tnl-key`, OVN-Kubernetes
+/// interconnect); `None` for other tunnels (their keys are allocated by northd, not named here).
+fn tunnel_note(zones: &[(String, &NbDb)], g: &crate::capture::decode::Geneve) -> Option<String> {
+    let key = |m: &std::collections::BTreeMap<String, String>| m.get("requested-tnl-key").and_then(|k| k.parse::<i64>().ok());
+    for (_, nb) in zones {
+        let Some(ts) = nb.switches.values().find(|s| key(&s.other_config) == Some(i64::from(g.vni))) else {
+            continue;
+        };
+        let port = |k: Option<u16>| {
+            let k = i64::from(k?);
+            zones
+                .iter()
+                .flat_map(|(_, nb)| nb.ports_of_named_switch(&ts.name))
+                .find(|p| key(&p.options) == Some(k))
+                .map(|p| p.name.clone())
+        };
+        let (i, e) = (port(g.ingress_port_key), port(g.egress_port_key));
+        return Some(format!(
+            "over geneve VNI {} = switch {}{}",
+            g.vni,
+            ts.name,
+            match (i, e) {
+                (Some(i), Some(e)) => format!(", from {i} to {e}"),
+                _ => String::new(),
+            }
+        ));
+    }
+    None
+}
+
+/// Like [`explain`], with the Northbound of each zone of a cluster (each hop explained by its
+/// own zone, and named with it).
+pub fn explain_zones(journeys: &[Journey], zones: &[(String, &NbDb)]) -> Vec<Explained> {
     journeys
         .iter()
         .map(|j| {
@@ -285,11 +347,20 @@ pub fn explain(journeys: &[Journey], nb: Option<&NbDb>) -> Vec<Explained> {
                         }
                     }
                     (Some(o), Some((_, p))) => {
-                        let (w, by) = describe(p, inner(&o.frame), j.key.forward, nb);
+                        let cur = inner(&o.frame);
+                        let z = zone_for(zones, p, cur, j.key.forward);
+                        let (mut w, by) = describe(p, cur, j.key.forward, z.map(|z| z.1));
+                        if let Some((name, _)) = z.filter(|(n, _)| !n.is_empty() && w != "unchanged") {
+                            w += &format!(" [zone {name}]");
+                        }
+                        if let Some(t) = o.frame.geneve.as_ref().and_then(|g| tunnel_note(zones, g)) {
+                            w = if w == "unchanged" { t } else { format!("{w}; {t}") };
+                        }
                         r.what = w;
                         r.by = by;
                     }
                     (None, Some((pp, pf))) if last_seen.is_some_and(|l| i > l) && lost.is_none() => {
+                        let nb = zone_for(zones, pf, pf, j.key.forward).map(|z| z.1);
                         let why = nb
                             .and_then(|nb| ttl_expiry(nb, pf, j.key.forward).or_else(|| acl_drop(nb, pf)))
                             .map(|w| format!(": {w}"))

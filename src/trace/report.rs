@@ -49,29 +49,40 @@ impl Report {
     /// Correlates the observations across the points and explains them with the Northbound
     /// (when there is one).
     pub fn build(points: &[String], observations: Vec<Observation>, nb: Option<&NbDb>, validation: Option<Vec<Validation>>) -> Report {
+        let zones: Vec<(String, &NbDb)> = nb.into_iter().map(|n| (String::new(), n)).collect();
+        Report::build_zones(points, observations, &zones, validation)
+    }
+
+    /// Like [`Report::build`] over the zones of a cluster, each hop explained by its zone.
+    pub fn build_zones(
+        points: &[String],
+        observations: Vec<Observation>,
+        zones: &[(String, &NbDb)],
+        validation: Option<Vec<Validation>>,
+    ) -> Report {
         let tcp_point = points.iter().find(|p| {
             observations
                 .iter()
                 .any(|o| &o.point == *p && matches!(inner(&o.frame).l4, Some(L4::Tcp { .. })))
         });
         let conversations = tcp_point.map(|p| conversation::conversations(p, &observations)).unwrap_or_default();
-        let unknown_points = match nb {
-            Some(nb) => points
+        let unknown_points = match zones.is_empty() {
+            false => points
                 .iter()
                 .filter(|p| {
                     p.strip_prefix("pod:")
                         .map(|q| q.split('(').next().unwrap_or(q))
-                        .is_some_and(|q| crate::topology::focus::find_port(nb, q).is_err())
+                        .is_some_and(|q| zones.iter().all(|(_, nb)| crate::topology::focus::find_port(nb, q).is_err()))
                 })
                 .cloned()
                 .collect(),
-            None => vec![],
+            true => vec![],
         };
         let journeys = correlate::correlate(points, observations);
         Report {
             points: points.to_vec(),
             unknown_points,
-            packets: explain::explain(&journeys, nb),
+            packets: explain::explain_zones(&journeys, zones),
             conversations,
             validation,
         }

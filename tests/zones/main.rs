@@ -624,6 +624,102 @@ fn topology_over_the_cluster_is_one_graph() {
     }
 }
 
+/// A real ping across nodes captured at the source pod, on the underlay and at the far pod, and
+/// explained over the cluster: the first hop by the source zone's router, the underlay frame as
+/// the transit switch between the two nodes' `tstor` ports, the last hop by the far zone's
+/// router. The VNI and port keys tcpdump decodes on the underlay are the ones the cross-zone
+/// trace predicts for the same packet.
+fn explain_across_zones_names_both_zones() {
+    let l = lab();
+    let dir = tempfile::tempdir().unwrap();
+    let cap = |ns: &str, iface: &str, file: &str, filter: &str| {
+        Command::new("ip")
+            .args(["netns", "exec", ns, "timeout", "8", "tcpdump", "-U", "-i", iface, "-c", "2", "-w"])
+            .arg(dir.path().join(file))
+            .arg(filter)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let caps = [
+        cap(&l.ns("pod1"), "eth0", "pod1.pcap", "icmp"),
+        cap(&l.ns("underlay"), "ul-worker-1", "ul.pcap", "udp port 6081"),
+        cap(&l.ns("pod3"), "eth0", "pod3.pcap", "icmp"),
+    ];
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    ping(&l.ns("pod1"), "10.128.4.5");
+    for c in caps {
+        assert!(c.wait_with_output().unwrap().status.success());
+    }
+    let f = |n: &str| dir.path().join(n).display().to_string();
+    let args = [
+        "explain".to_string(),
+        "--cluster".into(),
+        l.cluster_file(),
+        "--capture".into(),
+        format!("pod:network-trace/nettools-dual-pod={}", f("pod1.pcap")),
+        "--capture".into(),
+        format!("underlay={}", f("ul.pcap")),
+        "--capture".into(),
+        format!("pod:network-trace/nettools-w2={}", f("pod3.pcap")),
+        "-f".into(),
+        "json".into(),
+    ];
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let j = l.json(&refs);
+    let fwd = &j["packets"][0];
+    assert_eq!(fwd["key"]["forward"], true);
+    let what = |i: usize| fwd["rows"][i]["what"].as_str().unwrap().to_string();
+    assert!(
+        what(1).contains("rtots-worker-1 of ovn_cluster_router [zone worker-1]"),
+        "{}",
+        what(1)
+    );
+    assert!(
+        what(1).contains("over geneve VNI 16711683 = switch transit_switch, from tstor-worker-1 to tstor-worker-2"),
+        "{}",
+        what(1)
+    );
+    assert!(
+        what(2).contains("routed by ovn_cluster_router") && what(2).contains("rtos-worker-2 of ovn_cluster_router [zone worker-2]"),
+        "{}",
+        what(2)
+    );
+    let reply = &j["packets"][1];
+    assert!(
+        reply["rows"][1]["what"]
+            .as_str()
+            .unwrap()
+            .contains("from tstor-worker-2 to tstor-worker-1"),
+        "{reply:#}"
+    );
+    // What tcpdump decodes on the underlay, and what the flows predict for the same packet.
+    let text = l.run("tcpdump", &["-nn", "-vv", "-r", &f("ul.pcap")]);
+    let vni = text
+        .split("vni 0x")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .map(|h| u32::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    let data = text
+        .split("data ")
+        .nth(1)
+        .map(|r| r.split(']').next().unwrap().trim().to_string())
+        .unwrap();
+    let (ingress, egress) = (
+        u32::from_str_radix(&data[..4], 16).unwrap(),
+        u32::from_str_radix(&data[4..8], 16).unwrap(),
+    );
+    assert_eq!(fwd["rows"][1]["vni"], vni);
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 10.128.4.5 && ip.ttl == 64 && icmp4.type == 8";
+    let (code, t, err) = l.ovnscope(&["trace", "--cluster", &l.cluster_file(), "--microflow", m]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        t.contains(&format!("VNI {vni}, ingress port key {ingress}, egress port key {egress}")),
+        "tcpdump: vni {vni} data {data}\n{t}"
+    );
+}
+
 macro_rules! trials {
     ($($f:ident),* $(,)?) => {
         vec![$(Trial::test(stringify!($f), || { $f(); Ok(()) })),*]
@@ -640,6 +736,7 @@ fn main() {
         must_gather_is_the_same_cluster_offline,
         trace_across_zones_agrees_with_ovn_trace_in_each_zone,
         topology_over_the_cluster_is_one_graph,
+        explain_across_zones_names_both_zones,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
