@@ -345,6 +345,19 @@ async fn load_choices(
     Ok(out)
 }
 
+/// The zones of `--cluster FILE` (or `OVNSCOPE_CLUSTER` when no other database option is given).
+pub fn cluster_file_zones(args: &DbArgs) -> Result<Option<Vec<crate::db::cluster::ZoneSpec>>, Failure> {
+    let flags = args.ovs_db.is_some() || args.nb_db.is_some() || args.sb_db.is_some();
+    let from_env = std::env::var_os("OVNSCOPE_CLUSTER").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let (Some(file), false, None) = (args.cluster.clone().or(from_env), flags, &args.must_gather) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| Failure::Unreachable(anyhow::anyhow!("cannot read the cluster file {}: {e}", file.display())))?;
+    let zones = crate::db::cluster::parse(&text, &file.display().to_string()).map_err(|e| UsageError(e.to_string()))?;
+    Ok(Some(zones))
+}
+
 /// One zone of a cluster, read.
 pub struct Zone {
     pub name: String,
@@ -358,15 +371,10 @@ pub async fn load_zones(
     specs: &dyn Fn(DbKind) -> Vec<TableSpec>,
     conds: &dyn Fn(DbKind) -> Conditions,
 ) -> Result<Option<Vec<Zone>>, Failure> {
-    let flags = args.ovs_db.is_some() || args.nb_db.is_some() || args.sb_db.is_some();
-    let from_env = std::env::var_os("OVNSCOPE_CLUSTER").filter(|v| !v.is_empty()).map(PathBuf::from);
-    let cluster_file = args.cluster.clone().or(from_env);
     let mut specs_list: Vec<crate::db::cluster::ZoneSpec>;
     let mut _must_gather = None;
-    if let (Some(file), false, None) = (&cluster_file, flags, &args.must_gather) {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Failure::Unreachable(anyhow::anyhow!("cannot read the cluster file {}: {e}", file.display())))?;
-        specs_list = crate::db::cluster::parse(&text, &file.display().to_string()).map_err(|e| UsageError(e.to_string()))?;
+    if let Some(zones) = cluster_file_zones(args)? {
+        specs_list = zones;
     } else if let (Some(path), None) = (&args.must_gather, &args.node) {
         let p = path.clone();
         let mg = tokio::task::spawn_blocking(move || mustgather::open(&p)).await??;
@@ -412,10 +420,7 @@ pub async fn load_zones(
     let loaded = futures::future::join_all(reads).await;
     let mut zones = vec![];
     for (z, l) in specs_list.iter().zip(loaded) {
-        let loaded = l.map_err(|e| match e {
-            Failure::Unreachable(err) => Failure::Unreachable(err.context(format!("zone {}", z.name))),
-            other => other,
-        })?;
+        let loaded = l.map_err(|e| e.in_zone(&z.name))?;
         zones.push(Zone {
             name: z.name.clone(),
             loaded,

@@ -38,6 +38,17 @@ pub enum Failure {
     Internal(anyhow::Error),
 }
 
+impl Failure {
+    /// Names the zone of a cluster the failure happened in.
+    pub fn in_zone(self, zone: &str) -> Failure {
+        match self {
+            Failure::Unreachable(e) => Failure::Unreachable(e.context(format!("zone {zone}"))),
+            Failure::Usage(m) => Failure::Usage(format!("zone {zone}: {m}")),
+            other => other,
+        }
+    }
+}
+
 /// A usage mistake that clap cannot catch (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

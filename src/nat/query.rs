@@ -163,3 +163,43 @@ pub async fn read_targeted(
     }
     Ok((nb, sb, nb_loaded.warnings))
 }
+
+/// Which of the live zones holds the subject of `q`, by one small select per zone, all at
+/// once: the switch port by name (`--pod`, `--lsp`), or a NAT rule by logical (`--ip`) or
+/// external (`--external-ip`) address — instead of reading every zone. `Ok(None)` when no zone
+/// answers (an address without a rule is then looked for by reading the zones).
+pub async fn locate(q: &Question, clients: &[Client]) -> Result<Option<usize>, (usize, crate::ovsdb::Error)> {
+    use crate::ovsdb::Select;
+    let select = match &q.who {
+        Who::Pod(p) => Select {
+            table: "Logical_Switch_Port".into(),
+            conditions: vec![Condition::eq("name", json!(p.replacen('/', "_", 1)))],
+            columns: Some(vec!["name".into()]),
+        },
+        Who::Lsp(p) => Select {
+            table: "Logical_Switch_Port".into(),
+            conditions: vec![Condition::eq("name", json!(p))],
+            columns: Some(vec!["name".into()]),
+        },
+        Who::Ip(ip) => Select {
+            table: "NAT".into(),
+            conditions: vec![Condition::eq("logical_ip", json!(ip.to_string()))],
+            columns: Some(vec!["logical_ip".into()]),
+        },
+        Who::External(ip) => Select {
+            table: "NAT".into(),
+            conditions: vec![Condition::eq("external_ip", json!(ip.to_string()))],
+            columns: Some(vec!["external_ip".into()]),
+        },
+    };
+    let asks = clients.iter().map(|c| c.select("OVN_Northbound", std::slice::from_ref(&select)));
+    let answers = futures::future::join_all(asks).await;
+    for (i, a) in answers.into_iter().enumerate() {
+        match a {
+            Ok(rows) if rows.first().is_some_and(|r| !r.is_empty()) => return Ok(Some(i)),
+            Ok(_) => {}
+            Err(e) => return Err((i, e)),
+        }
+    }
+    Ok(None)
+}

@@ -280,6 +280,27 @@ fn show_over_the_cluster_is_each_zone() {
             assert_eq!(got, want, "zone {z} {table}");
         }
     }
+    // A zone that cannot be reached is named; a malformed cluster file names its line.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("cluster");
+    let text = std::fs::read_to_string(l.cluster_file()).unwrap() + "worker-9 nb=unix:/nonexistent/nb.sock\n";
+    std::fs::write(&bad, text).unwrap();
+    for cmd in ["show", "nat"] {
+        let mut args = vec![cmd, "--cluster", bad.to_str().unwrap()];
+        if cmd == "nat" {
+            args.extend(["--pod", "network-trace/nettools-w2"]);
+        }
+        let (code, _, err) = l.ovnscope(&args);
+        assert_eq!(code, 3, "{cmd}: {err}");
+        assert!(
+            err.contains("zone worker-9") && err.contains("/nonexistent/nb.sock"),
+            "{cmd}: {err}"
+        );
+    }
+    std::fs::write(&bad, "worker-1 nb=unix:/x\nworker-2 sb=unix:/y\n").unwrap();
+    let (code, _, err) = l.ovnscope(&["show", "--cluster", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 2: zone worker-2 has no nb= database"), "{err}");
     // The text groups by zone.
     let (code, text, err) = l.ovnscope(&["show", "--cluster", &l.cluster_file()]);
     assert_eq!(code, 0, "{err}");
