@@ -30,6 +30,7 @@ fn lab(verb: &str) -> Output {
             ("OVNLAB_PREFIX", "ovnb"),
             ("OVNLAB_NB_PORT", "26641"),
             ("OVNLAB_SB_PORT", "26642"),
+            ("OVNLAB_SHAPE", "central"),
         ])
         .output()
         .expect("run lab/ovnlab");

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ovnscope-target}
 cargo build --quiet --bin ovnscope
 bin=$CARGO_TARGET_DIR/debug/ovnscope
+export OVNLAB_SHAPE=central  # the guide and the graphs document the centralised lab
 lab/ovnlab status >/dev/null 2>&1 || lab/ovnlab up
 eval "$(lab/ovnlab env)"
 mkdir -p graphs

@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ovnscope-target}
 cargo build --quiet --bin ovnscope
+export OVNLAB_SHAPE=central  # the guide and the graphs document the centralised lab
 lab/ovnlab status >/dev/null 2>&1 || lab/ovnlab up
 eval "$(lab/ovnlab env)"
 PFX=${OVNLAB_PREFIX:-ovnlab}

@@ -52,6 +52,8 @@ impl Lab {
             ("OVNLAB_NB_PORT".into(), self.nb_port.to_string()),
             ("OVNLAB_SB_PORT".into(), self.sb_port.to_string()),
             ("LAB_WORKER2".into(), if self.worker2 { "1" } else { "0" }.into()),
+            // This suite is written against the centralised shape (tests/zones runs the other).
+            ("OVNLAB_SHAPE".into(), "central".into()),
         ]
     }
 
