@@ -44,7 +44,7 @@ pub async fn run(a: CaptureArgs) -> Result<Outcome, Failure> {
         .map(|p| Point::parse(p).ok_or_else(|| UsageError(format!("--point {p:?}: expected NAME=IFACE or NAME=IFACE@NETNS"))))
         .collect::<Result<_, _>>()?;
     // Everything the report (and the pipeline, with --validate) needs is read before capturing.
-    let views = super::explain::report_views(&a.db, a.validate).await?;
+    let names = super::explain::report_names(&a.db, a.validate).await?;
     let limits = Limits {
         count: a.count,
         duration: a
@@ -69,9 +69,9 @@ pub async fn run(a: CaptureArgs) -> Result<Outcome, Failure> {
         })
     })
     .await??;
-    let names: Vec<String> = points.iter().map(|p| p.name.clone()).collect();
+    let point_names: Vec<String> = points.iter().map(|p| p.name.clone()).collect();
     let observations: Vec<_> = captured.iter().map(|c| c.obs.clone()).collect();
-    let (outcome, report) = super::explain::answer(&names, observations, &views, a.validate, a.format)?;
+    let (outcome, report) = super::explain::answer(&point_names, observations, &names, a.validate, a.format)?;
     if let Some(path) = &a.write {
         let what = report.comments();
         let packets: Vec<_> = captured

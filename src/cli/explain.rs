@@ -4,6 +4,7 @@ use super::dbopts::{load_all, load_zones, DbArgs};
 use super::{Failure, Format, Outcome, UsageError};
 use crate::capture::decode::Observation;
 use crate::capture::file;
+use crate::db::nb::NbDb;
 use crate::db::{views, Conditions, Views};
 use crate::trace::report::{self, Report};
 use crate::wire;
@@ -29,24 +30,42 @@ pub struct ExplainArgs {
     pub format: Format,
 }
 
+/// What names the OVN objects in a report: one zone's databases, or each zone's Northbound.
+pub enum Names {
+    Zone(Views),
+    Cluster(Vec<(String, NbDb)>),
+}
+
 /// The databases a report needs: with `validate`, the Northbound, the Southbound with its
 /// logical flows, and the Open_vSwitch one if given (to tie host veths to ports); without,
 /// the Northbound if there is one (it names NAT rules and router ports; without one the
-/// changes are still shown).
-pub async fn report_views(db: &DbArgs, validate: bool) -> Result<Views, Failure> {
+/// changes are still shown) — of every zone, for a cluster.
+pub async fn report_names(db: &DbArgs, validate: bool) -> Result<Names, Failure> {
+    if let Some(zones) = load_zones(db, &views::northbound, &|_| Conditions::new()).await? {
+        if validate {
+            return Err(
+                UsageError("--validate reads one zone at a time so far; give that zone's --nb-db and --sb-db (or --node)".into()).into(),
+            );
+        }
+        let nbs = zones
+            .into_iter()
+            .filter_map(|z| Some((z.name, Views::from_loaded(&z.loaded).nb?)))
+            .collect();
+        return Ok(Names::Cluster(nbs));
+    }
     if validate {
         let views = Views::from_loaded(&load_all(db, &views::with_pipeline).await?);
         super::warn(&views.warnings);
         if views.nb.is_none() || views.sb.is_none() {
             return Err(UsageError("--validate needs the Northbound and Southbound databases (--nb-db, --sb-db)".into()).into());
         }
-        return Ok(views);
+        return Ok(Names::Zone(views));
     }
     match load_all(db, &views::northbound).await {
-        Ok(l) => Ok(Views::from_loaded(&l)),
+        Ok(l) => Ok(Names::Zone(Views::from_loaded(&l))),
         Err(Failure::Unreachable(e)) if e.is::<super::dbopts::NoDatabase>() => {
             eprintln!("note: no Northbound database to name the OVN objects; give --nb-db (a live server or file:) for that");
-            Ok(Views::from_loaded(&[]))
+            Ok(Names::Zone(Views::from_loaded(&[])))
         }
         Err(e) => Err(e),
     }
@@ -57,15 +76,23 @@ pub async fn report_views(db: &DbArgs, validate: bool) -> Result<Views, Failure>
 pub fn answer(
     points: &[String],
     observations: Vec<Observation>,
-    views: &Views,
+    names: &Names,
     validate: bool,
     format: Format,
 ) -> Result<(Outcome, Report), Failure> {
-    let validation = match (validate, views.nb.as_ref(), views.sb.as_ref()) {
-        (true, Some(nb), Some(sb)) => Some(report::validation(points, &observations, nb, sb, views.ovs.as_ref())?),
-        _ => None,
+    let r = match names {
+        Names::Zone(views) => {
+            let validation = match (validate, views.nb.as_ref(), views.sb.as_ref()) {
+                (true, Some(nb), Some(sb)) => Some(report::validation(points, &observations, nb, sb, views.ovs.as_ref())?),
+                _ => None,
+            };
+            Report::build(points, observations, views.nb.as_ref(), validation)
+        }
+        Names::Cluster(nbs) => {
+            let refs: Vec<(String, &NbDb)> = nbs.iter().map(|(z, nb)| (z.clone(), nb)).collect();
+            Report::build_zones(points, observations, &refs, None)
+        }
     };
-    let r = Report::build(points, observations, views.nb.as_ref(), validation);
     let output = render(&r, format)?;
     let outcome = if r.disagrees() {
         Outcome::No { output, reason: None }
@@ -100,20 +127,6 @@ pub async fn run(a: ExplainArgs) -> Result<Outcome, Failure> {
         observations.extend(tokio::task::spawn_blocking(move || file::read(&path, &p)).await??);
         points.push(point.to_string());
     }
-    if let Some(zones) = load_zones(&a.db, &views::northbound, &|_| Conditions::new()).await? {
-        if a.validate {
-            return Err(
-                UsageError("--validate reads one zone at a time so far; give that zone's --nb-db and --sb-db (or --node)".into()).into(),
-            );
-        }
-        let nbs: Vec<(String, crate::db::nb::NbDb)> = zones
-            .into_iter()
-            .filter_map(|z| Some((z.name, Views::from_loaded(&z.loaded).nb?)))
-            .collect();
-        let refs: Vec<(String, &crate::db::nb::NbDb)> = nbs.iter().map(|(z, nb)| (z.clone(), nb)).collect();
-        let r = Report::build_zones(&points, observations, &refs, None);
-        return Ok(Outcome::Answer(render(&r, a.format)?));
-    }
-    let views = report_views(&a.db, a.validate).await?;
-    Ok(answer(&points, observations, &views, a.validate, a.format)?.0)
+    let names = report_names(&a.db, a.validate).await?;
+    Ok(answer(&points, observations, &names, a.validate, a.format)?.0)
 }

@@ -191,12 +191,24 @@ fn cluster(a: &TraceArgs, zones: Vec<Zone>) -> Result<Outcome, Failure> {
     let (Some(from), Some(to)) = (a.from.as_deref(), a.to) else {
         return Err(UsageError("--from and --to are required without --microflow".into()).into());
     };
-    let (zone, v, port) = views
+    let zv: Vec<path::ZoneViews> = views
         .iter()
-        .find_map(|(z, v)| Some((z, v, find_port(v.nb.as_ref()?, from).ok()?)))
+        .filter_map(|(z, v)| {
+            Some(path::ZoneViews {
+                name: z,
+                ovs: v.ovs.as_ref(),
+                nb: v.nb.as_ref()?,
+                sb: v.sb.as_ref(),
+            })
+        })
+        .collect();
+    let (i, port) = zv
+        .iter()
+        .enumerate()
+        .find_map(|(i, z)| Some((i, find_port(z.nb, from).ok()?)))
         .ok_or_else(|| Failure::NotFound(format!("no zone of the cluster holds {from:?}")))?;
-    let nb = v.nb.as_ref().expect("found in it");
-    let mut p = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl)?;
+    let zone = zv[i].name;
+    let mut p = path::predict_in_cluster(&zv, i, port, to, a.ttl)?;
     let pipeline = match (a.lflows, p.points.first()) {
         (true, Some(first)) => {
             let m = microflow_of(a, &port.name, first);

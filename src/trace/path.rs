@@ -443,3 +443,166 @@ impl Prediction {
         o
     }
 }
+
+/// One zone of a cluster, as a path prediction reads it.
+pub struct ZoneViews<'a> {
+    pub name: &'a str,
+    pub ovs: Option<&'a OvsDb>,
+    pub nb: &'a NbDb,
+    pub sb: Option<&'a SbDb>,
+}
+
+/// [`predict`] in a cluster: the source zone's prediction and, when the path crosses the
+/// transit switch, the rest as the wire and the destination zone carry it — the geneve frame
+/// on the underlay (transit switch key as VNI, the two nodes' `tstor` port keys), the
+/// destination zone's cluster router (TTL −1, its node-switch port's MAC), the destination
+/// pod's host veth and eth0.
+pub fn predict_in_cluster(
+    zones: &[ZoneViews<'_>],
+    from: usize,
+    port: &SwitchPort,
+    dst: IpAddr,
+    ttl: u8,
+) -> Result<Prediction, nat::NotFound> {
+    let here = &zones[from];
+    let mut p = predict(here.ovs, here.nb, here.sb, port, dst, ttl)?;
+    if !p.nat.exit.starts_with("crosses switch") {
+        return Ok(p);
+    }
+    let ts_name = p.nat.exit.split_whitespace().nth(2).unwrap_or_default().to_string();
+    let Some(ts) = here.nb.switches.values().find(|s| s.name == ts_name) else {
+        return Ok(p);
+    };
+    let key = |m: &std::collections::BTreeMap<String, String>| m.get("requested-tnl-key").and_then(|k| k.parse::<i64>().ok());
+    let hop_out = p.nat.path.last().and_then(|h| h.outport.clone()).unwrap_or_default();
+    let ports = here.nb.ports_of(ts);
+    let local_ts = ports.iter().find(|x| x.options.get("router-port") == Some(&hop_out));
+    let next = p
+        .nat
+        .path
+        .last()
+        .and_then(|h| h.nexthop.as_deref())
+        .and_then(|n| n.parse::<IpAddr>().ok());
+    let remote = ports
+        .iter()
+        .find(|x| x.kind == "remote" && next.is_some_and(|h| port_ips(x).iter().any(|a| a.split('/').next() == Some(&h.to_string()))));
+    let Some(remote) = remote else { return Ok(p) };
+    let node = remote.external_ids.get("node").cloned().unwrap_or_default();
+    let Some(there) = zones.iter().find(|z| z.name == node) else {
+        p.warnings.push(format!("the path continues in zone {node}, which was not read"));
+        return Ok(p);
+    };
+    let last = p.points.last().cloned();
+    let (src_mac, dst_mac, cur_src, mut cur_ttl) = match &last {
+        Some(l) => (l.src_mac.clone(), l.dst_mac.clone(), l.src, l.ttl),
+        None => return Ok(p),
+    };
+    // The tunnel: this node's geneve interface toward the remote chassis' encap IP.
+    let remote_ips: Vec<String> = here
+        .sb
+        .and_then(|sb| {
+            let pb = sb.port_bindings.values().find(|b| b.logical_port == remote.name)?;
+            let c = sb.chassis.get(&pb.chassis?)?;
+            Some(sb.encaps_of(c).iter().map(|e| e.ip.clone()).collect())
+        })
+        .unwrap_or_default();
+    let tunnel = here.ovs.and_then(|o| {
+        o.interfaces
+            .values()
+            .find(|i| iface_kind(i) == IfaceKind::Tunnel && i.options.get("remote_ip").is_some_and(|r| remote_ips.contains(r)))
+    });
+    let mk = |name: String, kind, capturable, src_mac: &Option<String>, dst_mac: &Option<String>, ttl, note: String| Point {
+        name,
+        kind,
+        capturable,
+        src_mac: src_mac.clone(),
+        dst_mac: dst_mac.clone(),
+        src: cur_src,
+        dst,
+        ttl,
+        vni: None,
+        ingress_port_key: None,
+        egress_port_key: None,
+        note,
+    };
+    let mut t = mk(
+        tunnel.map(|t| t.name.clone()).unwrap_or_else(|| format!("tunnel to {node}")),
+        "tunnel",
+        tunnel.is_some(),
+        &src_mac,
+        &dst_mac,
+        cur_ttl,
+        format!(
+            "geneve to zone {node} ({}) over {ts_name}: {} → {}, outer UDP 6081, inner frame as shown",
+            remote_ips.join(", "),
+            local_ts.map(|x| x.name.as_str()).unwrap_or("?"),
+            remote.name
+        ),
+    );
+    t.vni = key(&ts.other_config);
+    t.ingress_port_key = local_ts.and_then(|x| key(&x.options));
+    t.egress_port_key = key(&remote.options);
+    p.points.push(t);
+    // The destination zone: its cluster router routes to the pod's switch.
+    let dport = there
+        .nb
+        .switch_ports
+        .values()
+        .find(|x| port_ips(x).iter().any(|a| a.split('/').next() == Some(dst.to_string().as_str())));
+    let Some(dport) = dport else {
+        p.warnings.push(format!("no switch port of zone {node} holds {dst}"));
+        return Ok(p);
+    };
+    let dswitch = there.nb.switches.values().find(|s| s.ports.contains(&dport.uuid));
+    let rp = dswitch.into_iter().flat_map(|s| there.nb.ports_of(s)).find_map(|x| {
+        x.options
+            .get("router-port")
+            .and_then(|rp| there.nb.router_ports.values().find(|r| &r.name == rp))
+    });
+    let router = rp.and_then(|r| there.nb.routers.values().find(|x| x.ports.contains(&r.uuid)));
+    cur_ttl = cur_ttl.saturating_sub(1);
+    let (src_mac, dst_mac) = (rp.map(|r| r.mac.clone()), mac_of(dport));
+    p.points.push(mk(
+        format!("after {} [zone {node}]", router.map(|r| r.name.as_str()).unwrap_or("router")),
+        "router",
+        false,
+        &src_mac,
+        &dst_mac,
+        cur_ttl,
+        format!(
+            "{} of zone {node}: in {} → out {}, TTL −1, source MAC of {}",
+            router.map(|r| r.name.as_str()).unwrap_or("?"),
+            remote
+                .options
+                .get("router-port")
+                .cloned()
+                .unwrap_or_else(|| format!("rtots-{node}")),
+            rp.map(|r| r.name.as_str()).unwrap_or("?"),
+            rp.map(|r| r.name.as_str()).unwrap_or("?")
+        ),
+    ));
+    if let Some(v) = there
+        .ovs
+        .and_then(|o| o.interfaces.values().find(|i| i.iface_id() == Some(dport.name.as_str())))
+    {
+        p.points.push(mk(
+            v.name.clone(),
+            "host-veth",
+            true,
+            &src_mac,
+            &dst_mac,
+            cur_ttl,
+            format!("host veth of {} on node {node}", dport.name),
+        ));
+    }
+    p.points.push(mk(
+        format!("pod:{}", dport.name.replacen('_', "/", 1)),
+        "pod-eth0",
+        true,
+        &src_mac,
+        &dst_mac,
+        cur_ttl,
+        format!("the destination pod's eth0, on node {node}"),
+    ));
+    Ok(p)
+}

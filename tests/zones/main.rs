@@ -739,6 +739,108 @@ fn explain_across_zones_names_both_zones() {
         t.contains(&format!("VNI {vni}, ingress port key {ingress}, egress port key {egress}")),
         "tcpdump: vni {vni} data {data}\n{t}"
     );
+    // The predicted path (no flows run): at each capturable point the headers tcpdump shows.
+    let pred = l.json(&[
+        "trace",
+        "--cluster",
+        &l.cluster_file(),
+        "--from",
+        "network-trace/nettools-dual-pod",
+        "--to",
+        "10.128.4.5",
+        "-f",
+        "json",
+    ]);
+    let point = |kind: &str, name_has: &str| -> Value {
+        pred["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["kind"] == kind && p["name"].as_str().unwrap().contains(name_has))
+            .unwrap_or_else(|| panic!("no {kind} point {name_has}: {pred:#}"))
+            .clone()
+    };
+    // "SRC_MAC > DST_MAC, … ttl N" of the first frame tcpdump -e prints (the inner one for geneve).
+    let seen = |file: &str, inner: bool| -> (String, String, u64) {
+        let t = l.run("tcpdump", &["-e", "-nn", "-vv", "-c", "1", "-r", &f(file)]);
+        let line = t
+            .lines()
+            .filter(|x| x.contains(" > ") && x.contains("ethertype"))
+            .nth(usize::from(inner))
+            .unwrap()
+            .to_string();
+        let macs: Vec<&str> = line
+            .split_whitespace()
+            .filter(|w| w.trim_end_matches(',').matches(':').count() == 5)
+            .collect();
+        let ttl = line.split("ttl ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+        (macs[0].to_string(), macs[1].trim_end_matches(',').to_string(), ttl)
+    };
+    for (p, file, inner) in [
+        (point("pod-eth0", "nettools-dual-pod"), "pod1.pcap", false),
+        (point("tunnel", ""), "ul.pcap", true),
+        (point("pod-eth0", "nettools-w2"), "pod3.pcap", false),
+    ] {
+        let (src, dst, ttl) = seen(file, inner);
+        assert_eq!(
+            (
+                p["src_mac"].as_str().unwrap(),
+                p["dst_mac"].as_str().unwrap(),
+                p["ttl"].as_u64().unwrap()
+            ),
+            (src.as_str(), dst.as_str(), ttl),
+            "{file}: {p:#}"
+        );
+    }
+    let tunnel = point("tunnel", "");
+    assert_eq!(
+        (
+            tunnel["vni"].as_u64(),
+            tunnel["ingress_port_key"].as_u64(),
+            tunnel["egress_port_key"].as_u64()
+        ),
+        (Some(u64::from(vni)), Some(u64::from(ingress)), Some(u64::from(egress)))
+    );
+}
+
+/// `capture` over the cluster: live points on two nodes and the underlay, explained by each
+/// hop's zone as `explain` does.
+fn capture_across_zones() {
+    let l = lab();
+    let bin = env!("CARGO_BIN_EXE_ovnscope");
+    let child = Command::new(bin)
+        .args([
+            "capture",
+            "--cluster",
+            &l.cluster_file(),
+            "--point",
+            &format!("pod:network-trace/nettools-dual-pod=eth0@{}", l.ns("pod1")),
+            "--point",
+            &format!("underlay=ul-worker-1@{}", l.ns("underlay")),
+            "--point",
+            &format!("pod:network-trace/nettools-w2=eth0@{}", l.ns("pod3")),
+            "--filter",
+            "icmp or udp port 6081",
+            "--count",
+            "6",
+            "--duration",
+            "8",
+        ])
+        .env_remove("OVNSCOPE_CLUSTER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    ping(&l.ns("pod1"), "10.128.4.5");
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("[zone worker-1]") && text.contains("[zone worker-2]"), "{text}");
+    assert!(
+        text.contains("over geneve VNI 16711683 = switch transit_switch, from tstor-worker-1 to tstor-worker-2"),
+        "{text}"
+    );
 }
 
 macro_rules! trials {
@@ -758,6 +860,7 @@ fn main() {
         trace_across_zones_agrees_with_ovn_trace_in_each_zone,
         topology_over_the_cluster_is_one_graph,
         explain_across_zones_names_both_zones,
+        capture_across_zones,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
