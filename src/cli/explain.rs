@@ -32,7 +32,7 @@ pub struct ExplainArgs {
 
 /// What names the OVN objects in a report: one zone's databases, or each zone's Northbound.
 pub enum Names {
-    Zone(Views),
+    Zone(Box<Views>),
     Cluster(Vec<(String, NbDb)>),
 }
 
@@ -59,13 +59,13 @@ pub async fn report_names(db: &DbArgs, validate: bool) -> Result<Names, Failure>
         if views.nb.is_none() || views.sb.is_none() {
             return Err(UsageError("--validate needs the Northbound and Southbound databases (--nb-db, --sb-db)".into()).into());
         }
-        return Ok(Names::Zone(views));
+        return Ok(Names::Zone(Box::new(views)));
     }
     match load_all(db, &views::northbound).await {
-        Ok(l) => Ok(Names::Zone(Views::from_loaded(&l))),
+        Ok(l) => Ok(Names::Zone(Box::new(Views::from_loaded(&l)))),
         Err(Failure::Unreachable(e)) if e.is::<super::dbopts::NoDatabase>() => {
             eprintln!("note: no Northbound database to name the OVN objects; give --nb-db (a live server or file:) for that");
-            Ok(Names::Zone(Views::from_loaded(&[])))
+            Ok(Names::Zone(Box::new(Views::from_loaded(&[]))))
         }
         Err(e) => Err(e),
     }
