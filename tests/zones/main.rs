@@ -538,6 +538,34 @@ fn trace_across_zones_agrees_with_ovn_trace_in_each_zone() {
             "destination zone {dst_zone}: {m2}"
         );
     }
+    // A service VIP whose backend is on another node: load-balanced in the source zone
+    // (ovn-trace --lb-dst), the backend's address on the wire, delivered in its zone.
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 172.30.0.10 && ip.ttl == 64 && tcp.src == 40000 && tcp.dst == 80 && tcp.flags == 2";
+    let ours = l.json(&[
+        "trace",
+        "--cluster",
+        &cluster,
+        "--microflow",
+        m,
+        "--lb-dst",
+        "10.128.4.5",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(ours["verdicts"], serde_json::json!(["output network-trace_nettools-w2"]), "{m}");
+    let a = ovn_trace_steps(&l.run("ovn-trace", &[&format!("--db={}", l.sb("worker-1")), "--lb-dst=10.128.4.5:8080", m]));
+    let a: Vec<_> = a
+        .into_iter()
+        .filter(|(dp, st, _)| !(dp == "transit_switch" && st.starts_with("ls_out_")))
+        .collect();
+    assert_eq!(ovnscope_steps(&ours, "worker-1"), a, "service VIP, source zone");
+    let m2 = "inport == \"tstor-worker-1\" && eth.src == 0a:58:64:58:00:02 && eth.dst == 0a:58:64:58:00:03 && ip4.src == 10.128.2.43 && ip4.dst == 10.128.4.5 && ip.ttl == 63 && tcp.src == 40000 && tcp.dst == 8080 && tcp.flags == 2";
+    let b = ovn_trace_steps(&l.run("ovn-trace", &[&format!("--db={}", l.sb("worker-2")), m2]));
+    let b: Vec<_> = b
+        .into_iter()
+        .filter(|(dp, st, _)| !(dp == "transit_switch" && st.starts_with("ls_in_")))
+        .collect();
+    assert_eq!(ovnscope_steps(&ours, "worker-2"), b, "service VIP, backend's zone");
     // The headers ovnscope delivers are the ones the far pod captures.
     let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 10.128.4.5 && ip.ttl == 64 && icmp4.type == 8";
     let (code, text, err) = l.ovnscope(&["trace", "--cluster", &cluster, "--microflow", m, "--minimal"]);
