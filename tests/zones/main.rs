@@ -418,6 +418,23 @@ fn must_gather_is_the_same_cluster_offline() {
         }
         assert_eq!(a, b, "{pod}");
     }
+    // trace across zones (Southbound only) and the logical topology: the same offline.
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 10.128.6.7 && ip.ttl == 64 && icmp4.type == 8";
+    let a = l.json(&["trace", "--must-gather", &mgp, "--microflow", m, "-f", "json"]);
+    let b = l.json(&["trace", "--cluster", &l.cluster_file(), "--microflow", m, "-f", "json"]);
+    assert_eq!(a, b, "trace --microflow offline = live");
+    // Without the Open_vSwitch databases (a must-gather has none), the live graph drawn from
+    // the Northbound and Southbound only.
+    let nb_sb: String = std::fs::read_to_string(l.cluster_file())
+        .unwrap()
+        .lines()
+        .map(|line| line.split(" ovs=").next().unwrap().to_string() + "\n")
+        .collect();
+    let f = mg.path().join("cluster-nb-sb");
+    std::fs::write(&f, nb_sb).unwrap();
+    let a = l.json(&["topology", "--must-gather", &mgp, "--view", "logical", "-f", "json"]);
+    let b = l.json(&["topology", "--cluster", f.to_str().unwrap(), "--view", "logical", "-f", "json"]);
+    assert_eq!(a, b, "topology offline = live");
 }
 
 /// (datapath, stage, lflow uuid prefix) of each table step in ovn-trace's detailed output.
