@@ -33,7 +33,7 @@ pub struct ExplainArgs {
 /// What names the OVN objects in a report: one zone's databases, or each zone's Northbound.
 pub enum Names {
     Zone(Box<Views>),
-    Cluster(Vec<(String, NbDb)>),
+    Cluster(Vec<(String, Views)>),
 }
 
 /// The databases a report needs: with `validate`, the Northbound, the Southbound with its
@@ -41,17 +41,17 @@ pub enum Names {
 /// the Northbound if there is one (it names NAT rules and router ports; without one the
 /// changes are still shown) — of every zone, for a cluster.
 pub async fn report_names(db: &DbArgs, validate: bool) -> Result<Names, Failure> {
-    if let Some(zones) = load_zones(db, &views::northbound, &|_| Conditions::new()).await? {
-        if validate {
-            return Err(
-                UsageError("--validate reads one zone at a time so far; give that zone's --nb-db and --sb-db (or --node)".into()).into(),
-            );
+    let tables = if validate { views::with_pipeline } else { views::northbound };
+    if let Some(zones) = load_zones(db, &tables, &|_| Conditions::new()).await? {
+        let zones: Vec<(String, Views)> = zones.into_iter().map(|z| (z.name, Views::from_loaded(&z.loaded))).collect();
+        for (z, v) in &zones {
+            let w: Vec<String> = v.warnings.iter().map(|w| format!("zone {z}: {w}")).collect();
+            super::warn(&w);
+            if validate && (v.nb.is_none() || v.sb.is_none()) {
+                return Err(UsageError(format!("--validate needs every zone's nb= and sb= (zone {z} lacks one)")).into());
+            }
         }
-        let nbs = zones
-            .into_iter()
-            .filter_map(|z| Some((z.name, Views::from_loaded(&z.loaded).nb?)))
-            .collect();
-        return Ok(Names::Cluster(nbs));
+        return Ok(Names::Cluster(zones));
     }
     if validate {
         let views = Views::from_loaded(&load_all(db, &views::with_pipeline).await?);
@@ -88,9 +88,26 @@ pub fn answer(
             };
             Report::build(points, observations, views.nb.as_ref(), validation)
         }
-        Names::Cluster(nbs) => {
-            let refs: Vec<(String, &NbDb)> = nbs.iter().map(|(z, nb)| (z.clone(), nb)).collect();
-            Report::build_zones(points, observations, &refs, None)
+        Names::Cluster(zones) => {
+            let refs: Vec<(String, &NbDb)> = zones.iter().filter_map(|(z, v)| Some((z.clone(), v.nb.as_ref()?))).collect();
+            let validation = match validate {
+                true => {
+                    let dbs: Vec<report::ZoneDbs> = zones
+                        .iter()
+                        .filter_map(|(z, v)| {
+                            Some(report::ZoneDbs {
+                                name: z,
+                                nb: v.nb.as_ref()?,
+                                sb: v.sb.as_ref()?,
+                                ovs: v.ovs.as_ref(),
+                            })
+                        })
+                        .collect();
+                    Some(report::validation_zones(points, &observations, &dbs)?)
+                }
+                false => None,
+            };
+            Report::build_zones(points, observations, &refs, validation)
         }
     };
     let output = render(&r, format)?;

@@ -11,7 +11,7 @@ use crate::capture::decode::{Observation, L4};
 use crate::db::nb::NbDb;
 use crate::db::ovs::OvsDb;
 use crate::db::sb::SbDb;
-use crate::lflow::exec::{Executor, Options};
+use crate::lflow::exec::{Cluster, Executor, Options};
 use std::collections::BTreeMap;
 
 /// Everything `explain` and `capture` say about a set of captures.
@@ -36,13 +36,51 @@ pub fn validation(
     sb: &SbDb,
     ovs: Option<&OvsDb>,
 ) -> Result<Vec<Validation>, crate::lflow::Error> {
-    let opts = Options {
+    let ex = Executor::new(sb, &validation_options())?;
+    let journeys = correlate::correlate(points, observations.to_vec());
+    let places = validate::Places { zones: vec![(nb, ovs)] };
+    Ok(validate::validate(&journeys, &places, &|_| Some(&ex)))
+}
+
+/// Validation keeps a connection table across the packets.
+fn validation_options() -> Options {
+    Options {
         conntrack: true,
         ..Default::default()
+    }
+}
+
+/// [`validation`] over the zones of a cluster: each packet runs from its inport's zone and on
+/// across the transit switch, as the wire carries it.
+pub fn validation_zones(
+    points: &[String],
+    observations: &[Observation],
+    zones: &[ZoneDbs<'_>],
+) -> Result<Vec<Validation>, crate::lflow::Error> {
+    let cluster = std::rc::Rc::new(Cluster {
+        zones: zones.iter().map(|z| (z.name.to_string(), z.sb)).collect(),
+    });
+    let executors = zones
+        .iter()
+        .map(|z| Ok((z.name, Executor::in_cluster(cluster.clone(), z.name, &validation_options())?)))
+        .collect::<Result<Vec<_>, crate::lflow::Error>>()?;
+    let pick = |inport: &str| {
+        let zone = Executor::zone_of_port(&cluster, inport)?;
+        executors.iter().find(|(z, _)| *z == zone).map(|(_, e)| e)
     };
-    let ex = Executor::new(sb, &opts)?;
     let journeys = correlate::correlate(points, observations.to_vec());
-    Ok(validate::validate(&journeys, nb, ovs, &ex))
+    let places = validate::Places {
+        zones: zones.iter().map(|z| (z.nb, z.ovs)).collect(),
+    };
+    Ok(validate::validate(&journeys, &places, &pick))
+}
+
+/// One zone's databases, for [`validation_zones`].
+pub struct ZoneDbs<'a> {
+    pub name: &'a str,
+    pub nb: &'a NbDb,
+    pub sb: &'a SbDb,
+    pub ovs: Option<&'a OvsDb>,
 }
 
 impl Report {

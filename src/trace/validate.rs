@@ -77,6 +77,19 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// Where capture points are looked up: each zone's Northbound and (if read) Open_vSwitch
+/// database — one zone, or every zone of a cluster.
+pub struct Places<'a> {
+    pub zones: Vec<(&'a NbDb, Option<&'a OvsDb>)>,
+}
+
+impl Places<'_> {
+    /// The logical port a capture point stands for, in whichever zone has it.
+    pub fn logical_port(&self, point: &str) -> Option<String> {
+        self.zones.iter().find_map(|(nb, ovs)| logical_port(point, nb, *ovs))
+    }
+}
+
 /// The logical switch port a capture point stands for: `pod:NS/NAME` (the pod's port), or an
 /// OVS interface bound to a port (`external_ids:iface-id`).
 pub fn logical_port(point: &str, nb: &NbDb, ovs: Option<&OvsDb>) -> Option<String> {
@@ -154,7 +167,7 @@ type Exit = (String, String, Headers, BTreeMap<String, Writer>);
 /// Every output of a trace, and every egress pipeline's start toward a port (kind
 /// `egress-start`: what a geneve tunnel carries, the egress running on the far chassis).
 fn outputs(t: &Trace) -> Vec<Exit> {
-    fn walk(nodes: &[Node], out: &mut Vec<Exit>) {
+    fn walk(nodes: &[Node], zone: &Option<String>, out: &mut Vec<Exit>) {
         for n in nodes {
             match n {
                 Node::Output {
@@ -168,23 +181,32 @@ fn outputs(t: &Trace) -> Vec<Exit> {
                     outport: Some(p),
                     entry: Some(h),
                     children,
+                    zone: z,
                     ..
                 } if *kind == crate::lflow::Pipeline::Egress => {
                     // Who set each header: as at the first output below (an egress change
                     // would be credited there, but none is compared at the start).
                     let mut inner = vec![];
-                    walk(children, &mut inner);
+                    walk(children, z, &mut inner);
                     let w = inner.first().map(|o| o.3.clone()).unwrap_or_default();
-                    out.push((p.clone(), "egress-start".into(), h.clone(), w));
+                    // An egress in another zone than the one around it: the packet crossed there.
+                    let crossed = z.is_some() && zone.is_some() && z != zone;
+                    out.push((
+                        p.clone(),
+                        if crossed { "tunnel-start" } else { "egress-start" }.into(),
+                        h.clone(),
+                        w,
+                    ));
                     out.extend(inner);
                 }
-                Node::Table { children, .. } | Node::Pipeline { children, .. } | Node::Transform { children, .. } => walk(children, out),
+                Node::Pipeline { children, zone: z, .. } => walk(children, if z.is_some() { z } else { zone }, out),
+                Node::Table { children, .. } | Node::Transform { children, .. } => walk(children, zone, out),
                 _ => {}
             }
         }
     }
     let mut v = vec![];
-    walk(&t.nodes, &mut v);
+    walk(&t.nodes, &None, &mut v);
     v
 }
 
@@ -220,13 +242,13 @@ fn dropper(t: &Trace) -> Option<String> {
 /// next point that saw the packet. Forward packets go first, so an executor keeping a
 /// connection table (`Options::conntrack`) has what they committed when their replies come;
 /// a reply seen first where a forward packet left OVN (the NIC) enters at that localnet port.
-pub fn validate(journeys: &[Journey], nb: &NbDb, ovs: Option<&OvsDb>, ex: &Executor) -> Vec<Validation> {
+pub fn validate<'e, 'a: 'e>(journeys: &[Journey], places: &Places, executor: &dyn Fn(&str) -> Option<&'e Executor<'a>>) -> Vec<Validation> {
     let mut order: Vec<usize> = (0..journeys.len()).collect();
     order.sort_by_key(|&i| !journeys[i].key.forward);
     let mut entries: BTreeMap<String, String> = BTreeMap::new();
     let mut out: Vec<Option<Validation>> = vec![None; journeys.len()];
     for i in order {
-        let (v, exit) = validate_one(&journeys[i], nb, ovs, ex, &entries);
+        let (v, exit) = validate_one(&journeys[i], places, executor, &entries);
         if let Some((point, port)) = exit {
             entries.insert(point, port);
         }
@@ -236,11 +258,10 @@ pub fn validate(journeys: &[Journey], nb: &NbDb, ovs: Option<&OvsDb>, ex: &Execu
 }
 
 /// One journey; also where it left OVN through a localnet port (capture point, port).
-fn validate_one(
+fn validate_one<'e, 'a: 'e>(
     j: &Journey,
-    nb: &NbDb,
-    ovs: Option<&OvsDb>,
-    ex: &Executor,
+    places: &Places,
+    executor: &dyn Fn(&str) -> Option<&'e Executor<'a>>,
     entries: &BTreeMap<String, String>,
 ) -> (Validation, Option<(String, String)>) {
     let mut v = Validation {
@@ -259,7 +280,7 @@ fn validate_one(
     };
     let seen: Vec<(usize, &crate::capture::decode::Observation)> =
         j.seen.iter().enumerate().filter_map(|(i, o)| o.as_ref().map(|o| (i, o))).collect();
-    let port_of = |i: usize| logical_port(&j.points[i], nb, ovs).or_else(|| entries.get(&j.points[i]).cloned());
+    let port_of = |i: usize| places.logical_port(&j.points[i]).or_else(|| entries.get(&j.points[i]).cloned());
     let Some(&(si, start)) = seen.iter().find(|(i, o)| port_of(*i).is_some() && o.frame.geneve.is_none()) else {
         v.status =
             Status::NotChecked("no capture point at a logical port saw it (give pod:NS/NAME or the pod's host veth, with --ovs-db)".into());
@@ -280,6 +301,10 @@ fn validate_one(
         return (v, None);
     };
     v.microflow = Some(m.clone());
+    let Some(ex) = executor(&inport) else {
+        v.status = Status::NotChecked(format!("no zone holds its inport {inport}"));
+        return (v, None);
+    };
     let trace = match ex.microflow(&m).and_then(|f| ex.run(&f)) {
         Ok(t) => t,
         Err(e) => {
@@ -297,7 +322,7 @@ fn validate_one(
     let frame = inner(&next.frame);
     v.observed = Some(observed(frame));
     let outs = outputs(&trace);
-    let chosen = exit_for(&j.points[ni], Some(next), &outs, &inport, nb, ovs, true).flatten();
+    let chosen = exit_for(&j.points[ni], Some(next), &outs, &inport, places, true).flatten();
     let Some((port, chosen_kind, expected, writers)) = chosen else {
         v.status = Status::Disagrees;
         v.mismatches.push(seen_but_not_sent(&trace, &j.points[ni]));
@@ -306,7 +331,7 @@ fn validate_one(
     v.output = Some(port.clone());
     v.expected = Some(expected.clone());
     v.mismatches = compare(expected, &observed(frame), writers);
-    v.later = later_checks(j, ni, &inport, &outs, &trace, nb, ovs);
+    v.later = later_checks(j, ni, &inport, &outs, &trace, places);
     let all_agree = v.mismatches.is_empty() && v.later.iter().all(|c| c.status != Status::Disagrees);
     v.status = if all_agree { Status::Agrees } else { Status::Disagrees };
     let exit = (chosen_kind == "localnet").then(|| (j.points[ni].clone(), port.clone()));
@@ -339,14 +364,19 @@ fn exit_for<'a>(
     seen: Option<&crate::capture::decode::Observation>,
     outs: &'a [Exit],
     inport: &str,
-    nb: &NbDb,
-    ovs: Option<&OvsDb>,
+    places: &Places,
     localnet: bool,
 ) -> Option<Option<&'a Exit>> {
-    match logical_port(point, nb, ovs) {
+    match places.logical_port(point) {
         Some(p) if p == inport => None,
-        Some(p) => Some(outs.iter().find(|o| o.0 == p && o.1 != "egress-start")),
-        None if seen.is_some_and(|o| o.frame.geneve.is_some()) => Some(outs.iter().rfind(|o| o.1 == "egress-start")),
+        Some(p) => Some(outs.iter().find(|o| o.0 == p && o.1 != "egress-start" && o.1 != "tunnel-start")),
+        // Between zones the wire carries what the far zone's egress starts with; within a zone,
+        // what the destination's egress starts with.
+        None if seen.is_some_and(|o| o.frame.geneve.is_some()) => Some(
+            outs.iter()
+                .find(|o| o.1 == "tunnel-start")
+                .or_else(|| outs.iter().rfind(|o| o.1 == "egress-start")),
+        ),
         None if localnet => Some(outs.iter().find(|o| o.1 == "localnet")),
         None => None,
     }
@@ -368,12 +398,12 @@ fn seen_but_not_sent(trace: &Trace, point: &str) -> Mismatch {
 /// The points after `ni` that stand for an output of the run: each logical port is delivered
 /// to or not as the pipeline says; a tunnel carries what the destination's egress starts
 /// with. Other points (outside OVN, as far as ovnscope can tell) are left out.
-fn later_checks(j: &Journey, ni: usize, inport: &str, outs: &[Exit], trace: &Trace, nb: &NbDb, ovs: Option<&OvsDb>) -> Vec<LaterCheck> {
+fn later_checks(j: &Journey, ni: usize, inport: &str, outs: &[Exit], trace: &Trace, places: &Places) -> Vec<LaterCheck> {
     let mut checks = vec![];
     for k in ni + 1..j.points.len() {
         let point = &j.points[k];
         let seen = j.seen[k].as_ref();
-        let Some(exit) = exit_for(point, seen, outs, inport, nb, ovs, false) else {
+        let Some(exit) = exit_for(point, seen, outs, inport, places, false) else {
             continue;
         };
         let mut c = LaterCheck {

@@ -837,6 +837,26 @@ fn explain_across_zones_names_both_zones() {
             "{file}: {p:#}"
         );
     }
+    // --validate: each packet through both zones' flows, compared at the underlay (what the far
+    // zone's egress starts with) and at the far pod; with the far pod's capture passed off as a
+    // pod of the source zone, the flows do not send it there: "no", exit 1.
+    let mut v = args.to_vec();
+    v.insert(1, "--validate".into());
+    let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+    let j = l.json(&refs);
+    for c in j["validation"].as_array().unwrap() {
+        assert_eq!(c["status"], "agrees", "{c:#}");
+        assert_eq!(c["later"][0]["status"], "agrees", "{c:#}");
+    }
+    assert_eq!(j["validation"][0]["output"], "tstor-worker-2");
+    let swapped: Vec<String> = v
+        .iter()
+        .map(|a| a.replace("pod:network-trace/nettools-w2=", "pod:network-trace/nettools-pod-2="))
+        .collect();
+    let refs: Vec<&str> = swapped.iter().map(String::as_str).collect();
+    let (code, out, err) = l.ovnscope(&refs);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("\"status\": \"disagrees\""), "{out}");
     let tunnel = point("tunnel", "");
     assert_eq!(
         (
