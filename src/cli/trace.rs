@@ -208,7 +208,7 @@ fn cluster(a: &TraceArgs, zones: Vec<Zone>) -> Result<Outcome, Failure> {
         .find_map(|(i, z)| Some((i, find_port(z.nb, from).ok()?)))
         .ok_or_else(|| Failure::NotFound(format!("no zone of the cluster holds {from:?}")))?;
     let zone = zv[i].name;
-    let mut p = path::predict_in_cluster(&zv, i, port, to, a.ttl)?;
+    let p = path::predict_in_cluster(&zv, i, port, to, a.ttl)?;
     let pipeline = match (a.lflows, p.points.first()) {
         (true, Some(first)) => {
             let m = microflow_of(a, &port.name, first);
@@ -216,19 +216,32 @@ fn cluster(a: &TraceArgs, zones: Vec<Zone>) -> Result<Outcome, Failure> {
         }
         _ => None,
     };
+    Ok(Outcome::Answer(prediction_output(a, p, pipeline, Some((zone, views.len())))?))
+}
+
+/// A prediction (with the executed pipeline, for `--lflows`) as text or JSON.
+fn prediction_output(
+    a: &TraceArgs,
+    mut p: path::Prediction,
+    pipeline: Option<(Trace, String)>,
+    zone: Option<(&str, usize)>,
+) -> Result<String, Failure> {
     if let Some((t, _)) = &pipeline {
         p.lflows = path::key_steps(t);
     }
-    Ok(Outcome::Answer(match a.format {
+    Ok(match a.format {
         Format::Json => wire::pretty(&wire::trace::Prediction::new(&p, pipeline.as_ref().map(|(t, m)| (t, m.as_str()))))?,
         Format::Text => {
-            let mut s = format!("Zone {zone} (of {})\n{}", views.len(), p.to_text());
+            let mut s = match zone {
+                Some((z, n)) => format!("Zone {z} (of {n})\n{}", p.to_text()),
+                None => p.to_text(),
+            };
             if let Some((t, m)) = &pipeline {
                 s += &format!("\nLogical flows, table by table (microflow: {m}):\n{}", pipeline_text(t, a.minimal));
             }
             s
         }
-    }))
+    })
 }
 
 pub async fn run(a: TraceArgs) -> Result<Outcome, Failure> {
@@ -268,7 +281,7 @@ pub async fn run(a: TraceArgs) -> Result<Outcome, Failure> {
         v.nb.as_ref()
             .ok_or_else(|| UsageError("ovnscope trace needs the Northbound database (--nb-db)".into()))?;
     let port = find_port(nb, from)?;
-    let mut p = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl)?;
+    let p = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl)?;
     let pipeline = match (a.lflows, p.points.first()) {
         (true, Some(first)) => {
             let m = microflow_of(&a, &port.name, first);
@@ -276,17 +289,5 @@ pub async fn run(a: TraceArgs) -> Result<Outcome, Failure> {
         }
         _ => None,
     };
-    if let Some((t, _)) = &pipeline {
-        p.lflows = path::key_steps(t);
-    }
-    Ok(Outcome::Answer(match a.format {
-        Format::Json => wire::pretty(&wire::trace::Prediction::new(&p, pipeline.as_ref().map(|(t, m)| (t, m.as_str()))))?,
-        Format::Text => {
-            let mut s = p.to_text();
-            if let Some((t, m)) = &pipeline {
-                s += &format!("\nLogical flows, table by table (microflow: {m}):\n{}", pipeline_text(t, a.minimal));
-            }
-            s
-        }
-    }))
+    Ok(Outcome::Answer(prediction_output(&a, p, pipeline, None)?))
 }

@@ -124,19 +124,8 @@ pub fn predict(
     let (mut cur_src, mut cur_ttl) = (src, ttl);
     let local = ovs.map(local_chassis);
     let iface_of = |lsp: &str| ovs.and_then(|o| o.interfaces.values().find(|i| i.iface_id() == Some(lsp)).map(|i| i.name.clone()));
-    let mk = |name: String, kind, capturable, src_mac: &Option<String>, dst_mac: &Option<String>, s, ttl, note: String| Point {
-        name,
-        kind,
-        capturable,
-        src_mac: src_mac.clone(),
-        dst_mac: dst_mac.clone(),
-        src: s,
-        dst,
-        ttl,
-        vni: None,
-        ingress_port_key: None,
-        egress_port_key: None,
-        note,
+    let mk = |name: String, kind, capturable, src_mac: &Option<String>, dst_mac: &Option<String>, s, ttl, note: String| {
+        Point::with(name, kind, capturable, (src_mac, dst_mac, s, dst, ttl), note)
     };
     if src == dst {
         let p = mk(
@@ -444,6 +433,30 @@ impl Prediction {
     }
 }
 
+/// The headers at a point: source and destination MAC, source and destination IP, TTL.
+type At<'h> = (&'h Option<String>, &'h Option<String>, IpAddr, IpAddr, u8);
+
+impl Point {
+    /// A point with the headers a capture there shows (tunnel keys are the caller's to add).
+    fn with(name: String, kind: &'static str, capturable: bool, h: At<'_>, note: String) -> Point {
+        let (src_mac, dst_mac, src, dst, ttl) = h;
+        Point {
+            name,
+            kind,
+            capturable,
+            src_mac: src_mac.clone(),
+            dst_mac: dst_mac.clone(),
+            src,
+            dst,
+            ttl,
+            vni: None,
+            ingress_port_key: None,
+            egress_port_key: None,
+            note,
+        }
+    }
+}
+
 /// One zone of a cluster, as a path prediction reads it.
 pub struct ZoneViews<'a> {
     pub name: &'a str,
@@ -511,19 +524,8 @@ pub fn predict_in_cluster(
             .values()
             .find(|i| iface_kind(i) == IfaceKind::Tunnel && i.options.get("remote_ip").is_some_and(|r| remote_ips.contains(r)))
     });
-    let mk = |name: String, kind, capturable, src_mac: &Option<String>, dst_mac: &Option<String>, ttl, note: String| Point {
-        name,
-        kind,
-        capturable,
-        src_mac: src_mac.clone(),
-        dst_mac: dst_mac.clone(),
-        src: cur_src,
-        dst,
-        ttl,
-        vni: None,
-        ingress_port_key: None,
-        egress_port_key: None,
-        note,
+    let mk = |name: String, kind, capturable, src_mac: &Option<String>, dst_mac: &Option<String>, ttl, note: String| {
+        Point::with(name, kind, capturable, (src_mac, dst_mac, cur_src, dst, ttl), note)
     };
     let mut t = mk(
         tunnel.map(|t| t.name.clone()).unwrap_or_else(|| format!("tunnel to {node}")),
