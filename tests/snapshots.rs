@@ -159,18 +159,19 @@ fn trace() {
     insta::assert_snapshot!("trace_microflow_json", j.out);
 }
 
-fn captures(validate: bool) -> Vec<String> {
+/// The five points of the guide's ping, in path order.
+fn captures() -> Vec<String> {
     let c = "demo/captures";
-    let mut v = vec![
+    [
         format!("pod:{POD}={c}/pod.pcap"),
         format!("{VETH}={c}/veth.pcap"),
         format!("ens2f0np0={c}/nic.pcap"),
-    ];
-    if !validate {
-        v.push(format!("bastion-in={c}/bastion-in.pcap"));
-        v.push(format!("bastion-out={c}/bastion-out.pcap"));
-    }
-    v.into_iter().flat_map(|p| ["--capture".to_string(), p]).collect()
+        format!("bastion-in={c}/bastion-in.pcap"),
+        format!("bastion-out={c}/bastion-out.pcap"),
+    ]
+    .into_iter()
+    .flat_map(|p| ["--capture".to_string(), p])
+    .collect()
 }
 
 #[test]
@@ -180,7 +181,7 @@ fn explain() {
         if validate {
             a.push("--validate".into());
         }
-        a.extend(captures(validate));
+        a.extend(captures());
         let refs: Vec<&str> = a.iter().map(String::as_str).collect();
         let name = if validate { "explain_validate" } else { "explain" };
         insta::assert_snapshot!(format!("{name}_text"), ok(&on_demo(&refs)));
@@ -188,6 +189,19 @@ fn explain() {
         j.extend(["-f", "json"]);
         let j = on_demo(&j);
         reads_back::<wire::explain::Report>(ok(&j));
+        if validate {
+            // The reply first seen at the bastion (outside OVN) is checked from the NIC, where it
+            // enters OVN, and agrees.
+            let v: serde_json::Value = serde_json::from_str(&j.out).unwrap();
+            let statuses: Vec<&str> = v["validation"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["status"].as_str().unwrap())
+                .collect();
+            assert_eq!(statuses, ["agrees", "agrees"], "{}", j.out);
+            assert_eq!(v["validation"][1]["from"], "ens2f0np0");
+        }
         insta::assert_snapshot!(format!("{name}_json"), j.out);
     }
 }

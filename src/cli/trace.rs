@@ -67,12 +67,14 @@ pub struct TraceArgs {
     #[arg(long)]
     pub minimal: bool,
     /// Connection-tracking states for successive ct_next/ct_*nat/ct_lb actions, like
-    /// ovn-trace --ct (e.g. --ct new,trk --ct est,rpl,trk). After the list: est|trk, as ovn-trace.
+    /// ovn-trace --ct (e.g. --ct new --ct est,rpl); trk is always set, as ovn-trace sets it.
+    /// After the list: est|trk, as ovn-trace.
     #[arg(long, value_name = "FLAGS")]
     pub ct: Vec<String>,
-    /// The backend a load balancer chooses (ovn-trace --lb-dst); default: the first listed.
-    #[arg(long, value_name = "IP")]
-    pub lb_dst: Option<IpAddr>,
+    /// The backend a load balancer chooses, IP or IP:PORT (ovn-trace --lb-dst); default: the
+    /// first listed.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub lb_dst: Option<crate::lflow::LbDst>,
     /// With --microflow on a live server: read the Southbound's logical flows all at once, or
     /// only for the datapaths the packet reaches (ovn-trace reads all; at 13k pods that is
     /// seconds and a gigabyte).

@@ -19,6 +19,6 @@ pub mod packet;
 pub mod symtab;
 
 pub use error::Error;
-pub use exec::{Executor, Node, Options, Pipeline, Step, Trace};
+pub use exec::{Executor, LbDst, Node, Options, Pipeline, Step, Trace};
 pub use expr::{Expr, ParseError, Truth};
 pub use packet::{contains, covers, net, Cover, Packet};

@@ -193,7 +193,8 @@ pub fn lookup(name: &str) -> Option<Sym> {
         "eth.mcast" => sub(EthDst, 40, 1, None),
         "eth.mcastv6" => Sym::Predicate("eth.dst[32..47] == 0x3333"),
         "vlan.tci" => f(VlanTci, None),
-        "vlan.present" => Sym::Predicate("vlan.tci[12]"),
+        // A 1-bit subfield, as OVN defines it: usable bare or compared (`vlan.present == 1`).
+        "vlan.present" => sub(VlanTci, 12, 1, None),
         "vlan.pcp" => sub(VlanTci, 13, 3, Some("vlan.present")),
         "vlan.vid" => sub(VlanTci, 0, 12, Some("vlan.present")),
         "ip4" => Sym::Predicate("eth.type == 0x800"),

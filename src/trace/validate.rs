@@ -84,6 +84,14 @@ pub struct Places<'a> {
 }
 
 impl Places<'_> {
+    /// The point is a pod's eth0 or an interface of an Open_vSwitch database read: inside OVN
+    /// as far as ovnscope can tell (a bastion's interface is not). Without any Open_vSwitch
+    /// database nothing can be ruled out, so every point counts as inside.
+    pub fn in_ovn(&self, point: &str) -> bool {
+        let mut read = self.zones.iter().filter_map(|(_, ovs)| *ovs).peekable();
+        point.starts_with("pod:") || read.peek().is_none() || read.any(|o| o.interfaces.values().any(|i| i.name == point))
+    }
+
     /// The logical port a capture point stands for, in whichever zone has it.
     pub fn logical_port(&self, point: &str) -> Option<String> {
         self.zones.iter().find_map(|(nb, ovs)| logical_port(point, nb, *ovs))
@@ -286,7 +294,9 @@ fn validate_one<'e, 'a: 'e>(
             Status::NotChecked("no capture point at a logical port saw it (give pod:NS/NAME or the pod's host veth, with --ovs-db)".into());
         return (v, None);
     };
-    if let Some(&(first, _)) = seen.first().filter(|(i, _)| *i < si) {
+    // Points outside OVN before it (a bastion) are where the packet came from; a point in OVN
+    // before it that stands for no port means the packet entered OVN somewhere unknown.
+    if let Some(&(first, _)) = seen.iter().find(|(i, _)| *i < si && places.in_ovn(&j.points[*i])) {
         v.status = Status::NotChecked(format!(
             "it enters at {}, which is not a logical port (nor where a packet checked before left OVN)",
             j.points[first]

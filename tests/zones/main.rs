@@ -911,6 +911,56 @@ fn capture_across_zones() {
     );
 }
 
+/// ovn-trace's own option semantics (issue #18): `--ct new` implies `trk` ("set automatically
+/// even if not listed"), `--lb-dst` takes `IP:PORT`, and `vlan.present` is a 1-bit field that a
+/// microflow may compare with a number. Each against ovn-trace on the same Southbound.
+fn ovn_trace_option_semantics() {
+    let l = lab();
+    let sb = format!("--db={}", l.sb("worker-1"));
+    let vip = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 172.30.0.10 && ip.ttl == 64 && tcp.src == 40000 && tcp.dst == 80 && tcp.flags == 2";
+    let theirs = ovn_trace_steps(&l.run("ovn-trace", &[&sb, "--ct=new", "--lb-dst=10.128.4.5:8080", vip]));
+    assert!(
+        theirs.iter().any(|(_, st, _)| st == "ls_in_pre_hairpin"),
+        "ovn-trace's --ct new tracks: {theirs:?}"
+    );
+    let ours = l.json(&[
+        "trace",
+        "--sb-db",
+        &l.sb("worker-1"),
+        "--ct",
+        "new",
+        "--lb-dst",
+        "10.128.4.5:8080",
+        "--microflow",
+        vip,
+        "-f",
+        "json",
+    ]);
+    assert_eq!(ovnscope_steps_all(&ours), theirs, "--ct new --lb-dst IP:PORT");
+    let tree = ours["trace"].to_string();
+    assert!(tree.contains("backend 10.128.4.5:8080"), "{tree:.300}");
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.8 && ip.ttl == 64 && icmp4.type == 8 && vlan.present == 0";
+    let theirs = ovn_trace_steps(&l.run("ovn-trace", &[&sb, m]));
+    let ours = l.json(&["trace", "--sb-db", &l.sb("worker-1"), "--microflow", m, "-f", "json"]);
+    assert_eq!(ovnscope_steps_all(&ours), theirs, "vlan.present == 0");
+}
+
+/// Every step of a one-zone run.
+fn ovnscope_steps_all(j: &Value) -> Vec<(String, String, String)> {
+    j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["datapath"].as_str().unwrap().to_string(),
+                s["stage"].as_str().unwrap().to_string(),
+                s["uuid"].as_str().unwrap()[..8].to_string(),
+            )
+        })
+        .collect()
+}
+
 macro_rules! trials {
     ($($f:ident),* $(,)?) => {
         vec![$(Trial::test(stringify!($f), || { $f(); Ok(()) })),*]
@@ -929,6 +979,7 @@ fn main() {
         topology_over_the_cluster_is_one_graph,
         explain_across_zones_names_both_zones,
         capture_across_zones,
+        ovn_trace_option_semantics,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();

@@ -269,8 +269,11 @@ impl<'a> Executor<'a> {
         if let Some((src, dst)) = flow.ip() {
             let same_family = |a: &IpAddr| a.is_ipv4() == src.is_ipv4();
             let pick = match self.lb_dst {
-                Some(want) if backends.is_empty() && same_family(&want) => Some((want, None)),
-                Some(want) => backends.iter().find(|(a, _)| *a == want).copied(),
+                Some(want) if backends.is_empty() && same_family(&want.ip) => Some((want.ip, want.port)),
+                Some(want) => backends
+                    .iter()
+                    .find(|(a, p)| *a == want.ip && want.port.is_none_or(|w| *p == Some(w)))
+                    .copied(),
                 None => None,
             }
             .or_else(|| backends.iter().find(|(a, _)| same_family(a)).copied());

@@ -36,8 +36,8 @@ pub struct Options {
     /// Successive connection-tracking states for `ct_next` and friends (`--ct`), as
     /// `ct.*` names separated by `|`; after the list, `est|trk` (as ovn-trace).
     pub ct: Vec<String>,
-    /// The backend a load balancer picks (`--lb-dst`); default: the first listed.
-    pub lb_dst: Option<IpAddr>,
+    /// The backend a load balancer picks (`--lb-dst IP[:PORT]`); default: the first listed.
+    pub lb_dst: Option<LbDst>,
     /// Keep a connection table across runs ([`crate::lflow::conntrack`]): what earlier packets
     /// committed decides a later packet's state and a reply's un-NAT, instead of ovn-trace's
     /// fixed default. (`ct` states still come first.)
@@ -79,7 +79,7 @@ pub struct Executor<'a> {
     compiled: RefCell<HashMap<TableKey, Rc<Vec<Compiled<'a>>>>>,
     resident: BTreeSet<String>,
     ct: RefCell<VecDeque<u128>>,
-    lb_dst: Option<IpAddr>,
+    lb_dst: Option<LbDst>,
     steps: RefCell<usize>,
     conntrack: Option<RefCell<crate::lflow::conntrack::Conntrack>>,
     /// With a partly read Southbound ([`crate::lflow::load`]): the datapaths whose flows are here,
@@ -92,6 +92,30 @@ pub struct Executor<'a> {
     cluster: Option<Rc<Cluster<'a>>>,
     siblings: RefCell<HashMap<String, Rc<Executor<'a>>>>,
     options: Options,
+}
+
+/// A load balancer backend as `--lb-dst` names it, as ovn-trace takes it: `IP`, `IP:PORT` or
+/// `[IPv6]:PORT`; without a port, any of that address's backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LbDst {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+}
+
+impl std::str::FromStr for LbDst {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LbDst, String> {
+        let bad = || format!("{s:?} is not IP, IP:PORT or [IPv6]:PORT");
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(LbDst { ip, port: None });
+        }
+        let (ip, port) = s.rsplit_once(':').ok_or_else(bad)?;
+        let ip = ip.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| bad())?;
+        Ok(LbDst {
+            ip,
+            port: Some(port.parse().map_err(|_| bad())?),
+        })
+    }
 }
 
 /// The Southbound of every zone of a cluster, by zone name (OVN interconnect: one zone per
@@ -138,9 +162,11 @@ fn omittable(m: &Result<Expr, String>, stmts: &[Stmt], table: i64) -> bool {
         && matches!(stmts, [Stmt { action: Action::Next { egress: None, table: t }, .. }] if t.is_none_or(|t| t == table + 1))
 }
 
+/// A `--ct` state: flags separated by `,`, `|`, `+` or spaces; `trk` is always set, as
+/// ovn-trace sets it "even if not listed".
 fn parse_ct(s: &str) -> Result<u128, Error> {
-    let mut v = 0;
-    for name in s.split(['|', ',', '+']).map(str::trim).filter(|n| !n.is_empty()) {
+    let mut v = CT_TRK;
+    for name in s.split(['|', ',', '+', ' ']).map(str::trim).filter(|n| !n.is_empty()) {
         let bit = super::symtab::CT_BITS
             .iter()
             .find(|(n, _)| *n == name)
@@ -715,6 +741,17 @@ impl<'a> Executor<'a> {
 mod tests {
     use super::fixture::{run, two_switches, PKT};
     use super::*;
+
+    #[test]
+    fn ct_states_are_tracked_and_lb_dst_takes_a_port() {
+        assert_eq!(parse_ct("new").unwrap(), parse_ct("new|trk").unwrap());
+        assert_eq!(ct_string(parse_ct("est rpl").unwrap()), "est|rpl|trk");
+        let d = |s: &str| s.parse::<LbDst>();
+        assert_eq!(d("10.0.0.1").unwrap().port, None);
+        assert_eq!(d("10.0.0.1:8080").unwrap().port, Some(8080));
+        assert_eq!(d("[fd00::1]:80").unwrap().ip, "fd00::1".parse::<IpAddr>().unwrap());
+        assert!(d("10.0.0.1:http").is_err() && d("nope").is_err());
+    }
 
     #[test]
     fn unmodelled_things_are_named_not_guessed() {
