@@ -2,6 +2,7 @@
 //! needs (Ethernet, IPv4/IPv6, ICMP, TCP, UDP, and Geneve's OVN metadata), and correlating the
 //! same packet across capture points. Does not import `ovsdb`: it knows bytes, not databases.
 
+pub mod conntrack;
 pub mod conversation;
 pub mod correlate;
 pub mod decode;

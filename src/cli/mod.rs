@@ -3,6 +3,7 @@
 //! [`Outcome`] or a [`Failure`], and [`outcome::exit_code`] alone turns that into a number.
 
 pub mod capture;
+pub mod conntrack;
 pub mod dbopts;
 pub mod detrace;
 pub mod explain;
@@ -46,6 +47,9 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Live capture at several points (tcpdump, in network namespaces), explained, pcapng out.
     Capture(capture::CaptureArgs),
+    /// The datapath's connection-tracking entries (ovs-vswitchd's dpctl/dump-conntrack), each
+    /// zone named by the OVN object that owns it, each NAT by the rule behind it.
+    Conntrack(conntrack::ConntrackArgs),
     /// Annotate ofproto/trace or dump-flows output (stdin) with the logical flows and Northbound
     /// rows behind each OpenFlow cookie, like ovn-detrace.
     Detrace(detrace::DetraceArgs),
@@ -110,6 +114,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
             Command::Trace(a) => trace::run(a).await,
             Command::Capture(a) => capture::run(a).await,
             Command::Detrace(a) => detrace::run(a).await,
+            Command::Conntrack(a) => conntrack::run(a).await,
             Command::Completions { .. } | Command::Man => unreachable!("handled above"),
         }
     })

@@ -177,7 +177,22 @@ macro_rules! unreachable_errors {
         }
     )*};
 }
-unreachable_errors!(NoDatabase, MustGatherError, SvgError, CaptureError, LiveError, std::io::Error);
+unreachable_errors!(
+    NoDatabase,
+    MustGatherError,
+    SvgError,
+    CaptureError,
+    LiveError,
+    std::io::Error,
+    crate::ovsdb::unixctl::Error
+);
+
+/// A daemon's answer that is not the format it documents: what it sent could not be read.
+impl From<crate::capture::conntrack::ParseError> for Failure {
+    fn from(e: crate::capture::conntrack::ParseError) -> Self {
+        Failure::Unreachable(anyhow::anyhow!("ovs-vswitchd sent {e}"))
+    }
+}
 
 impl From<tokio::task::JoinError> for Failure {
     fn from(e: tokio::task::JoinError) -> Self {

@@ -6,6 +6,7 @@ pub mod file;
 pub mod method;
 pub mod proto;
 pub mod tls;
+pub mod unixctl;
 
 pub use client::{connect, Client, Condition, Monitor, MonitorRequest, Options, Select};
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 //! and validation (and the report that joins them for `explain` and `capture`), and OpenFlow
 //! cookie annotation (detrace).
 
+pub mod connections;
 pub mod detrace;
 pub mod explain;
 pub mod path;

@@ -20,6 +20,7 @@
 //! | `trace --microflow` | [`trace::Pipeline`] |
 //! | `explain`, `capture` | [`explain::Report`] |
 
+pub mod conntrack;
 pub mod explain;
 pub mod nat;
 pub mod show;

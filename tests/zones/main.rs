@@ -961,6 +961,137 @@ fn ovnscope_steps_all(j: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// `conntrack` on a node after a real ping to the internet: the entries of the pod are the ones
+/// `ovs-appctl dpctl/dump-conntrack -s` prints, zone by zone; each zone's owner is the one
+/// `ovs-vsctl get Bridge br-int external_ids` records (`ct-zone-<port>`, `ct-zone-<datapath>_snat`
+/// with the datapath `ovn-sbctl` names); the SNAT entry is tied to the rule `ovn-nbctl` finds.
+fn conntrack_entries_named_like_ovn_controller_records_them() {
+    let l = lab();
+    let z = "worker-1";
+    ping(&l.ns("pod1"), "203.0.113.8");
+    let ctl = {
+        let pid = std::fs::read_to_string(l.dir.join(z).join("ovs/ovs-vswitchd.pid")).unwrap();
+        l.dir
+            .join(z)
+            .join(format!("ovs/ovs-vswitchd.{}.ctl", pid.trim()))
+            .display()
+            .to_string()
+    };
+    let j = l.json(&[
+        "conntrack",
+        "--ovs-db",
+        &l.ovs(z),
+        "--nb-db",
+        &l.nb(z),
+        "--sb-db",
+        &l.sb(z),
+        "--pod",
+        "network-trace/nettools-dual-pod",
+        "--unixctl",
+        &ctl,
+        "-f",
+        "json",
+    ]);
+    // The documented schema, and nothing else.
+    let typed: ovnscope::wire::conntrack::Conntrack = serde_json::from_value(j.clone()).expect("the conntrack schema");
+    assert_eq!(serde_json::to_value(&typed).unwrap(), j);
+    let theirs = l.run("ovs-appctl", &["-t", &ctl, "dpctl/dump-conntrack", "-s"]);
+    // (proto, zone, orig src, orig dst, reply src, reply dst) of the pod's entries, read from
+    // ovs-appctl's text by this test.
+    let re =
+        regex::Regex::new(r"^(\w+),orig=\(src=([^,]+),dst=([^,]+),.*?\),reply=\(src=([^,]+),dst=([^,]+),.*?\)(?:,zone=(\d+))?").unwrap();
+    let mut want: Vec<(String, u64, String, String, String, String)> = theirs
+        .lines()
+        .filter_map(|line| re.captures(line))
+        .map(|c| {
+            (
+                c[1].to_string(),
+                c.get(6).map_or(0, |m| m.as_str().parse().unwrap()),
+                c[2].to_string(),
+                c[3].to_string(),
+                c[4].to_string(),
+                c[5].to_string(),
+            )
+        })
+        .filter(|t| [&t.2, &t.3, &t.4, &t.5].iter().any(|a| *a == "10.128.2.43"))
+        .collect();
+    want.sort();
+    let mut got: Vec<(String, u64, String, String, String, String)> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |v: &Value| v.as_str().unwrap().to_string();
+            (
+                s(&e["proto"]),
+                e["zone"].as_u64().unwrap(),
+                s(&e["orig"]["src"]),
+                s(&e["orig"]["dst"]),
+                s(&e["reply"]["src"]),
+                s(&e["reply"]["dst"]),
+            )
+        })
+        .collect();
+    got.sort();
+    assert!(
+        want.len() >= 3,
+        "a ping to the internet is tracked in the pod's zone and the gateway router's: {theirs}"
+    );
+    assert_eq!(got, want);
+    let ids = l.run(
+        "ovs-vsctl",
+        &[&format!("--db={}", l.ovs(z)), "get", "Bridge", "br-int", "external_ids"],
+    );
+    let zone_key = |n: u64| -> String {
+        ids.trim_matches(|c| c == '{' || c == '}')
+            .split(", ")
+            .find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                (v.trim_matches('"') == n.to_string()).then(|| k.trim_start_matches("ct-zone-").to_string())
+            })
+            .unwrap_or_else(|| panic!("zone {n} in {ids}"))
+    };
+    let gr = l.sbctl(
+        z,
+        &[
+            "--bare",
+            "--columns=_uuid",
+            "find",
+            "Datapath_Binding",
+            "external_ids:name=GR_worker-1",
+        ],
+    );
+    for e in j["entries"].as_array().unwrap() {
+        let key = zone_key(e["zone"].as_u64().unwrap());
+        let owner = e["owner"].as_str().unwrap();
+        match key.rsplit_once('_') {
+            Some((dp, kind @ ("snat" | "dnat"))) if dp == gr.trim() => {
+                assert_eq!(owner, format!("GR_worker-1 {} zone", kind.to_uppercase()))
+            }
+            _ => assert_eq!(owner, format!("logical port {key}")),
+        }
+    }
+    let rule = l.nbctl(z, &["--bare", "--columns=_uuid", "find", "NAT", "logical_ip=10.128.2.43"]);
+    let snat = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reply"]["dst"] == "198.18.0.9")
+        .expect("the SNAT entry");
+    assert_eq!(
+        snat["nat"].as_str().unwrap(),
+        format!(
+            "SNAT 10.128.2.43 → 198.18.0.9 by snat rule {} (logical_ip 10.128.2.43) on GR_worker-1",
+            rule.trim()
+        )
+    );
+    assert_eq!(snat["owner"], "GR_worker-1 SNAT zone");
+    // A control socket that is not there: a clear error, exit 3.
+    let (code, _, err) = l.ovnscope(&["conntrack", "--ovs-db", &l.ovs(z), "--unixctl", "/nonexistent/ovs-vswitchd.1.ctl"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("cannot connect to /nonexistent/ovs-vswitchd.1.ctl"), "{err}");
+}
+
 macro_rules! trials {
     ($($f:ident),* $(,)?) => {
         vec![$(Trial::test(stringify!($f), || { $f(); Ok(()) })),*]
@@ -980,6 +1111,7 @@ fn main() {
         explain_across_zones_names_both_zones,
         capture_across_zones,
         ovn_trace_option_semantics,
+        conntrack_entries_named_like_ovn_controller_records_them,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();

@@ -1,0 +1,196 @@
+//! Connection-tracking entries as a datapath reports them (`dpctl/dump-conntrack`, the OVS
+//! userspace datapath's format): `proto,orig=(src=…,dst=…,sport=…,dport=…),reply=(…),zone=N,
+//! timeout=S,protoinfo=(state=…)`. Zone 0 is not printed; an entry without `zone=` is in zone 0.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// One direction of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuple {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The rest as written: `sport`/`dport` for TCP/UDP, `id`/`type`/`code` for ICMP.
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Tuple {
+    fn port(&self, k: &str) -> Option<u16> {
+        self.fields.get(k).and_then(|v| v.parse().ok())
+    }
+    pub fn sport(&self) -> Option<u16> {
+        self.port("sport")
+    }
+    pub fn dport(&self) -> Option<u16> {
+        self.port("dport")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// `icmp`, `tcp`, `udp`, …
+    pub proto: String,
+    pub orig: Tuple,
+    /// What the reply is expected to look like: where it differs from `orig` reversed, the
+    /// connection is NATed.
+    pub reply: Tuple,
+    pub zone: u16,
+    pub timeout: Option<u32>,
+    pub mark: Option<String>,
+    pub labels: Option<String>,
+    /// The protocol state (`ESTABLISHED`, `TIME_WAIT`, …) where the datapath tracks one.
+    pub state: Option<String>,
+}
+
+impl Entry {
+    /// The source rewrite the reply direction shows (SNAT): original source → new source.
+    pub fn snat(&self) -> Option<(IpAddr, IpAddr)> {
+        (self.reply.dst != self.orig.src).then_some((self.orig.src, self.reply.dst))
+    }
+
+    /// The destination rewrite (DNAT, a load balancer): original destination → new one.
+    pub fn dnat(&self) -> Option<(IpAddr, IpAddr)> {
+        (self.reply.src != self.orig.dst).then_some((self.orig.dst, self.reply.src))
+    }
+}
+
+/// A line that is not an entry.
+#[derive(Debug, thiserror::Error)]
+#[error("conntrack entry {line}: {reason} in {text:?}")]
+pub struct ParseError {
+    pub line: usize,
+    pub reason: String,
+    pub text: String,
+}
+
+/// `k=v` pairs at the top level of `s`, a value possibly `( … )` with nested pairs.
+fn pairs(s: &str) -> Vec<(&str, &str)> {
+    let mut out = vec![];
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out.into_iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect()
+}
+
+fn tuple(v: &str) -> Result<Tuple, String> {
+    let inner = v
+        .strip_prefix('(')
+        .and_then(|x| x.strip_suffix(')'))
+        .ok_or("a tuple is not in parentheses")?;
+    let mut fields: BTreeMap<String, String> = pairs(inner).into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut addr = |k: &str| -> Result<IpAddr, String> {
+        let v = fields.remove(k).ok_or(format!("no {k}="))?;
+        v.parse().map_err(|_| format!("{k}={v} is not an address"))
+    };
+    Ok(Tuple {
+        src: addr("src")?,
+        dst: addr("dst")?,
+        fields,
+    })
+}
+
+/// Every entry of a dump.
+pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
+    let mut out = vec![];
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let err = |reason: String| ParseError {
+            line: i + 1,
+            reason,
+            text: line.to_string(),
+        };
+        let mut proto = None;
+        let (mut orig, mut reply) = (None, None);
+        let mut e = Entry {
+            proto: String::new(),
+            orig: Tuple {
+                src: IpAddr::from([0, 0, 0, 0]),
+                dst: IpAddr::from([0, 0, 0, 0]),
+                fields: BTreeMap::new(),
+            },
+            reply: Tuple {
+                src: IpAddr::from([0, 0, 0, 0]),
+                dst: IpAddr::from([0, 0, 0, 0]),
+                fields: BTreeMap::new(),
+            },
+            zone: 0,
+            timeout: None,
+            mark: None,
+            labels: None,
+            state: None,
+        };
+        for (k, v) in pairs(line.trim()) {
+            match k {
+                "orig" => orig = Some(tuple(v).map_err(&err)?),
+                "reply" => reply = Some(tuple(v).map_err(&err)?),
+                "zone" => e.zone = v.parse().map_err(|_| err(format!("zone={v}")))?,
+                "timeout" => e.timeout = v.parse().ok(),
+                "mark" => e.mark = Some(v.to_string()),
+                "labels" => e.labels = Some(v.to_string()),
+                "protoinfo" => {
+                    e.state = v
+                        .trim_start_matches('(')
+                        .trim_end_matches(')')
+                        .split(',')
+                        .find_map(|p| p.strip_prefix("state="))
+                        .map(str::to_string)
+                }
+                p if v.is_empty() && proto.is_none() => proto = Some(p.to_string()),
+                _ => {}
+            }
+        }
+        e.proto = proto.ok_or_else(|| err("no protocol".into()))?;
+        e.orig = orig.ok_or_else(|| err("no orig=".into()))?;
+        e.reply = reply.ok_or_else(|| err("no reply=".into()))?;
+        out.push(e);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snat_ping_in_three_zones() {
+        let dump = "icmp,orig=(src=10.128.2.43,dst=203.0.113.8,id=2401,type=8,code=0),reply=(src=203.0.113.8,dst=198.18.0.9,id=2401,type=0,code=0),timeout=29\n\
+icmp,orig=(src=10.128.2.43,dst=203.0.113.8,id=2401,type=8,code=0),reply=(src=203.0.113.8,dst=10.128.2.43,id=2401,type=0,code=0),zone=17,timeout=29\n\
+tcp,orig=(src=10.128.2.43,dst=203.0.113.8,sport=40000,dport=80),reply=(src=203.0.113.8,dst=198.18.0.9,sport=80,dport=40000),zone=3,mark=2,protoinfo=(state=TIME_WAIT)\n";
+        let e = parse(dump).unwrap();
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[0].zone, 0);
+        assert_eq!(e[0].snat(), Some(("10.128.2.43".parse().unwrap(), "198.18.0.9".parse().unwrap())));
+        assert_eq!(e[1].snat(), None);
+        assert_eq!(e[1].zone, 17);
+        assert_eq!(e[2].state.as_deref(), Some("TIME_WAIT"));
+        assert_eq!(e[2].orig.sport(), Some(40000));
+        assert_eq!(e[2].mark.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn damage_is_named() {
+        for (bad, says) in [
+            ("icmp,orig=(src=1.2.3.4),reply=(src=1.2.3.4,dst=1.2.3.5)", "no dst="),
+            (
+                "tcp,orig=(src=x,dst=1.2.3.4),reply=(src=1.2.3.4,dst=1.2.3.5)",
+                "src=x is not an address",
+            ),
+            ("tcp,reply=(src=1.2.3.4,dst=1.2.3.5)", "no orig="),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+}

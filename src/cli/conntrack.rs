@@ -1,0 +1,80 @@
+//! `ovnscope conntrack`: the OVS datapath's connection-tracking entries (`dpctl/dump-conntrack`
+//! over ovs-vswitchd's control socket), each zone named by the OVN object that owns it.
+
+use super::dbopts::{load_all, DbArgs};
+use super::{Failure, Format, Outcome, UsageError};
+use crate::capture::conntrack;
+use crate::db::{views, Views};
+use crate::ovsdb::unixctl::{self, Command};
+use crate::topology::build::port_ips;
+use crate::topology::focus::find_port;
+use crate::trace::connections;
+use crate::wire;
+use clap::Args;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct ConntrackArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only the entries of this pod (NAMESPACE/NAME): any of its addresses on either side.
+    #[arg(long, value_name = "NS/NAME", conflicts_with = "ip")]
+    pub pod: Option<String>,
+    /// Only the entries with this address on either side.
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<IpAddr>,
+    /// Only this conntrack zone.
+    #[arg(long, value_name = "N")]
+    pub zone: Option<u16>,
+    /// ovs-vswitchd's control socket [default: the one its pidfile names in $OVS_RUNDIR or
+    /// /var/run/openvswitch, as ovs-appctl finds it].
+    #[arg(long, value_name = "PATH")]
+    pub unixctl: Option<PathBuf>,
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+pub async fn run(a: ConntrackArgs) -> Result<Outcome, Failure> {
+    let socket = match &a.unixctl {
+        Some(p) => p.clone(),
+        None => {
+            let rundir = std::env::var_os("OVS_RUNDIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/var/run/openvswitch"));
+            unixctl::socket_in(&rundir, "ovs-vswitchd")?
+        }
+    };
+    let v = Views::from_loaded(&load_all(&a.db, &views::everything).await?);
+    super::warn(&v.warnings);
+    let ovs = v
+        .ovs
+        .as_ref()
+        .ok_or_else(|| UsageError("conntrack names zones from the node's Open_vSwitch database (--ovs-db)".into()))?;
+    let text = unixctl::call(
+        &socket,
+        Command::DumpConntrack,
+        a.db.options().call_timeout.max(Duration::from_secs(1)),
+    )
+    .await?;
+    let mut entries = conntrack::parse(&text)?;
+    let ips: Option<Vec<IpAddr>> = match (&a.pod, a.ip, v.nb.as_ref()) {
+        (Some(p), _, Some(nb)) => {
+            let port = find_port(nb, p)?;
+            Some(port_ips(port).iter().filter_map(|i| i.split('/').next()?.parse().ok()).collect())
+        }
+        (Some(_), _, None) => return Err(UsageError("--pod needs the Northbound database (--nb-db)".into()).into()),
+        (None, Some(ip), _) => Some(vec![ip]),
+        (None, None, _) => None,
+    };
+    entries
+        .retain(|e| ips.as_ref().is_none_or(|ips| ips.iter().any(|ip| connections::about(e, *ip))) && a.zone.is_none_or(|z| e.zone == z));
+    let owners = connections::zones(ovs, v.sb.as_ref());
+    let all = connections::explain(entries, &owners, v.nb.as_ref());
+    Ok(Outcome::Answer(match a.format {
+        Format::Json => wire::pretty(&wire::conntrack::Conntrack::new(&socket.display().to_string(), &owners, &all))?,
+        Format::Text => connections::to_text(&all),
+    }))
+}
