@@ -8,6 +8,7 @@ PACKAGES=(
     ovn-central ovn-host ovn-common           # ovn-northd, ovn-controller, ovn-nbctl/-sbctl, ovn-trace
     iproute2 iptables ethtool iputils-ping procps kmod  # the lab's namespaces, NAT and checks
     tcpdump                                   # ground truth for packets in tests
+    conntrack                                 # conntrack -L: ground truth for the kernel's table
     python3 python3-openvswitch               # ovn-detrace (compared with ovnscope detrace); HTTP in tests
     openssl                                   # certificates for the ssl: test
     graphviz                                  # dot, for SVG output

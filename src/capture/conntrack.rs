@@ -1,6 +1,10 @@
-//! Connection-tracking entries as a datapath reports them (`dpctl/dump-conntrack`, the OVS
-//! userspace datapath's format): `proto,orig=(src=…,dst=…,sport=…,dport=…),reply=(…),zone=N,
-//! timeout=S,protoinfo=(state=…)`. Zone 0 is not printed; an entry without `zone=` is in zone 0.
+//! Connection-tracking entries, from either place they live:
+//! - the OVS userspace datapath, as `dpctl/dump-conntrack` prints them:
+//!   `proto,orig=(src=…,dst=…,sport=…,dport=…),reply=(…),zone=N,timeout=S,protoinfo=(state=…)`
+//!   (zone 0 is not printed; an entry without `zone=` is in zone 0);
+//! - the kernel's table of a network namespace (a kernel-datapath node, a bastion that
+//!   MASQUERADEs), through ctnetlink with the `conntrack` crate (a maintained, pure-Rust
+//!   netlink dump, so no `conntrack -L` text is parsed).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -155,6 +159,101 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
         e.orig = orig.ok_or_else(|| err("no orig=".into()))?;
         e.reply = reply.ok_or_else(|| err("no reply=".into()))?;
         out.push(e);
+    }
+    Ok(out)
+}
+
+/// The kernel's table could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error(transparent)]
+    Netns(#[from] super::netns::NetnsError),
+    #[error("cannot dump the kernel's connection tracking{ns}: {error}; this needs root (CAP_NET_ADMIN) and the nf_conntrack module")]
+    Dump { ns: String, error: String },
+}
+
+fn proto_name(n: Option<u8>) -> String {
+    match n {
+        Some(1) => "icmp".into(),
+        Some(6) => "tcp".into(),
+        Some(17) => "udp".into(),
+        Some(58) => "icmpv6".into(),
+        Some(132) => "sctp".into(),
+        Some(x) => x.to_string(),
+        None => "unknown".into(),
+    }
+}
+
+fn kernel_tuple(t: &::conntrack::model::IpTuple) -> Option<Tuple> {
+    let mut fields = BTreeMap::new();
+    if let Some(p) = &t.proto {
+        let mut put = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                fields.insert(k.to_string(), v);
+            }
+        };
+        put("sport", p.src_port.map(|x| x.to_string()));
+        put("dport", p.dst_port.map(|x| x.to_string()));
+        put("id", p.icmp_id.or(p.icmpv6_id).map(|x| x.to_string()));
+        put("type", p.icmp_type.or(p.icmpv6_type).map(|x| x.to_string()));
+        put("code", p.icmp_code.or(p.icmpv6_code).map(|x| x.to_string()));
+    }
+    Some(Tuple {
+        src: t.src?,
+        dst: t.dst?,
+        fields,
+    })
+}
+
+/// TCP states as `conntrack -L` and the OVS datapath name them.
+fn tcp_state(s: &::conntrack::model::TcpState) -> String {
+    use ::conntrack::model::TcpState as S;
+    match s {
+        S::SynSent | S::SynSent2 => "SYN_SENT",
+        S::SynRecv => "SYN_RECV",
+        S::Established => "ESTABLISHED",
+        S::FinWait => "FIN_WAIT",
+        S::CloseWait => "CLOSE_WAIT",
+        S::LastAck => "LAST_ACK",
+        S::TimeWait => "TIME_WAIT",
+        S::Close => "CLOSE",
+        _ => "NONE",
+    }
+    .to_string()
+}
+
+/// The kernel's entries in network namespace `netns` (`None`: where ovnscope runs).
+pub fn kernel(netns: Option<&str>) -> Result<Vec<Entry>, KernelError> {
+    let flows =
+        super::netns::run_in(netns, || ::conntrack::Conntrack::connect().and_then(|c| c.dump()))?.map_err(|e| KernelError::Dump {
+            ns: netns.map(|n| format!(" in {n}")).unwrap_or_default(),
+            error: e.to_string(),
+        })?;
+    let mut out = vec![];
+    for f in flows {
+        let (Some(orig), Some(reply)) = (f.origin.as_ref().and_then(kernel_tuple), f.reply.as_ref().and_then(kernel_tuple)) else {
+            continue;
+        };
+        out.push(Entry {
+            proto: proto_name(
+                f.origin
+                    .as_ref()
+                    .and_then(|o| o.proto.as_ref())
+                    .and_then(|p| p.number.map(|n| u8::from(n))),
+            ),
+            orig,
+            reply,
+            zone: f.zone.unwrap_or(0),
+            timeout: f.timeout.map(|t| t.as_secs() as u32),
+            mark: f.mark.filter(|m| *m != 0).map(|m| m.to_string()),
+            labels: None,
+            state: f
+                .proto_info
+                .as_ref()
+                .and_then(|p| p.tcp.as_ref())
+                .and_then(|t| t.state.as_ref())
+                .map(tcp_state),
+        });
     }
     Ok(out)
 }

@@ -8,4 +8,5 @@ pub mod correlate;
 pub mod decode;
 pub mod file;
 pub mod live;
+pub mod netns;
 pub mod session;

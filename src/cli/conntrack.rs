@@ -30,36 +30,58 @@ pub struct ConntrackArgs {
     pub zone: Option<u16>,
     /// ovs-vswitchd's control socket [default: the one its pidfile names in $OVS_RUNDIR or
     /// /var/run/openvswitch, as ovs-appctl finds it].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["kernel", "netns"])]
     pub unixctl: Option<PathBuf>,
+    /// Read the kernel's table instead of the OVS userspace datapath's (a node with the kernel
+    /// datapath, where OVN's zones live in the kernel too).
+    #[arg(long)]
+    pub kernel: bool,
+    /// Read the kernel's table of this network namespace (`ip netns` name or a path), e.g. a
+    /// bastion that MASQUERADEs.
+    #[arg(long, value_name = "NETNS")]
+    pub netns: Option<String>,
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
 pub async fn run(a: ConntrackArgs) -> Result<Outcome, Failure> {
-    let socket = match &a.unixctl {
-        Some(p) => p.clone(),
-        None => {
-            let rundir = std::env::var_os("OVS_RUNDIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("/var/run/openvswitch"));
-            unixctl::socket_in(&rundir, "ovs-vswitchd")?
-        }
+    let kernel = a.kernel || a.netns.is_some();
+    let v = match load_all(&a.db, &views::everything).await {
+        Ok(l) => Views::from_loaded(&l),
+        // The kernel's table of a namespace outside OVN (a bastion) needs no database.
+        Err(Failure::Unreachable(e)) if kernel && e.is::<super::dbopts::NoDatabase>() => Views::from_loaded(&[]),
+        Err(e) => return Err(e),
     };
-    let v = Views::from_loaded(&load_all(&a.db, &views::everything).await?);
     super::warn(&v.warnings);
-    let ovs = v
-        .ovs
-        .as_ref()
-        .ok_or_else(|| UsageError("conntrack names zones from the node's Open_vSwitch database (--ovs-db)".into()))?;
-    let text = unixctl::call(
-        &socket,
-        Command::DumpConntrack,
-        a.db.options().call_timeout.max(Duration::from_secs(1)),
-    )
-    .await?;
-    let mut entries = conntrack::parse(&text)?;
+    let (source, mut entries) = if kernel {
+        let ns = a.netns.clone();
+        let entries = tokio::task::spawn_blocking(move || conntrack::kernel(ns.as_deref())).await??;
+        (
+            format!("kernel{}", a.netns.as_ref().map(|n| format!(" (netns {n})")).unwrap_or_default()),
+            entries,
+        )
+    } else {
+        let socket = match &a.unixctl {
+            Some(p) => p.clone(),
+            None => {
+                let rundir = std::env::var_os("OVS_RUNDIR")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/var/run/openvswitch"));
+                unixctl::socket_in(&rundir, "ovs-vswitchd")?
+            }
+        };
+        if v.ovs.is_none() {
+            return Err(UsageError("conntrack names zones from the node's Open_vSwitch database (--ovs-db)".into()).into());
+        }
+        let text = unixctl::call(
+            &socket,
+            Command::DumpConntrack,
+            a.db.options().call_timeout.max(Duration::from_secs(1)),
+        )
+        .await?;
+        (socket.display().to_string(), conntrack::parse(&text)?)
+    };
     let ips: Option<Vec<IpAddr>> = match (&a.pod, a.ip, v.nb.as_ref()) {
         (Some(p), _, Some(nb)) => {
             let port = find_port(nb, p)?;
@@ -71,10 +93,10 @@ pub async fn run(a: ConntrackArgs) -> Result<Outcome, Failure> {
     };
     entries
         .retain(|e| ips.as_ref().is_none_or(|ips| ips.iter().any(|ip| connections::about(e, *ip))) && a.zone.is_none_or(|z| e.zone == z));
-    let owners = connections::zones(ovs, v.sb.as_ref());
+    let owners = v.ovs.as_ref().map(|o| connections::zones(o, v.sb.as_ref())).unwrap_or_default();
     let all = connections::explain(entries, &owners, v.nb.as_ref());
     Ok(Outcome::Answer(match a.format {
-        Format::Json => wire::pretty(&wire::conntrack::Conntrack::new(&socket.display().to_string(), &owners, &all))?,
+        Format::Json => wire::pretty(&wire::conntrack::Conntrack::new(&source, &owners, &all))?,
         Format::Text => connections::to_text(&all),
     }))
 }

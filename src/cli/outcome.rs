@@ -184,7 +184,8 @@ unreachable_errors!(
     CaptureError,
     LiveError,
     std::io::Error,
-    crate::ovsdb::unixctl::Error
+    crate::ovsdb::unixctl::Error,
+    crate::capture::conntrack::KernelError
 );
 
 /// A daemon's answer that is not the format it documents: what it sent could not be read.

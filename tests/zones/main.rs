@@ -1086,6 +1086,54 @@ fn conntrack_entries_named_like_ovn_controller_records_them() {
         )
     );
     assert_eq!(snat["owner"], "GR_worker-1 SNAT zone");
+    // The bastion's kernel table (its MASQUERADE of the node's SNAT address), as `conntrack -L`
+    // lists it there.
+    let j = l.json(&["conntrack", "--netns", &l.ns("bastion"), "--ip", "198.18.0.9", "-f", "json"]);
+    let out = Command::new("ip")
+        .args(["netns", "exec", &l.ns("bastion"), "conntrack", "-L", "-p", "icmp"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let mut want: Vec<(String, String, String, String)> = listed
+        .lines()
+        .filter(|line| line.contains("src=198.18.0.9"))
+        .map(|line| {
+            let v: Vec<&str> = line
+                .split_whitespace()
+                .filter_map(|w| w.strip_prefix("src=").or_else(|| w.strip_prefix("dst=")))
+                .collect();
+            (v[0].into(), v[1].into(), v[2].into(), v[3].into())
+        })
+        .collect();
+    want.sort();
+    let mut got: Vec<(String, String, String, String)> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["proto"] == "icmp")
+        .map(|e| {
+            let s = |v: &Value| v.as_str().unwrap().to_string();
+            (
+                s(&e["orig"]["src"]),
+                s(&e["orig"]["dst"]),
+                s(&e["reply"]["src"]),
+                s(&e["reply"]["dst"]),
+            )
+        })
+        .collect();
+    got.sort();
+    assert!(!want.is_empty(), "{listed}");
+    assert_eq!(got, want);
+    let masq = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reply"]["dst"] == "198.51.100.29")
+        .unwrap();
+    assert_eq!(masq["nat"], "SNAT 198.18.0.9 → 198.51.100.29 (no OVN NAT rule maps these)");
+    let (code, _, err) = l.ovnscope(&["conntrack", "--netns", "ovsz-nope"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no network namespace ovsz-nope"), "{err}");
     // A control socket that is not there: a clear error, exit 3.
     let (code, _, err) = l.ovnscope(&["conntrack", "--ovs-db", &l.ovs(z), "--unixctl", "/nonexistent/ovs-vswitchd.1.ctl"]);
     assert_eq!(code, 3, "{err}");
