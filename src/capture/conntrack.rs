@@ -239,7 +239,7 @@ pub fn kernel(netns: Option<&str>) -> Result<Vec<Entry>, KernelError> {
                 f.origin
                     .as_ref()
                     .and_then(|o| o.proto.as_ref())
-                    .and_then(|p| p.number.map(|n| u8::from(n))),
+                    .and_then(|p| p.number.map(u8::from)),
             ),
             orig,
             reply,
