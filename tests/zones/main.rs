@@ -438,6 +438,50 @@ fn must_gather_is_the_same_cluster_offline() {
     let a = l.json(&["topology", "--must-gather", &mgp, "--view", "logical", "-f", "json"]);
     let b = l.json(&["topology", "--cluster", f.to_str().unwrap(), "--view", "logical", "-f", "json"]);
     assert_eq!(a, b, "topology offline = live");
+    // explain of a cross-node ping: the same offline.
+    let caps = [("pod1", "pod1.pcap"), ("pod3", "pod3.pcap")].map(|(ns, file)| {
+        let c = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &l.ns(ns),
+                "timeout",
+                "8",
+                "tcpdump",
+                "-U",
+                "-i",
+                "eth0",
+                "-c",
+                "2",
+                "-w",
+            ])
+            .arg(mg.path().join(file))
+            .arg("icmp")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        (c, file)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    ping(&l.ns("pod1"), "10.128.4.5");
+    let mut points = vec![];
+    for ((c, file), pod) in caps
+        .into_iter()
+        .zip(["network-trace/nettools-dual-pod", "network-trace/nettools-w2"])
+    {
+        assert!(c.wait_with_output().unwrap().status.success());
+        points.extend(["--capture".to_string(), format!("pod:{pod}={}", mg.path().join(file).display())]);
+    }
+    let run = |db: [&str; 2]| {
+        let mut args: Vec<&str> = vec!["explain", db[0], db[1], "-f", "json"];
+        args.extend(points.iter().map(String::as_str));
+        l.json(&args)
+    };
+    assert_eq!(
+        run(["--must-gather", &mgp]),
+        run(["--cluster", &l.cluster_file()]),
+        "explain offline = live"
+    );
 }
 
 /// (datapath, stage, lflow uuid prefix) of each table step in ovn-trace's detailed output.
