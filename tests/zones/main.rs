@@ -502,11 +502,16 @@ fn ovn_trace_steps(text: &str) -> Vec<(String, String, String)> {
 
 /// ovnscope's steps of one zone (from `trace --microflow -f json` over the cluster).
 fn ovnscope_steps(j: &Value, zone: &str) -> Vec<(String, String, String)> {
+    steps_where(j, |s| s["zone"] == zone)
+}
+
+/// (datapath, stage, lflow uuid prefix) of the steps of `trace -f json` that `keep` keeps.
+fn steps_where(j: &Value, keep: impl Fn(&Value) -> bool) -> Vec<(String, String, String)> {
     j["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["zone"] == zone)
+        .filter(|s| keep(s))
         .map(|s| {
             (
                 s["datapath"].as_str().unwrap().to_string(),
@@ -991,18 +996,7 @@ fn ovn_trace_option_semantics() {
 
 /// Every step of a one-zone run.
 fn ovnscope_steps_all(j: &Value) -> Vec<(String, String, String)> {
-    j["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["datapath"].as_str().unwrap().to_string(),
-                s["stage"].as_str().unwrap().to_string(),
-                s["uuid"].as_str().unwrap()[..8].to_string(),
-            )
-        })
-        .collect()
+    steps_where(j, |_| true)
 }
 
 /// `conntrack` on a node after a real ping to the internet: the entries of the pod are the ones
