@@ -9,4 +9,5 @@ pub mod decode;
 pub mod file;
 pub mod live;
 pub mod netns;
+pub mod probe;
 pub mod session;

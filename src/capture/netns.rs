@@ -43,3 +43,55 @@ pub fn run_in<T: Send>(netns: Option<&str>, f: impl FnOnce() -> T + Send) -> Res
         .expect("the namespace thread panicked")
     })
 }
+
+/// The namespaces to look in: where ovnscope runs (`None`), then every named one (`ip netns`).
+pub fn candidates() -> Vec<Option<String>> {
+    let mut named: Vec<String> = std::fs::read_dir("/var/run/netns")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    named.sort();
+    std::iter::once(None).chain(named.into_iter().map(Some)).collect()
+}
+
+/// The first namespace (of [`candidates`]) that has an interface called `iface`.
+pub fn find_iface(iface: &str) -> Option<Option<String>> {
+    candidates()
+        .into_iter()
+        .find(|ns| run_in(ns.as_deref(), || nix::net::if_::if_nametoindex(iface).is_ok()).unwrap_or(false))
+}
+
+/// The named namespace a process runs in (`None`: where ovnscope runs, or not a named one).
+pub fn of_process(pid: u32) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let target = std::fs::metadata(format!("/proc/{pid}/ns/net")).ok()?;
+    let mine = std::fs::metadata("/proc/self/ns/net").ok()?;
+    if (target.dev(), target.ino()) == (mine.dev(), mine.ino()) {
+        return None;
+    }
+    candidates()
+        .into_iter()
+        .flatten()
+        .find(|n| std::fs::metadata(path_of(n)).is_ok_and(|m| (m.dev(), m.ino()) == (target.dev(), target.ino())))
+}
+
+/// Every namespace (of [`candidates`]) with an interface holding `ip`, with that interface.
+pub fn find_addresses(ip: std::net::IpAddr) -> Vec<(Option<String>, String)> {
+    candidates()
+        .into_iter()
+        .filter_map(|ns| {
+            let name = run_in(ns.as_deref(), || {
+                nix::ifaddrs::getifaddrs().ok()?.find_map(|a| {
+                    let addr = a.address?;
+                    let holds = match ip {
+                        std::net::IpAddr::V4(v4) => addr.as_sockaddr_in().is_some_and(|s| s.ip() == v4),
+                        std::net::IpAddr::V6(v6) => addr.as_sockaddr_in6().is_some_and(|s| s.ip() == v6),
+                    };
+                    holds.then_some(a.interface_name)
+                })
+            })
+            .ok()
+            .flatten()?;
+            Some((ns, name))
+        })
+        .collect()
+}

@@ -6,5 +6,6 @@ pub mod connections;
 pub mod detrace;
 pub mod explain;
 pub mod path;
+pub mod points;
 pub mod report;
 pub mod validate;

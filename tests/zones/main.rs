@@ -1178,6 +1178,88 @@ fn conntrack_entries_named_like_ovn_controller_records_them() {
     assert!(err.contains("cannot connect to /nonexistent/ovs-vswitchd.1.ctl"), "{err}");
 }
 
+/// `capture --pod … --to … --probe icmp`: the points chosen from the model and the host are the
+/// ones the real tools name — the namespace whose eth0 `ip addr` shows the pod's address, the
+/// veth `ovs-vsctl` binds to the pod's port (in the node's namespace, where its ovs-vswitchd
+/// runs), the NIC of br-ex — and the probe's three echoes are explained end to end, the SNAT by
+/// the rule `ovn-nbctl` finds.
+fn capture_chooses_its_points_and_sends_the_probe() {
+    let l = lab();
+    let z = "worker-1";
+    let out = Command::new(env!("CARGO_BIN_EXE_ovnscope"))
+        .args([
+            "capture",
+            "--ovs-db",
+            &l.ovs(z),
+            "--nb-db",
+            &l.nb(z),
+            "--sb-db",
+            &l.sb(z),
+            "--pod",
+            "network-trace/nettools-dual-pod",
+            "--to",
+            "203.0.113.8",
+            "--probe",
+            "icmp",
+            "--point",
+            &format!("bastion-in=eth-{z}@{}", l.ns("bastion")),
+            "--filter",
+            "icmp",
+            "-f",
+            "json",
+        ])
+        .env_remove("OVNSCOPE_CLUSTER")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let veth = l.run(
+        "ovs-vsctl",
+        &[
+            &format!("--db={}", l.ovs(z)),
+            "--bare",
+            "--columns=name",
+            "find",
+            "Interface",
+            "external_ids:iface-id=network-trace_nettools-dual-pod",
+        ],
+    );
+    let veth = veth.trim();
+    let addr = l.run("ip", &["-n", &l.ns("pod1"), "-o", "-4", "addr", "show", "dev", "eth0"]);
+    assert!(addr.contains("10.128.2.43/"), "{addr}");
+    let node_links = l.run("ip", &["-n", &l.ns(z), "-o", "link", "show"]);
+    assert!(
+        node_links.contains(&format!(" {veth}@")) && node_links.contains(" ens2f0np0@"),
+        "{node_links}"
+    );
+    for want in [
+        format!("pod:network-trace/nettools-dual-pod=eth0@{}", l.ns("pod1")),
+        format!("{veth}={veth}@{}", l.ns(z)),
+        format!("ens2f0np0=ens2f0np0@{}", l.ns(z)),
+    ] {
+        assert!(err.contains(&format!("  {want}  (")), "chosen: {want}\n{err}");
+    }
+    assert!(err.contains("probe: ping 203.0.113.8: 3 packets transmitted, 3 received"), "{err}");
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["points"],
+        serde_json::json!(["pod:network-trace/nettools-dual-pod", veth, "ens2f0np0", "bastion-in"])
+    );
+    let forward: Vec<&Value> = j["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["key"]["forward"] == true)
+        .collect();
+    assert_eq!(forward.len(), 3, "three echoes");
+    let rule = l.nbctl(z, &["--bare", "--columns=_uuid", "find", "NAT", "logical_ip=10.128.2.43"]);
+    for p in forward {
+        let nic = p["rows"][2]["what"].as_str().unwrap();
+        assert!(nic.contains(&format!("by snat rule {}", &rule.trim()[..8])), "{nic}");
+        assert_eq!(p["rows"][3]["seen"], true, "seen at the bastion too");
+    }
+}
+
 macro_rules! trials {
     ($($f:ident),* $(,)?) => {
         vec![$(Trial::test(stringify!($f), || { $f(); Ok(()) })),*]
@@ -1198,6 +1280,7 @@ fn main() {
         capture_across_zones,
         ovn_trace_option_semantics,
         conntrack_entries_named_like_ovn_controller_records_them,
+        capture_chooses_its_points_and_sends_the_probe,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
