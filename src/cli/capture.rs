@@ -81,7 +81,7 @@ async fn chosen_points(a: &CaptureArgs, pod: &str) -> Result<(Vec<Point>, Option
             .and_then(|pidfile| std::fs::read_to_string(pidfile).ok())
             .and_then(|pid| pid.trim().parse::<u32>().ok())
             .and_then(netns::of_process);
-    let (chosen, notes) = points::choose(&p, node.as_deref()).map_err(UsageError)?;
+    let (chosen, notes) = points::choose(&p, Some(ovs), node.as_deref()).map_err(UsageError)?;
     let pod_ns = chosen.first().and_then(|c| c.point.netns.clone());
     eprintln!("points chosen for {pod}{}:", a.to.map(|t| format!(" → {t}")).unwrap_or_default());
     for c in &chosen {

@@ -95,3 +95,77 @@ pub fn live_capture_explained_and_written() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("capture on x failed") && err.contains("nosuch0"), "{err}");
 }
+
+/// `capture --pod … --to <a pod on worker-2> --probe icmp` in the centralised lab: the points
+/// include the underlay NIC the geneve frames leave by (the physical port of the node's own
+/// underlay bridge, as ovs-vsctl lists it), and the echoes seen there carry the VNI the
+/// prediction names.
+pub fn capture_chooses_the_underlay_toward_another_node() {
+    let _turn = dataplane_turn();
+    let l = lab();
+    let out = Command::new(env!("CARGO_BIN_EXE_ovnscope"))
+        .args([
+            "capture",
+            "--ovs-db",
+            &l.ovs_sock(),
+            "--nb-db",
+            &l.nb_sock(),
+            "--sb-db",
+            &l.sb_sock(),
+            "--pod",
+            "network-trace/nettools-dual-pod",
+            "--to",
+            "10.128.4.5",
+            "--probe",
+            "icmp",
+            "-f",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let ports = l.vsctl(&["list-ports", "br-phy"]);
+    let nic = ports.lines().next().unwrap().trim().to_string();
+    assert!(err.contains(&format!("  underlay:{nic}={nic}@{}  (", l.ns("worker-1"))), "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let predicted = l.ovnscope_json(&[
+        "trace",
+        "--ovs-db",
+        &l.ovs_sock(),
+        "--nb-db",
+        &l.nb_sock(),
+        "--sb-db",
+        &l.sb_sock(),
+        "--from",
+        "network-trace/nettools-dual-pod",
+        "--to",
+        "10.128.4.5",
+        "-f",
+        "json",
+    ]);
+    let vni = predicted["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "tunnel")
+        .unwrap()["vni"]
+        .clone();
+    let seen: Vec<&serde_json::Value> = j["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["key"]["forward"] == true)
+        .flat_map(|p| {
+            p["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["point"] == format!("underlay:{nic}") && r["seen"] == true)
+        })
+        .collect();
+    assert!(!seen.is_empty(), "{j:#}");
+    for r in seen {
+        assert_eq!(r["vni"], vni, "{r:#}");
+    }
+}

@@ -81,6 +81,7 @@ fn main() {
         pipeline::executor_agrees_with_ovn_trace,
         guide::readme_guide_matches_the_lab,
         capture::live_capture_explained_and_written,
+        capture::capture_chooses_the_underlay_toward_another_node,
         detrace::cookies_annotated_like_ovn_detrace,
         tls::ssl_like_ovs,
     ];
