@@ -60,6 +60,12 @@ pub fn start(points: &[Point], filter: Option<&str>) -> Result<Session, LiveErro
     let mut children = vec![];
     for (i, p) in points.iter().enumerate() {
         let mut cmd = match &p.netns {
+            // A namespace known only by a path (a pod's, through one of its processes).
+            Some(ns) if ns.contains('/') => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={ns}")).arg("tcpdump");
+                c
+            }
             Some(ns) => {
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", ns, "tcpdump"]);

@@ -44,13 +44,35 @@ pub fn run_in<T: Send>(netns: Option<&str>, f: impl FnOnce() -> T + Send) -> Res
     })
 }
 
-/// The namespaces to look in: where ovnscope runs (`None`), then every named one (`ip netns`).
+/// The namespaces to look in: where ovnscope runs (`None`), every named one (`ip netns`), then
+/// every other one a process runs in, as `/proc/PID/ns/net` — how a pod's namespace is found on
+/// a node where the container runtime does not name it (its pause process holds it).
 pub fn candidates() -> Vec<Option<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
     let mut named: Vec<String> = std::fs::read_dir("/var/run/netns")
         .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
         .unwrap_or_default();
     named.sort();
-    std::iter::once(None).chain(named.into_iter().map(Some)).collect()
+    let mut seen: std::collections::HashSet<(u64, u64)> = named.iter().filter_map(|n| id(&path_of(n))).collect();
+    seen.extend(id(std::path::Path::new("/proc/self/ns/net")));
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    pids.sort();
+    let mut unnamed = vec![];
+    for pid in pids {
+        let path = format!("/proc/{pid}/ns/net");
+        if let Some(i) = id(std::path::Path::new(&path)) {
+            if seen.insert(i) {
+                unnamed.push(path);
+            }
+        }
+    }
+    std::iter::once(None)
+        .chain(named.into_iter().map(Some))
+        .chain(unnamed.into_iter().map(Some))
+        .collect()
 }
 
 /// The first namespace (of [`candidates`]) that has an interface called `iface`.

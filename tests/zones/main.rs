@@ -1260,6 +1260,32 @@ fn capture_chooses_its_points_and_sends_the_probe() {
     }
 }
 
+/// A namespace no one named (a pod's on a real node, held by its pause process) is found
+/// through `/proc/PID/ns/net`: here one made with `ip netns add`, kept alive by a process, and
+/// then unnamed with `ip netns delete`.
+fn an_unnamed_namespace_is_found_through_its_process() {
+    let name = "ovsz-hidden";
+    let ip = |args: &[&str]| assert!(Command::new("ip").args(args).status().unwrap().success(), "ip {args:?}");
+    // A leftover of an interrupted run goes first.
+    let _ = Command::new("ip").args(["netns", "delete", name]).stderr(Stdio::null()).status();
+    ip(&["netns", "add", name]);
+    // Both ends of a veth inside it (no dummy module on every kernel): nothing leaves it.
+    ip(&["-n", name, "link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+    ip(&["-n", name, "addr", "add", "100.127.255.1/32", "dev", "d0"]);
+    ip(&["-n", name, "link", "set", "d0", "up"]);
+    let mut holder = Command::new("ip").args(["netns", "exec", name, "sleep", "60"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ip(&["netns", "delete", name]);
+    let found = ovnscope::capture::netns::find_addresses("100.127.255.1".parse().unwrap());
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (ns, iface) = &found[0];
+    assert_eq!(iface, "d0");
+    let ns = ns.as_deref().unwrap();
+    assert!(ns.starts_with("/proc/") && ns.ends_with("/ns/net"), "{ns}");
+}
+
 macro_rules! trials {
     ($($f:ident),* $(,)?) => {
         vec![$(Trial::test(stringify!($f), || { $f(); Ok(()) })),*]
@@ -1281,6 +1307,7 @@ fn main() {
         ovn_trace_option_semantics,
         conntrack_entries_named_like_ovn_controller_records_them,
         capture_chooses_its_points_and_sends_the_probe,
+        an_unnamed_namespace_is_found_through_its_process,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
