@@ -26,10 +26,12 @@ pub async fn run(a: ShowArgs) -> Result<Outcome, Failure> {
     if a.db.node.is_some() && a.db.must_gather.is_none() {
         return Err(UsageError("show: --node selects a node of a --must-gather".into()).into());
     }
-    if let Some(zones) = load_zones(&a.db, &views::everything, &|_| Conditions::new()).await? {
+    // `--focus` follows a pod through every table; the inventory needs less of the Southbound.
+    let tables = if a.focus.is_some() { views::everything } else { views::inventory };
+    if let Some(zones) = load_zones(&a.db, &tables, &|_| Conditions::new()).await? {
         return cluster(&a, &zones);
     }
-    let loaded = load_all(&a.db, &views::everything).await?;
+    let loaded = load_all(&a.db, &tables).await?;
     if let Some(q) = &a.focus {
         let v = Views::from_loaded(&loaded);
         super::warn(&v.warnings);

@@ -34,6 +34,30 @@ pub fn everything(kind: DbKind) -> Vec<TableSpec> {
     }
 }
 
+/// What `show` prints: [`everything`], but of the Southbound only the chassis, their encaps
+/// and which ports are bound where (Port_Binding's other columns are most of its bytes on a
+/// large cluster, and `show` prints none of them).
+pub fn inventory(kind: DbKind) -> Vec<TableSpec> {
+    const SB: &[TableSpec] = &[
+        TableSpec {
+            table: "Chassis",
+            columns: &["name", "hostname", "encaps", "other_config", "external_ids"],
+        },
+        TableSpec {
+            table: "Encap",
+            columns: &["type", "ip", "options", "chassis_name"],
+        },
+        TableSpec {
+            table: "Port_Binding",
+            columns: &["logical_port", "chassis"],
+        },
+    ];
+    match kind {
+        DbKind::Sb => SB.to_vec(),
+        k => everything(k),
+    }
+}
+
 /// Only the Northbound, which names OVN objects (`explain`, `capture` without validation).
 pub fn northbound(kind: DbKind) -> Vec<TableSpec> {
     match kind {
