@@ -4,6 +4,7 @@
 //! with the ratio. Only under `cargo bench --bench show`.
 
 #[path = "support/scale.rs"]
+#[allow(dead_code)] // info() is for the benches that name a pod
 mod scale;
 
 use std::process::Command;
