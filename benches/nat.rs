@@ -70,6 +70,16 @@ fn bench(c: &mut Criterion) {
                 .success())
         })
     });
+    g.bench_function("ovnscope_nat_by_ip", |b| {
+        b.iter(|| {
+            assert!(Command::new(bin)
+                .args(["nat", "--nb-db", &nb, "--sb-db", &sb, "--ip", &ip])
+                .output()
+                .unwrap()
+                .status
+                .success())
+        })
+    });
     g.bench_function("ovn-nbctl_lr-nat-list_grep", |b| {
         b.iter(|| {
             assert!(

@@ -7,7 +7,8 @@
 //!
 //! 1. the topology: switches, routers, router ports, routes, policies, gateway chassis,
 //!    address sets, and only the switch ports that are the pod itself, router, localnet or
-//!    remote (interconnect) ports;
+//!    remote (interconnect) ports — for an address, the ports of the switch whose subnet
+//!    holds it;
 //! 2. after a first walk of the path: the NAT rows of the routers on it (by uuid);
 //! 3. the Southbound datapaths of those routers and the logical flows whose `stage-hint` is
 //!    one of those rules.
@@ -76,7 +77,17 @@ pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Lo
                 ],
             );
         }
-        Who::Ip(_) => {}
+        Who::Ip(_) => {
+            // The router, localnet and remote ports now; the pod's own switch's ports below.
+            conds.insert(
+                "Logical_Switch_Port",
+                vec![
+                    Condition::eq("type", json!("router")),
+                    Condition::eq("type", json!("localnet")),
+                    Condition::eq("type", json!("remote")),
+                ],
+            );
+        }
         Who::External(ip) => {
             // Inbound needs no path: the NAT rows with that external address, their routers.
             let mut c = Conditions::new();
@@ -94,6 +105,27 @@ pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Lo
         }
     }
     fetch_into(client, &mut nb, &topology_specs(), &conds).await?;
+    if let Who::Ip(ip) = who {
+        // A port cannot be selected by address: read the ports of the switch whose subnet holds
+        // the address (OVN-Kubernetes writes other_config:subnet), or, without one, every port.
+        let view = NbDb::from_loaded(&nb);
+        let holder = view.switches.values().find(|s| {
+            s.other_config
+                .get("subnet")
+                .is_some_and(|subs| subs.split_whitespace().any(|n| crate::lflow::contains(n, *ip)))
+        });
+        match holder {
+            Some(sw) => {
+                let sel: Vec<(&'static str, Vec<Condition>)> = sw
+                    .ports
+                    .iter()
+                    .map(|u| ("Logical_Switch_Port", vec![Condition::eq("_uuid", json!(["uuid", u.to_string()]))]))
+                    .collect();
+                select_into(client, &mut nb, &[spec("Logical_Switch_Port")], &sel).await?;
+            }
+            None => fetch_into(client, &mut nb, &[spec("Logical_Switch_Port")], &Conditions::new()).await?,
+        }
+    }
     if let Who::External(_) = who {
         // The routers that own those rules, with their nat column (a reverse lookup: NAT is not
         // a root table and has no back reference).
