@@ -328,6 +328,14 @@ fn nat_answers_from_each_pods_zone() {
         assert_eq!(j["zone"], zone, "{pod}");
         let want = l.nbctl(zone, &["--bare", "--columns=_uuid", "find", "NAT", &format!("logical_ip={ip}")]);
         assert_eq!(j["applies"]["uuid"].as_str().unwrap(), want.trim(), "{pod}");
+        // By address on the zone's live server (only the pod's switch's ports are read) = by
+        // address from the zone's file (read whole) = the rule ovn-nbctl finds.
+        let live = l.json(&["nat", "--nb-db", &l.nb(zone), "--ip", ip, "-f", "json"]);
+        let file = format!("file:{}", l.dir.join(zone).join("ovn/ovnnb_db.db").display());
+        let whole = l.json(&["nat", "--nb-db", &file, "--ip", ip, "-f", "json"]);
+        assert_eq!(live["applies"]["uuid"].as_str().unwrap(), want.trim(), "{ip}");
+        assert_eq!(live["query"], whole["query"], "{ip}");
+        assert_eq!(live["applies"], whole["applies"], "{ip}");
         let ext = j["translated"].as_str().unwrap().to_string();
         let seen = tcpdump_during(&l.ns(zone), "ens2f0np0", "icmp and dst host 203.0.113.8", 1, || {
             ping(&l.ns(ns), "203.0.113.8");
