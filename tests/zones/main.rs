@@ -56,6 +56,25 @@ impl Lab {
     fn ovs(&self, zone: &str) -> String {
         format!("unix:{}/{zone}/ovs/db.sock", self.dir.display())
     }
+    /// `cmd` against one zone's three databases, then `rest`.
+    fn zone_args(&self, cmd: &str, zone: &str, rest: &[&str]) -> Vec<String> {
+        let mut v = vec![
+            cmd.into(),
+            "--ovs-db".into(),
+            self.ovs(zone),
+            "--nb-db".into(),
+            self.nb(zone),
+            "--sb-db".into(),
+            self.sb(zone),
+        ];
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    }
+    /// [`Lab::json`] of `cmd` against one zone.
+    fn zone_json(&self, cmd: &str, zone: &str, rest: &[&str]) -> Value {
+        let v = self.zone_args(cmd, zone, rest);
+        self.json(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    }
     fn ns(&self, name: &str) -> String {
         format!("{}-{name}", self.prefix)
     }
@@ -248,17 +267,7 @@ fn show_over_the_cluster_is_each_zone() {
     let zones = all["zones"].as_array().unwrap();
     assert_eq!(zones.iter().map(|z| z["zone"].as_str().unwrap()).collect::<Vec<_>>(), ZONES);
     for (z, doc) in ZONES.iter().zip(zones) {
-        let mut one = l.json(&[
-            "show",
-            "--nb-db",
-            &l.nb(z),
-            "--sb-db",
-            &l.sb(z),
-            "--ovs-db",
-            &l.ovs(z),
-            "-f",
-            "json",
-        ]);
+        let mut one = l.zone_json("show", z, &["-f", "json"]);
         let mut mine = doc.clone();
         for d in [&mut one, &mut mine] {
             let o = d.as_object_mut().unwrap();
@@ -1023,21 +1032,11 @@ fn conntrack_entries_named_like_ovn_controller_records_them() {
             .display()
             .to_string()
     };
-    let j = l.json(&[
+    let j = l.zone_json(
         "conntrack",
-        "--ovs-db",
-        &l.ovs(z),
-        "--nb-db",
-        &l.nb(z),
-        "--sb-db",
-        &l.sb(z),
-        "--pod",
-        "network-trace/nettools-dual-pod",
-        "--unixctl",
-        &ctl,
-        "-f",
-        "json",
-    ]);
+        z,
+        &["--pod", "network-trace/nettools-dual-pod", "--unixctl", &ctl, "-f", "json"],
+    );
     // The documented schema, and nothing else.
     let typed: ovnscope::wire::conntrack::Conntrack = serde_json::from_value(j.clone()).expect("the conntrack schema");
     assert_eq!(serde_json::to_value(&typed).unwrap(), j);
@@ -1195,27 +1194,24 @@ fn capture_chooses_its_points_and_sends_the_probe() {
     let l = lab();
     let z = "worker-1";
     let out = Command::new(env!("CARGO_BIN_EXE_ovnscope"))
-        .args([
+        .args(l.zone_args(
             "capture",
-            "--ovs-db",
-            &l.ovs(z),
-            "--nb-db",
-            &l.nb(z),
-            "--sb-db",
-            &l.sb(z),
-            "--pod",
-            "network-trace/nettools-dual-pod",
-            "--to",
-            "203.0.113.8",
-            "--probe",
-            "icmp",
-            "--point",
-            &format!("bastion-in=eth-{z}@{}", l.ns("bastion")),
-            "--filter",
-            "icmp",
-            "-f",
-            "json",
-        ])
+            z,
+            &[
+                "--pod",
+                "network-trace/nettools-dual-pod",
+                "--to",
+                "203.0.113.8",
+                "--probe",
+                "icmp",
+                "--point",
+                &format!("bastion-in=eth-{z}@{}", l.ns("bastion")),
+                "--filter",
+                "icmp",
+                "-f",
+                "json",
+            ],
+        ))
         .env_remove("OVNSCOPE_CLUSTER")
         .output()
         .unwrap();
