@@ -78,8 +78,19 @@ fn ser_ts<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
+/// `aa:bb:cc:dd:ee:ff`, as OVN writes MACs. One allocation: this runs twice per packet (and
+/// again per encapsulated frame), where a string per byte made it a fifth of explain's time.
 pub fn mac(m: [u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(17);
+    for (i, b) in m.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    s
 }
 
 fn digest(data: &[u8]) -> u64 {
@@ -307,6 +318,12 @@ mod tests {
         fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = decode_ethernet(&bytes);
             let _ = geneve(&bytes);
+        }
+
+        #[test]
+        fn mac_is_lowercase_hex_pairs_with_colons(m in proptest::array::uniform6(proptest::num::u8::ANY)) {
+            let want = format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+            proptest::prop_assert_eq!(mac(m), want);
         }
     }
 
