@@ -38,22 +38,19 @@ pub fn everything(kind: DbKind) -> Vec<TableSpec> {
 /// and which ports are bound where (Port_Binding's other columns are most of its bytes on a
 /// large cluster, and `show` prints none of them).
 pub fn inventory(kind: DbKind) -> Vec<TableSpec> {
-    const SB: &[TableSpec] = &[
-        TableSpec {
-            table: "Chassis",
-            columns: &["name", "hostname", "encaps", "other_config", "external_ids"],
-        },
-        TableSpec {
-            table: "Encap",
-            columns: &["type", "ip", "options", "chassis_name"],
-        },
-        TableSpec {
-            table: "Port_Binding",
-            columns: &["logical_port", "chassis"],
-        },
-    ];
     match kind {
-        DbKind::Sb => SB.to_vec(),
+        DbKind::Sb => {
+            let mut v: Vec<TableSpec> = super::sb::TABLES
+                .iter()
+                .filter(|t| matches!(t.table, "Chassis" | "Encap"))
+                .copied()
+                .collect();
+            v.push(TableSpec {
+                table: "Port_Binding",
+                columns: &["logical_port", "chassis"],
+            });
+            v
+        }
         k => everything(k),
     }
 }
