@@ -45,7 +45,6 @@ fn topology_specs() -> Vec<TableSpec> {
     let mut v: Vec<TableSpec> = [
         "NB_Global",
         "Logical_Switch",
-        "Logical_Switch_Port",
         "Logical_Router_Port",
         "Logical_Router_Static_Route",
         "Logical_Router_Policy",
@@ -60,25 +59,26 @@ fn topology_specs() -> Vec<TableSpec> {
     v
 }
 
-/// Phase 1: the logical topology and the pod's port.
+/// Phase 1: the logical topology (without switch ports) and the switch ports the question needs.
 pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Loaded> {
     let mut nb = start_live(client, DbKind::Nb).await?;
-    let mut conds = Conditions::new();
-    // The switch ports a path walk needs, as plain selects (one per condition, one
-    // transaction): at 13k pods ovsdb-server answers them in ~30 ms where the same
-    // conditional monitor took ~76 ms. Router, localnet and remote (interconnect) ports, and
-    // the pod's own port when it is named.
-    let kinds = ["router", "localnet", "remote"];
-    let mut port_selects: Vec<(&'static str, Vec<Condition>)> = kinds
-        .iter()
-        .map(|k| ("Logical_Switch_Port", vec![Condition::eq("type", json!(k))]))
-        .collect();
-    match who {
-        Who::Port(name) => port_selects.push(("Logical_Switch_Port", vec![Condition::eq("name", json!(name))])),
+    // The switch ports are read by plain selects (one per condition, one transaction), the
+    // rest of the topology by one monitor: at 13k pods ovsdb-server answers the selects in
+    // ~30 ms where the same conditional monitor took ~76 ms. A select without conditions is
+    // every port.
+    let lsp = |c: Vec<Condition>| ("Logical_Switch_Port", c);
+    let by_type = |kinds: &[&str]| kinds.iter().map(|k| lsp(vec![Condition::eq("type", json!(k))])).collect::<Vec<_>>();
+    // A path walk needs the router, localnet and remote (interconnect) ports.
+    let path_ports = ["router", "localnet", "remote"];
+    let port_selects = match who {
+        Who::Port(name) => {
+            let mut v = by_type(&path_ports);
+            v.push(lsp(vec![Condition::eq("name", json!(name))]));
+            v
+        }
         // The pod's own switch's ports are read below, once the switches are known.
-        Who::Ip(_) => {}
+        Who::Ip(_) => by_type(&path_ports),
         Who::External(ip) => {
-            port_selects.clear();
             // Inbound needs no path: the NAT rows with that external address, their routers.
             let mut c = Conditions::new();
             c.insert("NAT", vec![Condition::eq("external_ip", json!(ip.to_string()))]);
@@ -87,20 +87,18 @@ pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Lo
             // without one can only be matched by address, which needs every switch port.
             let view = NbDb::from_loaded(&nb);
             let ports: Option<Vec<String>> = view.nats.values().map(|n| n.logical_port.clone()).collect();
-            if let Some(ports) = ports {
-                let mut c = vec![Condition::eq("type", json!("router")), Condition::eq("type", json!("localnet"))];
-                c.extend(ports.iter().map(|p| Condition::eq("name", json!(p))));
-                conds.insert("Logical_Switch_Port", c);
+            match ports {
+                Some(ports) => {
+                    let mut v = by_type(&["router", "localnet"]);
+                    v.extend(ports.iter().map(|p| lsp(vec![Condition::eq("name", json!(p))])));
+                    v
+                }
+                None => vec![lsp(vec![])],
             }
         }
-    }
-    if port_selects.is_empty() {
-        fetch_into(client, &mut nb, &topology_specs(), &conds).await?;
-    } else {
-        let specs: Vec<TableSpec> = topology_specs().into_iter().filter(|t| t.table != "Logical_Switch_Port").collect();
-        fetch_into(client, &mut nb, &specs, &conds).await?;
-        select_into(client, &mut nb, &[spec("Logical_Switch_Port")], &port_selects).await?;
-    }
+    };
+    fetch_into(client, &mut nb, &topology_specs(), &Conditions::new()).await?;
+    select_into(client, &mut nb, &[spec("Logical_Switch_Port")], &port_selects).await?;
     if let Who::Ip(ip) = who {
         // A port cannot be selected by address: read the ports of the switch whose subnet holds
         // the address (OVN-Kubernetes writes other_config:subnet), or, without one, every port.
