@@ -12,6 +12,7 @@ pub mod lflow;
 pub mod nat;
 pub mod ovsdb;
 pub mod render;
+pub mod serve;
 pub mod topology;
 pub mod trace;
 pub mod wire;

@@ -14,5 +14,10 @@ fn main() {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    std::process::exit(cli::finish(cli::run(cli)));
+    // serve sits above the commands (it answers with them), so it is started here.
+    let result = match cli.command {
+        cli::Command::Serve(a) => ovnscope::serve::run(a),
+        command => cli::run(Cli { command }),
+    };
+    std::process::exit(cli::finish(result));
 }

@@ -26,7 +26,7 @@ const RANKS: &[(&str, u32)] = &[
     ("wire", 6),
     ("kube", 6),
     ("cli", 7),
-    ("serve", 7),
+    ("serve", 8),
 ];
 
 /// Files of the logical-flow language: they import only inside `lflow/`.

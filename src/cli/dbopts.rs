@@ -7,7 +7,7 @@
 //! was not asked for.
 
 use super::{Failure, UsageError};
-use crate::db::{load_file, load_live_where, mustgather, Conditions, DbKind, Loaded, TableSpec};
+use crate::db::{load_file, load_live_where, mustgather, remote, Conditions, DbKind, Loaded, TableSpec};
 use crate::ovsdb::{self, Method};
 use clap::Args;
 use std::path::PathBuf;
@@ -37,6 +37,14 @@ pub struct DbArgs {
     /// [env: OVNSCOPE_CLUSTER, used when no --*-db or --must-gather is given]
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ovs_db", "nb_db", "sb_db", "must_gather"])]
     pub cluster: Option<PathBuf>,
+    /// Read the zone from the cache of an `ovnscope serve` (http://HOST:PORT or unix:PATH,
+    /// e.g. a `kubectl port-forward` to the DaemonSet's pod) instead of from its databases.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["ovs_db", "nb_db", "sb_db", "must_gather", "cluster"])]
+    pub serve: Option<String>,
+    /// The zone as `ovnscope serve` holds it in memory: set by serve for the questions it
+    /// answers, never on the command line.
+    #[arg(skip)]
+    pub cached: Option<crate::db::cache::Zone>,
     /// Private key for ssl: methods (PEM), as in the OVS tools.
     #[arg(short = 'p', long = "private-key", value_name = "FILE")]
     pub private_key: Option<PathBuf>,
@@ -165,7 +173,7 @@ impl DbArgs {
     /// socket), or `None` when it is a file, a must-gather or absent: the cue for a targeted
     /// read.
     pub fn live(&self, kind: DbKind) -> Option<String> {
-        if self.must_gather.is_some() {
+        if self.must_gather.is_some() || self.from_serve() {
             return None;
         }
         let env = |k: &str| std::env::var(k).ok();
@@ -178,7 +186,13 @@ impl DbArgs {
     /// Some chosen database is a file (`file:`), so questions are answered from whole reads.
     pub fn any_file(&self) -> bool {
         let env = |k: &str| std::env::var(k).ok();
-        self.must_gather.is_some() || self.choose(&env).iter().any(|c| c.method.starts_with("file:"))
+        self.must_gather.is_some() || self.from_serve() || self.choose(&env).iter().any(|c| c.method.starts_with("file:"))
+    }
+
+    /// The zone is read from a serve's cache (`--serve`, or serve answering itself): whole
+    /// snapshots, as from files.
+    pub fn from_serve(&self) -> bool {
+        self.serve.is_some() || self.cached.is_some()
     }
 
     /// Connects to the live server `method` of `kind`, naming the option in any error.
@@ -246,6 +260,12 @@ pub async fn load_all_where(
     specs: &dyn Fn(DbKind) -> Vec<TableSpec>,
     conds: &dyn Fn(DbKind) -> Conditions,
 ) -> Result<Vec<Loaded>, Failure> {
+    if let Some(z) = &args.cached {
+        return z.loaded(specs).map_err(|e| Failure::Unreachable(anyhow::anyhow!(e)));
+    }
+    if let Some(url) = &args.serve {
+        return Ok(remote::load_zone(url, specs, args.options().call_timeout).await?);
+    }
     if let Some(c) = &args.cluster {
         return Err(UsageError(format!(
             "--cluster {}: this command reads one zone at a time so far (show, topology, nat and trace read a whole cluster); give that zone's --nb-db/--sb-db/--ovs-db",
@@ -347,7 +367,7 @@ async fn load_choices(
 
 /// The zones of `--cluster FILE` (or `OVNSCOPE_CLUSTER` when no other database option is given).
 pub fn cluster_file_zones(args: &DbArgs) -> Result<Option<Vec<crate::db::cluster::ZoneSpec>>, Failure> {
-    let flags = args.ovs_db.is_some() || args.nb_db.is_some() || args.sb_db.is_some();
+    let flags = args.ovs_db.is_some() || args.nb_db.is_some() || args.sb_db.is_some() || args.from_serve();
     let from_env = std::env::var_os("OVNSCOPE_CLUSTER").filter(|v| !v.is_empty()).map(PathBuf::from);
     let (Some(file), false, None) = (args.cluster.clone().or(from_env), flags, &args.must_gather) else {
         return Ok(None);
@@ -386,6 +406,7 @@ pub async fn load_zones(
             .iter()
             .map(|n| crate::db::cluster::ZoneSpec {
                 name: n.node.clone(),
+                serve: None,
                 dbs: [(DbKind::Nb, &n.nb), (DbKind::Sb, &n.sb)]
                     .into_iter()
                     .filter_map(|(k, f)| f.as_ref().map(|f| (k, format!("file:{}", f.display()))))
@@ -410,7 +431,11 @@ pub async fn load_zones(
             })
             .filter(|c| !specs(c.kind).is_empty())
             .collect();
+        let serve = z.serve.as_deref();
         reads.push(async move {
+            if let Some(url) = serve {
+                return Ok(remote::load_zone(url, specs, args.options().call_timeout).await?);
+            }
             if choices.is_empty() {
                 return Ok(vec![]);
             }
@@ -445,6 +470,8 @@ mod tests {
             ca_cert: None,
             timeout: 60,
             cluster: None,
+            serve: None,
+            cached: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod detrace;
 pub mod explain;
 pub mod nat;
 pub mod outcome;
+pub mod serve;
 pub mod show;
 pub mod topology;
 pub mod trace;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Annotate ofproto/trace or dump-flows output (stdin) with the logical flows and Northbound
     /// rows behind each OpenFlow cookie, like ovn-detrace.
     Detrace(detrace::DetraceArgs),
+    /// Serve this node's zone over JSON-RPC 2.0 (HTTP and WebSocket) from a live cache: the
+    /// same questions as the commands, the same JSON; for the DaemonSet (see manifests/).
+    Serve(serve::ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -105,8 +109,13 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
         _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(async {
-        match cli.command {
+    rt.block_on(run_async(cli.command))
+}
+
+/// Runs one command on the current runtime (`serve` is started by `main.rs`, not here).
+pub async fn run_async(command: Command) -> Result<Outcome, Failure> {
+    {
+        match command {
             Command::Show(a) => show::run(a).await,
             Command::Topology(a) => topology::run(a).await,
             Command::Nat(a) => nat::run(a).await,
@@ -115,9 +124,10 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
             Command::Capture(a) => capture::run(a).await,
             Command::Detrace(a) => detrace::run(a).await,
             Command::Conntrack(a) => conntrack::run(a).await,
-            Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+            Command::Completions { .. } | Command::Man => Err(UsageError("completions and man print directly".into()).into()),
+            Command::Serve(_) => Err(UsageError("serve runs from main, not as a question".into()).into()),
         }
-    })
+    }
 }
 
 /// Writes to stdout; a closed pipe (`ovnscope show | head`) is not an error.

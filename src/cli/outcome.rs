@@ -109,6 +109,15 @@ pub fn finish(r: Result<Outcome, Failure>) -> i32 {
     }
 }
 
+impl From<crate::db::remote::RemoteError> for Failure {
+    fn from(e: crate::db::remote::RemoteError) -> Self {
+        match e {
+            crate::db::remote::RemoteError::BadUrl(_) => Failure::Usage(e.to_string()),
+            e => Failure::Unreachable(e.into()),
+        }
+    }
+}
+
 impl From<UsageError> for Failure {
     fn from(e: UsageError) -> Self {
         Failure::Usage(e.0)

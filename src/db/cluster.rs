@@ -9,7 +9,11 @@
 //! # zone     databases (nb= sb= ovs=, any of them; METHOD as in --nb-db)
 //! worker-1   nb=unix:/var/run/ovn-ic/ovnnb_db.sock sb=unix:/var/run/ovn-ic/ovnsb_db.sock
 //! worker-2   nb=file:/tmp/mg/worker-2_nbdb sb=file:/tmp/mg/worker-2_sbdb
+//! worker-3   serve=http://127.0.0.1:7471   # that node's `ovnscope serve` (e.g. a port-forward)
 //! ```
+//!
+//! A `serve=` zone is read from the cache of the `ovnscope serve` running next to its
+//! databases, instead of from the databases themselves.
 
 use super::DbKind;
 
@@ -18,6 +22,9 @@ use super::DbKind;
 pub struct ZoneSpec {
     pub name: String,
     pub dbs: Vec<(DbKind, String)>,
+    /// Read every database of the zone from this `ovnscope serve` (`http://HOST:PORT`,
+    /// `unix:PATH`) instead.
+    pub serve: Option<String>,
 }
 
 impl ZoneSpec {
@@ -28,7 +35,7 @@ impl ZoneSpec {
 
 /// A line of a cluster file that cannot be read.
 #[derive(Debug, thiserror::Error)]
-#[error("{source_name} line {line}: {reason}\n  hint: one zone per line: NAME nb=METHOD sb=METHOD [ovs=METHOD]")]
+#[error("{source_name} line {line}: {reason}\n  hint: one zone per line: NAME nb=METHOD sb=METHOD [ovs=METHOD], or NAME serve=URL")]
 pub struct ClusterFileError {
     pub source_name: String,
     pub line: usize,
@@ -57,10 +64,17 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<ZoneSpec>, ClusterFile
             return Err(err(format!("zone {name} is listed twice")));
         }
         let mut dbs = vec![];
+        let mut serve = None;
         for w in words {
+            if let Some(url) = w.strip_prefix("serve=") {
+                if url.is_empty() || serve.replace(url.to_string()).is_some() {
+                    return Err(err(format!("serve= of zone {name} is empty or given twice")));
+                }
+                continue;
+            }
             let (key, method) = w
                 .split_once('=')
-                .ok_or_else(|| err(format!("{w:?}: expected nb=METHOD, sb=METHOD or ovs=METHOD")))?;
+                .ok_or_else(|| err(format!("{w:?}: expected nb=METHOD, sb=METHOD, ovs=METHOD or serve=URL")))?;
             let kind = match key {
                 "nb" => DbKind::Nb,
                 "sb" => DbKind::Sb,
@@ -75,11 +89,16 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<ZoneSpec>, ClusterFile
             }
             dbs.push((kind, method.to_string()));
         }
-        if !dbs.iter().any(|(k, _)| *k == DbKind::Nb) {
-            return Err(err(format!("zone {name} has no nb= database")));
+        if serve.is_some() && !dbs.is_empty() {
+            return Err(err(format!(
+                "zone {name}: serve= reads every database of the zone; drop its nb=/sb=/ovs="
+            )));
+        }
+        if serve.is_none() && !dbs.iter().any(|(k, _)| *k == DbKind::Nb) {
+            return Err(err(format!("zone {name} has no nb= database (or serve=)")));
         }
         dbs.sort_by_key(|(k, _)| *k);
-        zones.push(ZoneSpec { name, dbs });
+        zones.push(ZoneSpec { name, dbs, serve });
     }
     if zones.is_empty() {
         return Err(ClusterFileError {
@@ -104,6 +123,9 @@ mod tests {
         .unwrap();
         assert_eq!(z.len(), 2);
         assert_eq!(z[0].method(DbKind::Ovs), Some("unix:/a/db.sock"));
+        assert_eq!(z[0].serve, None);
+        let s = parse("w3 serve=http://127.0.0.1:7471\n", "c").unwrap();
+        assert_eq!(s[0].serve.as_deref(), Some("http://127.0.0.1:7471"));
         assert_eq!(z[1].name, "worker-2");
         assert_eq!(
             z[1].dbs,
@@ -120,6 +142,8 @@ mod tests {
             ("w1 nb=unix:/x sb\n", "\"sb\": expected nb=METHOD"),
             ("nb=unix:/x\n", "is not a zone name"),
             ("# nothing\n", "no zones"),
+            ("w1 serve=http://h:1 nb=unix:/x\n", "drop its nb="),
+            ("w1 serve=\n", "serve= of zone w1 is empty"),
         ] {
             let e = parse(text, "c").unwrap_err().to_string();
             assert!(e.contains(says), "{text:?}: {e}");

@@ -4,11 +4,13 @@
 //! wanted column that the server's schema lacks is treated as unset and reported once as a
 //! warning; columns we do not know are never requested and so never get in the way.
 
+pub mod cache;
 pub mod cluster;
 pub mod load;
 pub mod mustgather;
 pub mod nb;
 pub mod ovs;
+pub mod remote;
 pub mod row;
 pub mod sb;
 pub mod views;
@@ -18,7 +20,7 @@ pub use row::RowView;
 pub use views::Views;
 
 /// The three databases ovnscope reads, with their OVSDB names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DbKind {
     Ovs,

@@ -124,7 +124,19 @@ impl Default for Options {
 #[derive(Debug, Clone)]
 pub struct Update {
     pub method: String,
+    /// The transaction an `update3` ends at: what `monitor_cond_since` resumes from.
+    pub txn: Option<String>,
     pub table_updates: Value,
+}
+
+/// The answer to `monitor_cond_since`.
+pub struct Since {
+    /// The updates are relative to the transaction asked for (else they are everything).
+    pub found: bool,
+    /// The transaction the updates end at.
+    pub last_txn: String,
+    pub updates: Value,
+    pub monitor: Monitor,
 }
 
 /// The notifications of one monitor. Ends when the monitor is cancelled or the connection closes.
@@ -388,9 +400,9 @@ impl<S: Stream> Connection<S> {
                 }
             }
             Message::Notification { method, params } => {
-                let (mid, body) = match (method.as_str(), params.as_slice()) {
-                    ("update" | "update2", [mid, body]) => (mid, body.clone()),
-                    ("update3", [mid, _txn, body]) => (mid, body.clone()),
+                let (mid, txn, body) = match (method.as_str(), params.as_slice()) {
+                    ("update" | "update2", [mid, body]) => (mid, None, body.clone()),
+                    ("update3", [mid, txn, body]) => (mid, txn.as_str().map(str::to_string), body.clone()),
                     ("monitor_canceled", [mid]) => {
                         if let Some(m) = mid.as_str() {
                             self.monitors.remove(m);
@@ -402,6 +414,7 @@ impl<S: Stream> Connection<S> {
                 if let Some(tx) = mid.as_str().and_then(|m| self.monitors.get(m)) {
                     let _ = tx.send(Update {
                         method,
+                        txn,
                         table_updates: body,
                     });
                 }
@@ -569,6 +582,11 @@ impl Client {
         Ok(())
     }
 
+    /// Why the connection ended, once it has (the server closed it, a probe went unanswered…).
+    pub fn ended_reason(&self) -> Option<String> {
+        self.ended.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub async fn list_dbs(&self) -> Result<Vec<String>> {
         let r = self.call("list_dbs", vec![]).await?;
         serde_json::from_value(r.clone()).map_err(|_| self.reply_error("list_dbs", format!("expected an array of names, got {r}")))
@@ -624,6 +642,51 @@ impl Client {
     /// Starts a conditional monitor. Returns the initial `<table-updates2>` and the stream of
     /// later updates. Conditions within a table are ORed by the server.
     pub async fn monitor_cond(&self, db: &str, requests: &BTreeMap<String, MonitorRequest>) -> Result<(Value, Monitor)> {
+        let (id, reqs, tx, rx) = self.monitor_setup(requests);
+        let initial = self
+            .call_inner("monitor_cond", vec![json!(db), json!(id), reqs], Some((id.clone(), tx)))
+            .await?;
+        if !initial.is_object() {
+            return Err(self.reply_error("monitor_cond", "initial contents are not an object"));
+        }
+        Ok((initial, Monitor { id, rx }))
+    }
+
+    /// Starts a conditional monitor that resumes after transaction `last_txn` (ovsdb-server(7)
+    /// §4.1.15): when the server still has the history since then (`found`), the updates are
+    /// only what changed and apply to the rows already held; otherwise they are the whole
+    /// contents and replace them. Notifications arrive as `update3`, each naming the
+    /// transaction it ends at.
+    pub async fn monitor_cond_since(&self, db: &str, requests: &BTreeMap<String, MonitorRequest>, last_txn: Option<&str>) -> Result<Since> {
+        let (id, reqs, tx, rx) = self.monitor_setup(requests);
+        let zero = "00000000-0000-0000-0000-000000000000";
+        let r = self
+            .call_inner(
+                "monitor_cond_since",
+                vec![json!(db), json!(id), reqs, json!(last_txn.unwrap_or(zero))],
+                Some((id.clone(), tx)),
+            )
+            .await?;
+        let bad = || self.reply_error("monitor_cond_since", format!("expected [found, last-txn-id, updates], got {r}"));
+        let [found, txn, updates] = r.as_array().map(Vec::as_slice).ok_or_else(bad)? else {
+            return Err(bad());
+        };
+        let (Some(found), Some(txn), true) = (found.as_bool(), txn.as_str(), updates.is_object()) else {
+            return Err(bad());
+        };
+        Ok(Since {
+            found,
+            last_txn: txn.to_string(),
+            updates: updates.clone(),
+            monitor: Monitor { id, rx },
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn monitor_setup(
+        &self,
+        requests: &BTreeMap<String, MonitorRequest>,
+    ) -> (String, Value, mpsc::UnboundedSender<Update>, mpsc::UnboundedReceiver<Update>) {
         let id = format!("ovnscope-{}", self.next_monitor.fetch_add(1, Ordering::Relaxed));
         let mut reqs = serde_json::Map::new();
         for (table, r) in requests {
@@ -637,17 +700,7 @@ impl Client {
             reqs.insert(table.clone(), json!([o]));
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let initial = self
-            .call_inner(
-                "monitor_cond",
-                vec![json!(db), json!(id), Value::Object(reqs)],
-                Some((id.clone(), tx)),
-            )
-            .await?;
-        if !initial.is_object() {
-            return Err(self.reply_error("monitor_cond", "initial contents are not an object"));
-        }
-        Ok((initial, Monitor { id, rx }))
+        (id, Value::Object(reqs), tx, rx)
     }
 
     pub async fn monitor_cancel(&self, monitor: Monitor) -> Result<()> {

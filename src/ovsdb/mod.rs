@@ -8,6 +8,6 @@ pub mod proto;
 pub mod tls;
 pub mod unixctl;
 
-pub use client::{connect, Client, Condition, Monitor, MonitorRequest, Options, Select};
+pub use client::{connect, Client, Condition, Monitor, MonitorRequest, Options, Select, Since};
 pub use error::{Error, Result};
 pub use method::Method;

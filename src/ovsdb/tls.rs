@@ -64,27 +64,37 @@ fn read_err(what: &str, p: &Path, e: impl std::fmt::Display) -> String {
     format!("cannot read the {what} {}: {e}", p.display())
 }
 
+fn roots(ca: &Path, what: &str) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).map_err(|e| read_err(what, ca, e))? {
+        roots
+            .add(c.map_err(|e| read_err(what, ca, e))?)
+            .map_err(|e| read_err(what, ca, e))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{} ({what}) holds no certificate", ca.display()));
+    }
+    Ok(roots)
+}
+
+fn chain(cert: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| read_err(what, cert, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| read_err(what, cert, e))?;
+    if chain.is_empty() {
+        return Err(format!("{} ({what}) holds no certificate", cert.display()));
+    }
+    Ok(chain)
+}
+
 /// The client configuration for the `-p/-c/-C` files; an error names the file and the fix.
 pub fn client_config(files: &TlsFiles) -> Result<tokio_rustls::rustls::ClientConfig, String> {
     let (Some(key), Some(cert), Some(ca)) = (&files.private_key, &files.certificate, &files.ca_cert) else {
         return Err("ssl: needs -p PRIVATE-KEY, -c CERTIFICATE and -C CA-CERT (ovsdb-server requires a client certificate)".into());
     };
-    let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).map_err(|e| read_err("CA certificate (-C)", ca, e))? {
-        roots
-            .add(c.map_err(|e| read_err("CA certificate (-C)", ca, e))?)
-            .map_err(|e| read_err("CA certificate (-C)", ca, e))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("{} (-C) holds no certificate", ca.display()));
-    }
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| read_err("certificate (-c)", cert, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| read_err("certificate (-c)", cert, e))?;
-    if chain.is_empty() {
-        return Err(format!("{} (-c) holds no certificate", cert.display()));
-    }
+    let roots = roots(ca, "CA certificate (-C)")?;
+    let chain = chain(cert, "certificate (-c)")?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| read_err("private key (-p)", key, e))?;
     let verifier = WebPkiServerVerifier::builder(Arc::new(roots))
         .build()
@@ -94,6 +104,24 @@ pub fn client_config(files: &TlsFiles) -> Result<tokio_rustls::rustls::ClientCon
         .with_custom_certificate_verifier(Arc::new(OvsVerifier(verifier)))
         .with_client_auth_cert(chain, key)
         .map_err(|e| format!("certificate (-c) and private key (-p) do not go together: {e}"))
+}
+
+/// A server configuration that, like ovsdb-server's, requires every client to present a
+/// certificate signed by `files.ca_cert` (`ovnscope serve --tls-*`).
+pub fn server_config(files: &TlsFiles) -> Result<tokio_rustls::rustls::ServerConfig, String> {
+    let (Some(key), Some(cert), Some(ca)) = (&files.private_key, &files.certificate, &files.ca_cert) else {
+        return Err("a TLS listener needs --tls-key, --tls-cert and --tls-client-ca (clients must present certificates)".into());
+    };
+    let roots = roots(ca, "client CA certificate (--tls-client-ca)")?;
+    let chain = chain(cert, "certificate (--tls-cert)")?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| read_err("private key (--tls-key)", key, e))?;
+    let verifier = tokio_rustls::rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .map_err(|e| format!("client CA certificate (--tls-client-ca): {e}"))?;
+    tokio_rustls::rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("certificate (--tls-cert) and private key (--tls-key) do not go together: {e}"))
 }
 
 /// The name to present: the address itself (OVS connects by IP).

@@ -10,4 +10,4 @@ pub use datum::{Atom, Datum};
 pub use framing::{FrameError, FrameScanner, Framer};
 pub use message::Message;
 pub use schema::{ColumnType, DatabaseSchema, SchemaDiff};
-pub use snapshot::{Row, Snapshot};
+pub use snapshot::{Row, Snapshot, UpdateError};

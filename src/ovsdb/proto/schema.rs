@@ -15,6 +15,16 @@ pub enum AtomicType {
 }
 
 impl AtomicType {
+    pub fn name(self) -> &'static str {
+        match self {
+            AtomicType::Integer => "integer",
+            AtomicType::Real => "real",
+            AtomicType::Boolean => "boolean",
+            AtomicType::String => "string",
+            AtomicType::Uuid => "uuid",
+        }
+    }
+
     fn parse(s: &str) -> Result<Self, SchemaError> {
         Ok(match s {
             "integer" => AtomicType::Integer,
@@ -202,6 +212,50 @@ impl DatabaseSchema {
     pub fn table(&self, name: &str) -> Option<&TableSchema> {
         self.tables.get(name)
     }
+
+    /// The schema as RFC 7047 writes it, with what ovnscope keeps of it (types, `isRoot`,
+    /// `ephemeral`; not enums or constraints): enough for [`DatabaseSchema::from_json`] to give
+    /// back an equal schema, which is how `ovnscope serve` hands its schema to a client.
+    pub fn to_json(&self) -> Value {
+        fn base(b: &BaseType) -> Value {
+            match &b.ref_table {
+                None => Value::from(b.atomic.name()),
+                Some(t) => serde_json::json!({"type": b.atomic.name(), "refTable": t}),
+            }
+        }
+        let tables: serde_json::Map<String, Value> = self
+            .tables
+            .iter()
+            .map(|(name, t)| {
+                let columns: serde_json::Map<String, Value> = t
+                    .columns
+                    .iter()
+                    .map(|(c, cs)| {
+                        let ty = &cs.ty;
+                        let mut o = serde_json::json!({
+                            "key": base(&ty.key),
+                            "min": ty.min,
+                            "max": ty.max.map_or(Value::from("unlimited"), Value::from),
+                        });
+                        if let Some(v) = &ty.value {
+                            o["value"] = base(v);
+                        }
+                        let mut col = serde_json::json!({ "type": o });
+                        if cs.ephemeral {
+                            col["ephemeral"] = Value::Bool(true);
+                        }
+                        (c.clone(), col)
+                    })
+                    .collect();
+                (name.clone(), serde_json::json!({"columns": columns, "isRoot": t.is_root}))
+            })
+            .collect();
+        let mut v = serde_json::json!({"name": self.name, "version": self.version, "tables": tables});
+        if let Some(c) = &self.cksum {
+            v["cksum"] = Value::from(c.as_str());
+        }
+        v
+    }
 }
 
 /// Differences between two schemas of the same database, for humans and tests.
@@ -284,5 +338,15 @@ mod tests {
     fn bad_schema_is_an_error() {
         assert!(DatabaseSchema::from_json(&json!({"name": "X"})).is_err());
         assert!(DatabaseSchema::from_json(&json!({"name": "X", "tables": {"T": {"columns": {"a": {"type": "float"}}}}})).is_err());
+    }
+
+    #[test]
+    fn to_json_reads_back_equal() {
+        for f in ["ovn-nb.ovsschema", "ovn-sb.ovsschema", "vswitch.ovsschema"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas").join(f);
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let s = DatabaseSchema::from_json(&v).unwrap();
+            assert_eq!(DatabaseSchema::from_json(&s.to_json()).unwrap(), s, "{f}");
+        }
     }
 }
