@@ -138,14 +138,16 @@ impl Task {
     async fn run(self) {
         let mut backoff = MIN_BACKOFF;
         loop {
-            let started = Instant::now();
+            let syncs = self.state.read().unwrap_or_else(|p| p.into_inner()).syncs;
             let err = self.session().await;
-            self.write(|s| {
+            let synced = self.write(|s| {
                 s.connected = false;
                 s.last_error = Some(err.to_string());
+                s.syncs > syncs
             });
-            // A session that lived a while was a good one: start the backoff again.
-            if started.elapsed() > MAX_BACKOFF {
+            // A session that synchronised was a good one: the server is back, so the next
+            // attempt starts from the shortest wait again.
+            if synced {
                 backoff = MIN_BACKOFF;
             }
             tokio::time::sleep(backoff).await;

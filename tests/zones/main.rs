@@ -4,6 +4,8 @@
 //! across the zones: live through the lab's cluster file, and offline from a must-gather in
 //! OpenShift's layout.
 
+mod serve;
+
 use libtest_mimic::{Arguments, Trial};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -32,8 +34,12 @@ fn lab() -> &'static Lab {
 
 impl Lab {
     fn script(&self, verb: &str) -> String {
+        self.script_args(&[verb])
+    }
+    fn script_args(&self, args: &[&str]) -> String {
+        let verb = args.join(" ");
         let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/ovnlab"))
-            .arg(verb)
+            .args(args)
             .env("OVNLAB_SHAPE", "ic")
             .env("OVNLAB_DIR", &self.dir)
             .env("OVNLAB_PREFIX", &self.prefix)
@@ -1291,7 +1297,7 @@ fn an_unnamed_namespace_is_found_through_its_process() {
 }
 
 macro_rules! trials {
-    ($($f:ident),* $(,)?) => {
+    ($($f:path),* $(,)?) => {
         vec![$(Trial::test(stringify!($f), || { $f(); Ok(()) })),*]
     };
 }
@@ -1312,6 +1318,11 @@ fn main() {
         conntrack_entries_named_like_ovn_controller_records_them,
         capture_chooses_its_points_and_sends_the_probe,
         an_unnamed_namespace_is_found_through_its_process,
+        serve::fan_out_over_serves_answers_like_the_zones,
+        serve::questions_over_json_rpc_are_the_cli_documents,
+        serve::bad_requests_get_errors_and_serve_goes_on,
+        serve::a_subscription_streams_the_answer_as_the_database_changes,
+        serve::resync_after_100_restarts_loses_and_ghosts_nothing,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();
@@ -1326,6 +1337,7 @@ fn main() {
     let mut args = args;
     args.test_threads = Some(1);
     let conclusion = libtest_mimic::run(&args, trials);
+    serve::stop_all();
     if std::env::var_os("OVNSCOPE_KEEP_LAB").is_none() {
         lab().script("down");
     }
