@@ -155,6 +155,8 @@ struct Parsed {
     daemonsets: Vec<DaemonSet>,
     namespaces: Vec<Namespace>,
     service_accounts: Vec<ServiceAccount>,
+    roles: Vec<k8s_openapi::api::rbac::v1::Role>,
+    role_bindings: Vec<k8s_openapi::api::rbac::v1::RoleBinding>,
 }
 
 fn parse(file: &str) -> Parsed {
@@ -171,6 +173,8 @@ fn parse(file: &str) -> Parsed {
             "DaemonSet" => p.daemonsets.push(strict(&doc, file)),
             "Namespace" => p.namespaces.push(strict(&doc, file)),
             "ServiceAccount" => p.service_accounts.push(strict(&doc, file)),
+            "Role" => p.roles.push(strict(&doc, file)),
+            "RoleBinding" => p.role_bindings.push(strict(&doc, file)),
             other => panic!("{file}: unexpected kind {other}"),
         }
     }
@@ -321,6 +325,102 @@ fn node_debug_daemonset() {
         .collect();
     assert_eq!(env["OVN_NB_DB"], "unix:/var/run/ovn-ic/ovnnb_db.sock");
     assert!(env["OVN_SB_DB"].starts_with("unix:/var/run/ovn-ic/"));
+}
+
+/// The serve DaemonSet: its command line is one `ovnscope serve` accepts, it listens on the
+/// pod's loopback only (no host network), the socket directories are mounted read-only and
+/// are where its database options point, and RBAC is the least that works: the pods' service
+/// account may only use the privileged SCC, users may only list pods and port-forward to them.
+#[test]
+fn serve_daemonset_is_loopback_only_with_the_least_rbac() {
+    let p = parse("ovnscope-serve.yaml");
+    let ds = &p.daemonsets[0];
+    let spec = ds.spec.as_ref().unwrap();
+    let tmpl = &spec.template;
+    for (k, v) in labels(&spec.selector.match_labels) {
+        assert_eq!(labels(&tmpl.metadata.as_ref().unwrap().labels).get(&k), Some(&v));
+    }
+    let pod = tmpl.spec.as_ref().unwrap();
+    assert_ne!(pod.host_network, Some(true), "on the host network, loopback would be the node's");
+    assert_eq!(pod.automount_service_account_token, Some(false), "serve never calls the API");
+    check_volumes(pod, &[], "ovnscope-serve");
+    let c = &pod.containers[0];
+    let argv: Vec<String> = c.command.iter().flatten().chain(c.args.iter().flatten()).cloned().collect();
+    let cli = <ovnscope::cli::Cli as clap::Parser>::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    let ovnscope::cli::Command::Serve(a) = cli.command else {
+        panic!("{argv:?} is not ovnscope serve")
+    };
+    let listen: std::net::SocketAddr = a.listen.parse().unwrap();
+    assert!(listen.ip().is_loopback(), "--listen {listen}");
+    assert!(!a.allow_remote && a.tls_cert.is_none());
+    let mounts: BTreeMap<String, bool> = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| (m.mount_path.clone(), m.read_only == Some(true)))
+        .collect();
+    for m in [a.db.ovs_db.as_deref(), a.db.nb_db.as_deref(), a.db.sb_db.as_deref()] {
+        let path = m
+            .and_then(|m| m.strip_prefix("unix:"))
+            .expect("every database named, as a unix socket");
+        let dir = Path::new(path).parent().unwrap().display().to_string();
+        assert_eq!(mounts.get(&dir), Some(&true), "{path}: its directory is mounted read-only");
+    }
+    let sec = c.security_context.as_ref().unwrap();
+    assert_eq!(sec.allow_privilege_escalation, Some(false));
+    assert_eq!(sec.read_only_root_filesystem, Some(true));
+    assert_ne!(sec.privileged, Some(true));
+    assert_eq!(
+        sec.capabilities.as_ref().and_then(|c| c.drop.clone()),
+        Some(vec!["ALL".to_string()])
+    );
+    // RBAC: every binding names a Role of this file and a subject that exists.
+    let sa = pod.service_account_name.as_deref().unwrap();
+    assert!(p.service_accounts.iter().any(|s| s.metadata.name.as_deref() == Some(sa)));
+    let rules = |name: &str| -> Vec<(Vec<String>, Vec<String>, Vec<String>)> {
+        let r = p
+            .roles
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no Role {name}"));
+        r.rules
+            .iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r.resources.clone().unwrap_or_default(),
+                    r.verbs.clone(),
+                    r.resource_names.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let mut granted = BTreeMap::new();
+    for b in &p.role_bindings {
+        assert_eq!(b.role_ref.kind, "Role", "no ClusterRole: nothing beyond the namespace");
+        for s in b.subjects.iter().flatten() {
+            granted.insert((s.kind.clone(), s.name.clone()), rules(&b.role_ref.name));
+        }
+    }
+    let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        granted[&("ServiceAccount".to_string(), sa.to_string())],
+        vec![(v(&["securitycontextconstraints"]), v(&["use"]), v(&["privileged"]))]
+    );
+    let users: Vec<_> = granted
+        .iter()
+        .filter(|((k, _), _)| k != "ServiceAccount")
+        .map(|(_, r)| r.clone())
+        .collect();
+    assert_eq!(
+        users,
+        vec![vec![
+            (v(&["pods"]), v(&["get", "list"]), vec![]),
+            (v(&["pods/portforward"]), v(&["create"]), vec![])
+        ]]
+    );
+    let ns = p.namespaces[0].metadata.name.clone();
+    assert_eq!(ds.metadata.namespace, ns);
 }
 
 #[test]
