@@ -8,7 +8,12 @@
 //! - the whole cluster's logical topology: `ovnscope topology --cluster F --view logical -f json`
 //!   vs `for each zone: ovn-nbctl show`.
 //!
-//! Prints the median of 9 runs of each and the ratio. Only under `cargo bench --bench zones`.
+//! Each question is also asked through `ovnscope serve` (one per zone, started before timing
+//! like the ovsdb-servers, answering from its cache): `--cluster` naming the serves instead of
+//! the sockets. So three columns: the zones read afresh, the serves' caches, the C-tool loop
+//! (the lower bound of the exec-per-node loop `ovnkube-trace` runs through the API).
+//!
+//! Prints the median of 9 runs of each and the ratios. Only under `cargo bench --bench zones`.
 
 use std::path::Path;
 use std::process::Command;
@@ -43,11 +48,42 @@ fn main() {
     let dir = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let all = std::fs::read_to_string(format!("{dir}/cluster")).unwrap();
     let bin = env!("CARGO_BIN_EXE_ovnscope");
-    println!("zones  question                         ovnscope     ovn-nbctl loop   ratio (loop / ovnscope)");
+    let zone_lines: Vec<&str> = all.lines().filter(|l| !l.starts_with('#')).collect();
+    // One serve per zone, each reading that zone's Northbound.
+    let mut serves: Vec<(std::process::Child, String)> = zone_lines
+        .iter()
+        .map(|l| {
+            let nb = l.split_whitespace().nth(1).unwrap().trim_start_matches("nb=");
+            let mut c = Command::new(bin)
+                .args(["serve", "--listen", "127.0.0.1:0", "--nb-db", nb])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut err = std::io::BufReader::new(c.stderr.take().unwrap());
+            let mut line = String::new();
+            loop {
+                line.clear();
+                assert!(std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0, "serve did not start");
+                if let Some(u) = line.trim().strip_prefix("ovnscope serve: listening on ") {
+                    let u = u.to_string();
+                    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+                    break (c, u);
+                }
+            }
+        })
+        .collect();
+    println!("zones  question                         afresh       serve cache   ovn-nbctl loop   loop/serve  afresh/serve");
     for n in [5usize, 10, 30] {
-        let lines: Vec<&str> = all.lines().filter(|l| !l.starts_with('#')).take(n).collect();
+        let lines: Vec<&str> = zone_lines.iter().copied().take(n).collect();
         let file = format!("{dir}/cluster-{n}");
         std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let via = format!("{dir}/cluster-serve-{n}");
+        let text: String = lines
+            .iter()
+            .zip(&serves)
+            .map(|(l, (_, u))| format!("{} serve={u}\n", l.split_whitespace().next().unwrap()))
+            .collect();
+        std::fs::write(&via, text).unwrap();
         let socks: Vec<String> = lines
             .iter()
             .map(|l| l.split_whitespace().nth(1).unwrap().trim_start_matches("nb=").to_string())
@@ -70,25 +106,32 @@ fn main() {
             .map(|s| format!("ovn-nbctl --db={s} show >/dev/null"))
             .collect::<Vec<_>>()
             .join("; ");
+        // The serves answer exactly what the zones answer.
+        for q in [format!("nat --ip {ip} -f json"), "topology --view logical -f json".to_string()] {
+            let a = sh(&format!("{bin} {q} --cluster {file}"));
+            let b = sh(&format!("{bin} {q} --cluster {via}"));
+            assert!(a.status.success() && a.stdout == b.stdout, "{q}: serve and zones differ");
+        }
         for (what, a, b) in [
-            (
-                "which zone + NAT rule for an IP",
-                format!("{bin} nat --cluster {file} --ip {ip} >/dev/null"),
-                loop_nat.clone() + " >/dev/null",
-            ),
-            (
-                "whole logical topology",
-                format!("{bin} topology --cluster {file} --view logical -f json >/dev/null"),
-                loop_show,
-            ),
+            ("which zone + NAT rule for an IP", format!("nat --ip {ip}"), loop_nat.clone() + " >/dev/null"),
+            ("whole logical topology", "topology --view logical -f json".to_string(), loop_show),
         ] {
-            let (x, y) = (median(&a), median(&b));
+            let fresh = median(&format!("{bin} {a} --cluster {file} >/dev/null"));
+            let cache = median(&format!("{bin} {a} --cluster {via} >/dev/null"));
+            let tools = median(&b);
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
             println!(
-                "{n:>5}  {what:<32} {:>8.1} ms  {:>10.1} ms      {:.2}x",
-                x.as_secs_f64() * 1e3,
-                y.as_secs_f64() * 1e3,
-                y.as_secs_f64() / x.as_secs_f64()
+                "{n:>5}  {what:<32} {:>8.1} ms  {:>8.1} ms  {:>10.1} ms      {:>6.2}x  {:>8.2}x",
+                ms(fresh),
+                ms(cache),
+                ms(tools),
+                tools.as_secs_f64() / cache.as_secs_f64(),
+                fresh.as_secs_f64() / cache.as_secs_f64()
             );
         }
+    }
+    for (c, _) in &mut serves {
+        let _ = c.kill();
+        let _ = c.wait();
     }
 }
