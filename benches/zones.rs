@@ -113,7 +113,11 @@ fn main() {
             assert!(a.status.success() && a.stdout == b.stdout, "{q}: serve and zones differ");
         }
         for (what, a, b) in [
-            ("which zone + NAT rule for an IP", format!("nat --ip {ip}"), loop_nat.clone() + " >/dev/null"),
+            (
+                "which zone + NAT rule for an IP",
+                format!("nat --ip {ip}"),
+                loop_nat.clone() + " >/dev/null",
+            ),
             ("whole logical topology", "topology --view logical -f json".to_string(), loop_show),
         ] {
             let fresh = median(&format!("{bin} {a} --cluster {file} >/dev/null"));

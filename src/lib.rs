@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod cli;
 pub mod db;
+pub mod kube;
 pub mod lflow;
 pub mod nat;
 pub mod ovsdb;

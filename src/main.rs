@@ -10,10 +10,11 @@ fn main() {
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let argv0 = std::env::args().next().unwrap_or_default();
     let matches = cli::command_for(&argv0).get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
+    let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    cli::plugin_defaults(&mut cli, &argv0);
     // serve sits above the commands (it answers with them), so it is started here.
     let result = match cli.command {
         cli::Command::Serve(a) => ovnscope::serve::run(a),

@@ -41,6 +41,17 @@ pub struct DbArgs {
     /// e.g. a `kubectl port-forward` to the DaemonSet's pod) instead of from its databases.
     #[arg(long, value_name = "URL", conflicts_with_all = ["ovs_db", "nb_db", "sb_db", "must_gather", "cluster"])]
     pub serve: Option<String>,
+    /// Find the zones through the Kubernetes API (kubeconfig or in-cluster): each node's
+    /// `ovnscope serve` pod (manifests/ovnscope-serve.yaml), reached by port-forward. Implied
+    /// when run as `kubectl ovnscope` / `oc ovnscope` without database options.
+    #[arg(long, conflicts_with_all = ["ovs_db", "nb_db", "sb_db", "must_gather", "cluster", "serve"])]
+    pub kube: bool,
+    /// With --kube: the kubeconfig context [default: the current one].
+    #[arg(long, value_name = "NAME", requires = "kube")]
+    pub context: Option<String>,
+    /// With --kube: the namespace of the serve DaemonSet.
+    #[arg(long, value_name = "NS", default_value = "ovnscope")]
+    pub kube_namespace: String,
     /// The zone as `ovnscope serve` holds it in memory: set by serve for the questions it
     /// answers, never on the command line.
     #[arg(skip)]
@@ -192,7 +203,18 @@ impl DbArgs {
     /// The zone is read from a serve's cache (`--serve`, or serve answering itself): whole
     /// snapshots, as from files.
     pub fn from_serve(&self) -> bool {
-        self.serve.is_some() || self.cached.is_some()
+        self.serve.is_some() || self.cached.is_some() || self.kube
+    }
+
+    /// No database named in any way (flags, must-gather, cluster, serve, kube).
+    pub fn names_nothing(&self) -> bool {
+        self.ovs_db.is_none()
+            && self.nb_db.is_none()
+            && self.sb_db.is_none()
+            && self.must_gather.is_none()
+            && self.cluster.is_none()
+            && self.serve.is_none()
+            && !self.kube
     }
 
     /// Connects to the live server `method` of `kind`, naming the option in any error.
@@ -365,8 +387,21 @@ async fn load_choices(
     Ok(out)
 }
 
-/// The zones of `--cluster FILE` (or `OVNSCOPE_CLUSTER` when no other database option is given).
-pub fn cluster_file_zones(args: &DbArgs) -> Result<Option<Vec<crate::db::cluster::ZoneSpec>>, Failure> {
+/// The zones of `--cluster FILE` (or `OVNSCOPE_CLUSTER` when no other database option is
+/// given), or of `--kube`: every node's serve, found through the API.
+pub async fn cluster_zones(args: &DbArgs) -> Result<Option<Vec<crate::db::cluster::ZoneSpec>>, Failure> {
+    if args.kube {
+        let o = crate::kube::Options {
+            context: args.context.clone(),
+            namespace: args.kube_namespace.clone(),
+            ..Default::default()
+        };
+        let found = crate::kube::discover(&o).await?;
+        for w in &found.warnings {
+            eprintln!("warning: {w}");
+        }
+        return Ok(Some(found.zones));
+    }
     let flags = args.ovs_db.is_some() || args.nb_db.is_some() || args.sb_db.is_some() || args.from_serve();
     let from_env = std::env::var_os("OVNSCOPE_CLUSTER").filter(|v| !v.is_empty()).map(PathBuf::from);
     let (Some(file), false, None) = (args.cluster.clone().or(from_env), flags, &args.must_gather) else {
@@ -393,7 +428,7 @@ pub async fn load_zones(
 ) -> Result<Option<Vec<Zone>>, Failure> {
     let mut specs_list: Vec<crate::db::cluster::ZoneSpec>;
     let mut _must_gather = None;
-    if let Some(zones) = cluster_file_zones(args)? {
+    if let Some(zones) = cluster_zones(args).await? {
         specs_list = zones;
     } else if let (Some(path), None) = (&args.must_gather, &args.node) {
         let p = path.clone();
@@ -472,6 +507,9 @@ mod tests {
             cluster: None,
             serve: None,
             cached: None,
+            kube: false,
+            context: None,
+            kube_namespace: "ovnscope".into(),
         }
     }
 

@@ -92,6 +92,42 @@ pub fn command_for(argv0: &str) -> clap::Command {
     }
 }
 
+impl Command {
+    /// The database options of a command that reads databases.
+    pub fn db_mut(&mut self) -> Option<&mut dbopts::DbArgs> {
+        Some(match self {
+            Command::Show(a) => &mut a.db,
+            Command::Topology(a) => &mut a.db,
+            Command::Nat(a) => &mut a.db,
+            Command::Trace(a) => &mut a.db,
+            Command::Explain(a) => &mut a.db,
+            Command::Capture(a) => &mut a.db,
+            Command::Conntrack(a) => &mut a.db,
+            Command::Detrace(a) => &mut a.db,
+            Command::Serve(a) => &mut a.db,
+            Command::Completions { .. } | Command::Man => return None,
+        })
+    }
+}
+
+/// As the `kubectl`/`oc` plugin with no database named anywhere (options, `OVN_NB_DB`,
+/// `OVNSCOPE_CLUSTER`), a command reads the cluster through the Kubernetes API (`--kube`):
+/// from a laptop, the kubeconfig's context is all it needs.
+pub fn plugin_defaults(cli: &mut Cli, argv0: &str) {
+    let base = std::path::Path::new(argv0).file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if !matches!(base, "kubectl-ovnscope" | "oc-ovnscope") || matches!(cli.command, Command::Serve(_)) {
+        return;
+    }
+    let env_names = ["OVN_NB_DB", "OVN_SB_DB", "OVNSCOPE_CLUSTER"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+    if let Some(db) = cli.command.db_mut() {
+        if db.names_nothing() && !env_names {
+            db.kube = true;
+        }
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, Failure> {
     match &cli.command {

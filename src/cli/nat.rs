@@ -1,9 +1,9 @@
 //! `ovnscope nat`: which NAT rule applies to a pod (or an external IP), where, and why.
 
-use super::dbopts::{cluster_file_zones, load_all_where, load_zones, DbArgs, DbError, Zone};
+use super::dbopts::{cluster_zones, load_all_where, load_zones, DbArgs, DbError, Zone};
 use super::{Failure, Format, Outcome, UsageError};
 use crate::db::cluster::ZoneSpec;
-use crate::db::{DbKind, Views};
+use crate::db::{remote, DbKind, Views};
 use crate::nat::query::{self, Question, Who};
 use crate::topology::focus::find_port;
 use crate::wire;
@@ -38,6 +38,24 @@ pub struct NatArgs {
 }
 
 impl NatArgs {
+    /// The question as `nat`'s own arguments (what a serve is asked), in `format`.
+    fn argv(&self, format: &str) -> Vec<String> {
+        let mut v = vec![];
+        let mut add = |flag: &str, val: Option<String>| {
+            if let Some(val) = val {
+                v.extend([flag.to_string(), val]);
+            }
+        };
+        add("--ip", self.ip.map(|i| i.to_string()));
+        add("--pod", self.pod.clone());
+        add("--lsp", self.lsp.clone());
+        add("--external-ip", self.external_ip.map(|i| i.to_string()));
+        add("--dst", self.dst.map(|i| i.to_string()));
+        add("--src", self.src.map(|i| i.to_string()));
+        add("--format", Some(format.to_string()));
+        v
+    }
+
     fn question(&self) -> Question {
         let who = match (&self.pod, &self.lsp, self.ip, self.external_ip) {
             (Some(p), ..) => Who::Pod(p.clone()),
@@ -115,6 +133,74 @@ async fn located(a: &NatArgs, q: &Question, zones: &[ZoneSpec]) -> Result<Option
     Ok(Some(Outcome::Answer(render(a, &answer, Some((&z.name, zones.len())))?)))
 }
 
+/// A cluster of serves: every serve answers the question from its cache, in parallel; the
+/// first zone (in the cluster's order) that holds the pod, address or rule answers.
+async fn asked(a: &NatArgs, zones: &[ZoneSpec]) -> Result<Outcome, Failure> {
+    let json = a.format == Format::Json;
+    let argv = a.argv(if json { "json" } else { "text" });
+    let timeout = a.db.options().call_timeout;
+    let calls = zones.iter().map(|z| {
+        let url = z.serve.as_deref().expect("every zone is a serve");
+        remote::call(url, "nat", serde_json::json!(argv), timeout)
+    });
+    let mut answers = futures::future::join_all(calls).await;
+    // Inbound is answered by every zone ("not DNATed"); the zone that has a rule with that
+    // external IP is the one that answers, as when the zones are read directly.
+    if let Some(e) = a.external_ip {
+        let req = serde_json::json!({"db": "nb", "tables": {"NAT": ["external_ip"]}});
+        let rows = futures::future::join_all(
+            zones
+                .iter()
+                .map(|z| remote::call(z.serve.as_deref().unwrap_or_default(), "rows", req.clone(), timeout)),
+        )
+        .await;
+        for (r, answer) in rows.into_iter().zip(answers.iter_mut()) {
+            let v = r?;
+            let has = v["rows"]["NAT"].as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|n| n["external_ip"].as_str().and_then(|s| s.parse::<IpAddr>().ok()) == Some(e))
+            });
+            if !has && answer.is_ok() {
+                *answer = Err(remote::RemoteError::Rpc {
+                    url: String::new(),
+                    method: "nat".into(),
+                    code: -32001,
+                    message: String::new(),
+                });
+            }
+        }
+    }
+    for (z, r) in zones.iter().zip(answers) {
+        match r {
+            Ok(v) => {
+                let text = if json {
+                    let mut doc: wire::nat::Answer = serde_json::from_value(v)
+                        .map_err(|e| Failure::Unreachable(anyhow::anyhow!("zone {}: the serve's nat answer: {e}", z.name)))?;
+                    doc.zone = Some(z.name.clone());
+                    wire::pretty(&doc)?
+                } else {
+                    let body = v.as_str().unwrap_or_default();
+                    format!("Zone {} (of {})\n{body}", z.name, zones.len())
+                };
+                return Ok(Outcome::Answer(text));
+            }
+            // This zone does not hold it (the question's "no"); ask the next.
+            Err(remote::RemoteError::Rpc { code: -32001, .. }) => continue,
+            Err(e) => return Err(Failure::from(e).in_zone(&z.name)),
+        }
+    }
+    let names: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
+    let q = a.question();
+    let what = match &q.who {
+        Who::Pod(p) | Who::Lsp(p) => p.clone(),
+        Who::Ip(ip) | Who::External(ip) => ip.to_string(),
+    };
+    Err(Failure::NotFound(format!(
+        "no zone of the cluster ({}) holds {what:?}",
+        names.join(", ")
+    )))
+}
+
 fn render(a: &NatArgs, answer: &crate::nat::Answer, zone: Option<(&str, usize)>) -> Result<String, Failure> {
     Ok(match a.format {
         Format::Json => {
@@ -131,7 +217,10 @@ fn render(a: &NatArgs, answer: &crate::nat::Answer, zone: Option<(&str, usize)>)
 
 pub async fn run(a: NatArgs) -> Result<Outcome, Failure> {
     let q = a.question();
-    if let Some(zones) = cluster_file_zones(&a.db)? {
+    if let Some(zones) = cluster_zones(&a.db).await? {
+        if zones.iter().all(|z| z.serve.is_some()) {
+            return asked(&a, &zones).await;
+        }
         let live = |m: &str| !m.starts_with("file:");
         if zones
             .iter()

@@ -118,6 +118,12 @@ impl From<crate::db::remote::RemoteError> for Failure {
     }
 }
 
+impl From<crate::kube::KubeError> for Failure {
+    fn from(e: crate::kube::KubeError) -> Self {
+        Failure::Unreachable(e.into())
+    }
+}
+
 impl From<UsageError> for Failure {
     fn from(e: UsageError) -> Self {
         Failure::Usage(e.0)

@@ -48,7 +48,7 @@ pub struct ServeArgs {
     pub verbose: bool,
 }
 
-/// The commands serve answers (`--format json` is implied).
+/// The commands serve answers (`--format json` unless the arguments say otherwise).
 pub const QUESTIONS: &[&str] = &["show", "topology", "nat", "trace", "explain"];
 
 /// Parses one question as serve receives it — the command's name and its arguments as the
@@ -59,7 +59,13 @@ pub fn question(command: &str, args: &[String]) -> Result<Command, Failure> {
     }
     let mut argv = vec!["ovnscope".to_string(), command.to_string()];
     argv.extend(args.iter().cloned());
-    argv.extend(["--format".to_string(), "json".to_string()]);
+    // JSON unless the question names its own format (text and DOT come back as strings).
+    if !args
+        .iter()
+        .any(|a| a == "-f" || a == "--format" || a.starts_with("--format=") || (a.starts_with("-f") && a.len() > 2))
+    {
+        argv.extend(["--format".to_string(), "json".to_string()]);
+    }
     let cli = Cli::try_parse_from(&argv).map_err(|e| Failure::Usage(e.render().to_string().trim_end().to_string()))?;
     let db = match &cli.command {
         Command::Show(a) => &a.db,

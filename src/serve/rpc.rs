@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `status` | none | each database: method, connected, syncs, updates, rows per table |
 //! | `rows` | `{"db": "nb", "tables": {"NAT": ["logical_ip", …]}}` | those rows and the schema (`null` if this serve does not read that database): what `--serve`/`serve=` read |
-//! | `show`, `topology`, `nat`, `trace`, `explain` | the command's arguments, as on the command line: `["--pod", "ns/name"]` or `{"args": [...]}` | the command's `--format json` document |
+//! | `show`, `topology`, `nat`, `trace`, `explain` | the command's arguments, as on the command line: `["--pod", "ns/name"]` or `{"args": [...]}` | the command's `--format json` document (with `--format text`/`dot` among the arguments: the output as a string) |
 //! | `subscribe` (WebSocket) | `{"command": "nat", "args": [...]}` | a subscription; each notification `answer` is the document again whenever it changes |
 //!
 //! A question that fails gets error code −32000 − its exit code (−32001 "no" / not found,
@@ -76,7 +76,14 @@ async fn ask(ctx: &Context, command: &str, args: Vec<String>) -> Result<Value, E
         Ok(Outcome::Answer(t)) | Ok(Outcome::No { output: t, .. }) => t,
         Err(f) => return Err(failure(&f)),
     };
-    serde_json::from_str(&text).map_err(|e| failure(&Failure::Internal(anyhow::anyhow!("the answer is not JSON: {e}"))))
+    // A JSON document as JSON; text or DOT (asked for with --format) as one string.
+    let mut de = serde_json::Deserializer::from_str(&text);
+    de.disable_recursion_limit();
+    let doc: Result<Value, _> = serde::Deserialize::deserialize(&mut de);
+    Ok(match doc {
+        Ok(v) if de.end().is_ok() => v,
+        _ => Value::String(text),
+    })
 }
 
 fn status(ctx: &Context) -> Value {

@@ -246,7 +246,15 @@ pub fn only_read_operations_go_on_the_wire() {
             .await
             .unwrap();
         // What `ovnscope serve`'s cache sends on every (re)connect.
-        let reqs = [("NAT".to_string(), ovnscope::ovsdb::MonitorRequest { columns: None, conditions: vec![] })].into_iter().collect();
+        let reqs = [(
+            "NAT".to_string(),
+            ovnscope::ovsdb::MonitorRequest {
+                columns: None,
+                conditions: vec![],
+            },
+        )]
+        .into_iter()
+        .collect();
         let since = client.monitor_cond_since("OVN_Northbound", &reqs, None).await.unwrap();
         client.monitor_cancel(since.monitor).await.unwrap();
     });
@@ -281,7 +289,16 @@ pub fn only_read_operations_go_on_the_wire() {
     while let Some(m) = f.next_message().unwrap() {
         let method = m["method"].as_str().unwrap_or("(reply)").to_string();
         assert!(
-            ["list_dbs", "get_schema", "echo", "monitor_cond", "monitor_cond_since", "monitor_cancel", "transact"].contains(&method.as_str()),
+            [
+                "list_dbs",
+                "get_schema",
+                "echo",
+                "monitor_cond",
+                "monitor_cond_since",
+                "monitor_cancel",
+                "transact"
+            ]
+            .contains(&method.as_str()),
             "{method} is not a read operation"
         );
         if method == "transact" {

@@ -4,6 +4,7 @@
 //! across the zones: live through the lab's cluster file, and offline from a must-gather in
 //! OpenShift's layout.
 
+mod kube;
 mod serve;
 
 use libtest_mimic::{Arguments, Trial};
@@ -1323,6 +1324,7 @@ fn main() {
         serve::bad_requests_get_errors_and_serve_goes_on,
         serve::a_subscription_streams_the_answer_as_the_database_changes,
         serve::resync_after_100_restarts_loses_and_ghosts_nothing,
+        kube::kube_finds_the_zones_and_port_forwards_to_each_serve,
     ];
     if args.list {
         libtest_mimic::run(&args, trials).exit();

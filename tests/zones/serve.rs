@@ -58,7 +58,7 @@ fn start(zone: &'static str, extra: &[&str]) -> Serve {
 }
 
 /// The three serves of the lab, started once.
-fn serves() -> Vec<(&'static str, String)> {
+pub fn serves() -> Vec<(&'static str, String)> {
     let m = SERVES.get_or_init(|| Mutex::new(ZONES.iter().map(|z| start(z, &[])).collect()));
     m.lock().unwrap().iter().map(|s| (s.zone, s.url.clone())).collect()
 }
@@ -136,6 +136,8 @@ pub fn fan_out_over_serves_answers_like_the_zones() {
         vec!["nat", "--pod", "network-trace/nettools-dual-pod", "-f", "json"],
         vec!["nat", "--ip", "10.128.6.7"],
         vec!["nat", "--external-ip", "198.18.0.10", "-f", "json"],
+        vec!["nat", "--external-ip", "198.18.0.10"],
+        vec!["nat", "--lsp", "network-trace_nettools-w2", "--dst", "10.128.6.7"],
         vec!["trace", "--from", "network-trace/nettools-dual-pod", "--to", "10.128.6.7", "-f", "json"],
         vec!["trace", "--from", "network-trace/nettools-w2", "--to", "203.0.113.8", "--lflows"],
         vec![
@@ -156,6 +158,11 @@ pub fn fan_out_over_serves_answers_like_the_zones() {
         );
         assert!(!a.trim().is_empty(), "{q:?}: empty answer");
     }
+    // A pod no zone holds: "no" (exit 1) with the same message either way.
+    let a = l.ovnscope(&["nat", "--pod", "nope/none", "--cluster", &via]);
+    let b = l.ovnscope(&["nat", "--pod", "nope/none", "--cluster", &direct]);
+    assert_eq!(a.0, 1, "{a:?}");
+    assert_eq!(a, b);
     for z in ZONES {
         let url = url_of(z);
         for q in [vec!["show", "-f", "json"], vec!["topology", "-f", "json"]] {

@@ -1,0 +1,222 @@
+//! The cluster through the Kubernetes API, from a laptop: which nodes there are and which OVN
+//! zone each runs (OVN-Kubernetes's node annotations), which `ovnscope serve` pod of the
+//! DaemonSet runs on each, and a local port-forward to each of those pods, so the rest of
+//! ovnscope reads every zone from its serve (`serve=` zones) as if it listened here.
+//!
+//! The client is kube-rs (kubeconfig, or the in-cluster service account, found as kubectl finds
+//! them). Only `get`/`list` and `pods/portforward` go to the API server — read-only, like
+//! everything else; RBAC (`manifests/ovnscope-serve.yaml`, Role `ovnscope-user`) allows exactly
+//! that.
+
+use crate::db::cluster::ZoneSpec;
+use ::kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use std::collections::BTreeMap;
+
+/// Where the DaemonSet runs and what it listens on (manifests/ovnscope-serve.yaml).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The kubeconfig context; `None`: the current one (or in-cluster).
+    pub context: Option<String>,
+    pub namespace: String,
+    pub selector: String,
+    pub port: u16,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            context: None,
+            namespace: "ovnscope".into(),
+            selector: "app=ovnscope-serve".into(),
+            port: 7470,
+        }
+    }
+}
+
+/// Why the cluster could not be read through the API.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error("no Kubernetes configuration: {0}\n  hint: set KUBECONFIG or log in (oc login / kubectl config use-context)")]
+    Config(String),
+    #[error("the Kubernetes API: {what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error(
+        "no ovnscope serve pod runs in namespace {namespace} (selector {selector})\n  hint: oc apply -f manifests/ovnscope-serve.yaml"
+    )]
+    NoServe { namespace: String, selector: String },
+    #[error("cannot open a local port for the port-forward: {0}")]
+    Local(std::io::Error),
+}
+
+/// One node as OVN-Kubernetes annotates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    /// `k8s.ovn.org/zone-name` (interconnect: the node's own name); the node name without it.
+    pub zone: String,
+    /// `k8s.ovn.org/node-id`.
+    pub node_id: Option<u32>,
+    /// `k8s.ovn.org/node-subnets`, e.g. `{"default":["10.128.2.0/23"]}`.
+    pub subnets: Vec<String>,
+}
+
+impl NodeInfo {
+    pub fn from_node(n: &Node) -> NodeInfo {
+        let name = n.metadata.name.clone().unwrap_or_default();
+        let ann = n.metadata.annotations.clone().unwrap_or_default();
+        let subnets = ann
+            .get("k8s.ovn.org/node-subnets")
+            .and_then(|s| serde_json::from_str::<BTreeMap<String, serde_json::Value>>(s).ok())
+            .and_then(|m| m.get("default").cloned())
+            .map(|v| match v {
+                // Older releases wrote one string, newer a list.
+                serde_json::Value::String(s) => vec![s],
+                serde_json::Value::Array(a) => a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                _ => vec![],
+            })
+            .unwrap_or_default();
+        NodeInfo {
+            zone: ann.get("k8s.ovn.org/zone-name").cloned().unwrap_or_else(|| name.clone()),
+            node_id: ann.get("k8s.ovn.org/node-id").and_then(|s| s.parse().ok()),
+            subnets,
+            name,
+        }
+    }
+}
+
+/// The cluster as the API shows it, each zone reachable at a local address.
+#[derive(Debug)]
+pub struct Discovered {
+    pub nodes: Vec<NodeInfo>,
+    /// One `serve=` zone per node that runs a serve pod, in node order.
+    pub zones: Vec<ZoneSpec>,
+    /// Nodes without a serve pod, and the like.
+    pub warnings: Vec<String>,
+}
+
+async fn client(o: &Options) -> Result<::kube::Client, KubeError> {
+    let config = match &o.context {
+        Some(ctx) => ::kube::Config::from_kubeconfig(&::kube::config::KubeConfigOptions {
+            context: Some(ctx.clone()),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| KubeError::Config(e.to_string()))?,
+        None => ::kube::Config::infer().await.map_err(|e| KubeError::Config(e.to_string()))?,
+    };
+    ::kube::Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))
+}
+
+/// Lists the nodes and the serve pods, and opens a local port-forward to each pod. The
+/// forwards run on the current runtime for as long as it lives.
+pub async fn discover(o: &Options) -> Result<Discovered, KubeError> {
+    let client = client(o).await?;
+    let api_err = |what: &str| {
+        let what = what.to_string();
+        move |source| KubeError::Api { what, source }
+    };
+    let nodes: Vec<NodeInfo> = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(api_err("list nodes"))?
+        .items
+        .iter()
+        .map(NodeInfo::from_node)
+        .collect();
+    let pods_api: Api<Pod> = Api::namespaced(client, &o.namespace);
+    let pods = pods_api
+        .list(&ListParams::default().labels(&o.selector))
+        .await
+        .map_err(api_err(&format!("list pods in {}", o.namespace)))?;
+    let mut on_node: BTreeMap<String, String> = BTreeMap::new();
+    for p in &pods.items {
+        let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        if let (true, Some(node), Some(name)) = (running, p.spec.as_ref().and_then(|s| s.node_name.clone()), p.metadata.name.clone()) {
+            on_node.insert(node, name);
+        }
+    }
+    if on_node.is_empty() {
+        return Err(KubeError::NoServe {
+            namespace: o.namespace.clone(),
+            selector: o.selector.clone(),
+        });
+    }
+    let mut zones = vec![];
+    let mut warnings = vec![];
+    for n in &nodes {
+        let Some(pod) = on_node.get(&n.name) else {
+            warnings.push(format!("node {} (zone {}) runs no ovnscope serve pod: left out", n.name, n.zone));
+            continue;
+        };
+        let url = forward(pods_api.clone(), pod.clone(), o.port).await?;
+        zones.push(ZoneSpec {
+            name: n.zone.clone(),
+            dbs: vec![],
+            serve: Some(url),
+        });
+    }
+    Ok(Discovered { nodes, zones, warnings })
+}
+
+/// A local listener whose every connection is carried to `port` of `pod` by a port-forward
+/// through the API server (one forward per connection, as `kubectl port-forward` does).
+async fn forward(pods: Api<Pod>, pod: String, port: u16) -> Result<String, KubeError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(KubeError::Local)?;
+    let url = format!("http://{}", listener.local_addr().map_err(KubeError::Local)?);
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let (pods, pod) = (pods.clone(), pod.clone());
+            tokio::spawn(async move {
+                let mut pf = match pods.portforward(&pod, &[port]).await {
+                    Ok(pf) => pf,
+                    Err(e) => {
+                        eprintln!("ovnscope: port-forward to pod {pod}: {e}");
+                        return;
+                    }
+                };
+                if let Some(mut stream) = pf.take_stream(port) {
+                    let _ = tokio::io::copy_bidirectional(&mut conn, &mut stream).await;
+                }
+                pf.abort();
+            });
+        }
+    });
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_annotations_as_ovn_kubernetes_writes_them() {
+        let n: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "worker-2", "annotations": {
+                "k8s.ovn.org/zone-name": "worker-2",
+                "k8s.ovn.org/node-id": "3",
+                "k8s.ovn.org/node-subnets": "{\"default\":[\"10.128.4.0/23\"]}"
+            }}
+        }))
+        .unwrap();
+        assert_eq!(
+            NodeInfo::from_node(&n),
+            NodeInfo {
+                name: "worker-2".into(),
+                zone: "worker-2".into(),
+                node_id: Some(3),
+                subnets: vec!["10.128.4.0/23".into()]
+            }
+        );
+        let old: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "w", "annotations": {"k8s.ovn.org/node-subnets": "{\"default\":\"10.128.0.0/23\"}"}}
+        }))
+        .unwrap();
+        let i = NodeInfo::from_node(&old);
+        assert_eq!((i.zone.as_str(), i.subnets), ("w", vec!["10.128.0.0/23".to_string()]));
+    }
+}
