@@ -37,6 +37,8 @@ fn median(cmd: &str) -> Duration {
     v[4]
 }
 
+// The serves are killed and waited for at the end (clippy cannot follow them there).
+#[allow(clippy::zombie_processes)]
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         eprintln!("skipped: the zone benchmark runs only under `cargo bench --bench zones`");

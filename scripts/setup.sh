@@ -9,6 +9,7 @@ PACKAGES=(
     iproute2 iptables ethtool iputils-ping procps kmod  # the lab's namespaces, NAT and checks
     tcpdump                                   # ground truth for packets in tests
     conntrack                                 # conntrack -L: ground truth for the kernel's table
+    socat                                     # the stdio relay `--kube` execs in ovnkube-node (run for real by the tests' stand-in)
     python3 python3-openvswitch               # ovn-detrace (compared with ovnscope detrace); HTTP in tests
     openssl                                   # certificates for the ssl: test
     graphviz                                  # dot, for SVG output

@@ -3,6 +3,12 @@
 //! DaemonSet runs on each, and a local port-forward to each of those pods, so the rest of
 //! ovnscope reads every zone from its serve (`serve=` zones) as if it listened here.
 //!
+//! Without the DaemonSet there is a fallback that needs nothing installed: each node's
+//! `ovnkube-node` pod already holds the zone's databases, so a local listener per database
+//! carries every connection over `exec` into its `nbdb`/`sbdb` container running `socat` as a
+//! stdio relay to the database's unix socket, and ovnscope speaks OVSDB over that stream as
+//! over any other (targeted reads included) — one exec per connection, not one per question.
+//!
 //! The client is kube-rs (kubeconfig, or the in-cluster service account, found as kubectl finds
 //! them). Only `get`/`list` and `pods/portforward` go to the API server — read-only, like
 //! everything else; RBAC (`manifests/ovnscope-serve.yaml`, Role `ovnscope-user`) allows exactly
@@ -21,6 +27,11 @@ pub struct Options {
     pub namespace: String,
     pub selector: String,
     pub port: u16,
+    /// The fallback: where OVN-Kubernetes runs its node pods, which label selects them, and
+    /// where the databases' sockets are inside their containers.
+    pub ovnk_namespace: String,
+    pub ovnk_selector: String,
+    pub ovnk_sockets: [(crate::db::DbKind, &'static str, &'static str); 2],
 }
 
 impl Default for Options {
@@ -30,6 +41,13 @@ impl Default for Options {
             namespace: "ovnscope".into(),
             selector: "app=ovnscope-serve".into(),
             port: 7470,
+            // OpenShift's names (upstream OVN-Kubernetes: namespace ovn-kubernetes, name=ovnkube-node).
+            ovnk_namespace: "openshift-ovn-kubernetes".into(),
+            ovnk_selector: "app=ovnkube-node".into(),
+            ovnk_sockets: [
+                (crate::db::DbKind::Nb, "nbdb", "/var/run/ovn/ovnnb_db.sock"),
+                (crate::db::DbKind::Sb, "sbdb", "/var/run/ovn/ovnsb_db.sock"),
+            ],
         }
     }
 }
@@ -46,9 +64,9 @@ pub enum KubeError {
         source: ::kube::Error,
     },
     #[error(
-        "no ovnscope serve pod runs in namespace {namespace} (selector {selector})\n  hint: oc apply -f manifests/ovnscope-serve.yaml"
+        "no ovnscope serve pod runs in namespace {namespace} (selector {selector}), and no ovnkube-node pod in {ovnk} to exec into\n  hint: oc apply -f manifests/ovnscope-serve.yaml"
     )]
-    NoServe { namespace: String, selector: String },
+    NoServe { namespace: String, selector: String, ovnk: String },
     #[error("cannot open a local port for the port-forward: {0}")]
     Local(std::io::Error),
 }
@@ -128,28 +146,45 @@ pub async fn discover(o: &Options) -> Result<Discovered, KubeError> {
         .iter()
         .map(NodeInfo::from_node)
         .collect();
-    let pods_api: Api<Pod> = Api::namespaced(client, &o.namespace);
-    let pods = pods_api
-        .list(&ListParams::default().labels(&o.selector))
-        .await
-        .map_err(api_err(&format!("list pods in {}", o.namespace)))?;
-    let mut on_node: BTreeMap<String, String> = BTreeMap::new();
-    for p in &pods.items {
-        let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-        if let (true, Some(node), Some(name)) = (running, p.spec.as_ref().and_then(|s| s.node_name.clone()), p.metadata.name.clone()) {
-            on_node.insert(node, name);
-        }
-    }
-    if on_node.is_empty() {
-        return Err(KubeError::NoServe {
-            namespace: o.namespace.clone(),
-            selector: o.selector.clone(),
-        });
-    }
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &o.namespace);
+    let serve_pods = running_on_nodes(&pods_api, &o.selector, &o.namespace).await?;
     let mut zones = vec![];
     let mut warnings = vec![];
+    if serve_pods.is_empty() {
+        // No DaemonSet: exec into OVN-Kubernetes's own node pods.
+        let ovnk: Api<Pod> = Api::namespaced(client, &o.ovnk_namespace);
+        let node_pods = running_on_nodes(&ovnk, &o.ovnk_selector, &o.ovnk_namespace).await?;
+        if node_pods.is_empty() {
+            return Err(KubeError::NoServe {
+                namespace: o.namespace.clone(),
+                selector: o.selector.clone(),
+                ovnk: o.ovnk_namespace.clone(),
+            });
+        }
+        warnings.push(format!(
+            "no ovnscope serve pods in {}: reading each zone by exec into its ovnkube-node pod (socat in nbdb/sbdb)",
+            o.namespace
+        ));
+        for n in &nodes {
+            let Some(pod) = node_pods.get(&n.name) else {
+                warnings.push(format!("node {} (zone {}) has no ovnkube-node pod: left out", n.name, n.zone));
+                continue;
+            };
+            let mut dbs = vec![];
+            for (kind, container, socket) in &o.ovnk_sockets {
+                let argv = vec!["socat".to_string(), "STDIO".into(), format!("UNIX-CONNECT:{socket}")];
+                dbs.push((*kind, relay_exec(ovnk.clone(), pod.clone(), container.to_string(), argv).await?));
+            }
+            zones.push(ZoneSpec {
+                name: n.zone.clone(),
+                dbs,
+                serve: None,
+            });
+        }
+        return Ok(Discovered { nodes, zones, warnings });
+    }
     for n in &nodes {
-        let Some(pod) = on_node.get(&n.name) else {
+        let Some(pod) = serve_pods.get(&n.name) else {
             warnings.push(format!("node {} (zone {}) runs no ovnscope serve pod: left out", n.name, n.zone));
             continue;
         };
@@ -161,6 +196,66 @@ pub async fn discover(o: &Options) -> Result<Discovered, KubeError> {
         });
     }
     Ok(Discovered { nodes, zones, warnings })
+}
+
+/// The running pods `selector` picks in a namespace, by node.
+async fn running_on_nodes(api: &Api<Pod>, selector: &str, namespace: &str) -> Result<BTreeMap<String, String>, KubeError> {
+    let pods = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(|source| KubeError::Api {
+            what: format!("list pods in {namespace}"),
+            source,
+        })?;
+    let mut on_node = BTreeMap::new();
+    for p in &pods.items {
+        let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        if let (true, Some(node), Some(name)) = (running, p.spec.as_ref().and_then(|s| s.node_name.clone()), p.metadata.name.clone()) {
+            on_node.insert(node, name);
+        }
+    }
+    Ok(on_node)
+}
+
+/// A local listener (`tcp:127.0.0.1:PORT`) whose every connection is carried over an exec of
+/// `argv` (a stdio relay) in `container` of `pod`.
+async fn relay_exec(pods: Api<Pod>, pod: String, container: String, argv: Vec<String>) -> Result<String, KubeError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(KubeError::Local)?;
+    let method = format!("tcp:{}", listener.local_addr().map_err(KubeError::Local)?);
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let (pods, pod, container, argv) = (pods.clone(), pod.clone(), container.clone(), argv.clone());
+            tokio::spawn(async move {
+                let params = ::kube::api::AttachParams::default()
+                    .container(container)
+                    .stdin(true)
+                    .stdout(true)
+                    .stderr(false);
+                let mut p = match pods.exec(&pod, argv, &params).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("ovnscope: exec in pod {pod}: {e}");
+                        return;
+                    }
+                };
+                let (Some(mut stdin), Some(mut stdout)) = (p.stdin(), p.stdout()) else {
+                    return;
+                };
+                let (mut from, mut to) = conn.into_split();
+                let up = async {
+                    let _ = tokio::io::copy(&mut from, &mut stdin).await;
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut stdin).await;
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut stdout, &mut to).await;
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut to).await;
+                };
+                tokio::join!(up, down);
+                p.abort();
+            });
+        }
+    });
+    Ok(method)
 }
 
 /// A local listener whose every connection is carried to `port` of `pod` by a port-forward

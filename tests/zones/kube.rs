@@ -67,6 +67,15 @@ fn serve_pod(node: &str) -> Pod {
     }
 }
 
+/// OVN-Kubernetes's node pod on `node` (OpenShift's namespace and label).
+fn ovnkube_node_pod(node: &str) -> Pod {
+    let mut p = serve_pod(node);
+    p.metadata.name = Some(format!("ovnkube-node-{node}"));
+    p.metadata.namespace = Some("openshift-ovn-kubernetes".into());
+    p.metadata.labels = Some([("app".to_string(), "ovnkube-node".to_string())].into());
+    p
+}
+
 fn list(kind: &str, items: Vec<Value>) -> Value {
     json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "1"}, "items": items})
 }
@@ -87,6 +96,7 @@ fn stand_in() -> &'static StandIn {
         // A node the DaemonSet has not reached (yet): left out with a warning.
         nodes.push(serde_json::to_value(node("worker-4", 5, "10.128.8.0/23")).unwrap());
         let pods: Vec<Value> = ZONES.iter().map(|z| serde_json::to_value(serve_pod(z)).unwrap()).collect();
+        let ovnk: Vec<Value> = ZONES.iter().map(|z| serde_json::to_value(ovnkube_node_pod(z)).unwrap()).collect();
         let log: Log = Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
         let log2 = log.clone();
@@ -95,7 +105,13 @@ fn stand_in() -> &'static StandIn {
             rt.block_on(async move {
                 let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(l.local_addr().unwrap()).unwrap();
-                let state = Arc::new((list("NodeList", nodes), list("PodList", pods), targets, log2));
+                let state = Arc::new(Routes {
+                    nodes: list("NodeList", nodes),
+                    serve_pods: list("PodList", pods),
+                    ovnk_pods: list("PodList", ovnk),
+                    targets,
+                    log: log2,
+                });
                 loop {
                     let (s, _) = l.accept().await.unwrap();
                     tokio::spawn(handle(s, state.clone()));
@@ -115,7 +131,33 @@ fn stand_in() -> &'static StandIn {
     })
 }
 
-type State = Arc<(Value, Value, BTreeMap<String, String>, Log)>;
+struct Routes {
+    nodes: Value,
+    serve_pods: Value,
+    ovnk_pods: Value,
+    /// Serve pod name -> the real serve's address.
+    targets: BTreeMap<String, String>,
+    log: Log,
+}
+
+type State = Arc<Routes>;
+
+/// `%2F` and friends in a query value.
+fn unescape(s: &str) -> String {
+    let mut out = vec![];
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?'));
+            i += 3;
+        } else {
+            out.push(if b[i] == b'+' { b' ' } else { b[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 
 async fn handle(s: tokio::net::TcpStream, state: State) {
     let mut r = BufReader::new(s);
@@ -144,21 +186,45 @@ async fn handle(s: tokio::net::TcpStream, state: State) {
             let mut body = vec![0; n];
             let _ = r.read_exact(&mut body).await;
         }
-        state.3.lock().unwrap().push((method.clone(), path.clone()));
-        let (nodes, pods, targets, _) = &*state;
+        state.log.lock().unwrap().push((method.clone(), path.clone()));
         let route = path.split('?').next().unwrap_or("");
+        let query: Vec<(String, String)> = path
+            .split_once('?')
+            .map(|(_, q)| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), unescape(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(pod) = route
+            .strip_prefix("/api/v1/namespaces/openshift-ovn-kubernetes/pods/")
+            .and_then(|p| p.strip_suffix("/exec"))
+        {
+            let zone = pod.strip_prefix("ovnkube-node-").unwrap_or_default().to_string();
+            let Some(key) = header("sec-websocket-key") else { return };
+            let argv: Vec<String> = query.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
+            return exec(r.into_inner(), &key, &zone, argv).await;
+        }
         if let Some(pod) = route
             .strip_prefix("/api/v1/namespaces/ovnscope/pods/")
             .and_then(|p| p.strip_suffix("/portforward"))
         {
-            let (Some(key), Some(target)) = (header("sec-websocket-key"), targets.get(pod)) else {
+            let (Some(key), Some(target)) = (header("sec-websocket-key"), state.targets.get(pod)) else {
                 return respond(r.into_inner(), 404, &json!({"kind": "Status", "status": "Failure", "code": 404})).await;
             };
             return portforward(r.into_inner(), &key, target.clone()).await;
         }
         let (code, body) = match (method.as_str(), route) {
-            ("GET", "/api/v1/nodes") => (200, nodes.clone()),
-            ("GET", "/api/v1/namespaces/ovnscope/pods") if path.contains("labelSelector=app%3Dovnscope-serve") => (200, pods.clone()),
+            ("GET", "/api/v1/nodes") => (200, state.nodes.clone()),
+            ("GET", "/api/v1/namespaces/ovnscope/pods") if path.contains("labelSelector=app%3Dovnscope-serve") => {
+                (200, state.serve_pods.clone())
+            }
+            // A namespace where the DaemonSet was never applied.
+            ("GET", "/api/v1/namespaces/noserve/pods") => (200, list("PodList", vec![])),
+            ("GET", "/api/v1/namespaces/openshift-ovn-kubernetes/pods") if path.contains("labelSelector=app%3Dovnkube-node") => {
+                (200, state.ovnk_pods.clone())
+            }
             _ => (
                 404,
                 json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
@@ -192,7 +258,10 @@ async fn respond(mut s: tokio::net::TcpStream, code: u16, body: &Value) {
 
 /// The kubelet's side of a port-forward, as the API server relays it: the upgrade, the two
 /// opening frames with the port, then the bytes of one TCP connection to the pod's port.
-async fn portforward(mut s: tokio::net::TcpStream, key: &str, target: String) {
+type Ws = tokio_util::compat::Compat<tokio::net::TcpStream>;
+
+/// The server's half of the WebSocket upgrade, with the subprotocol kube-rs asks for.
+async fn upgrade(mut s: tokio::net::TcpStream, key: &str) -> Option<(soketto::connection::Sender<Ws>, soketto::connection::Receiver<Ws>)> {
     use base64::Engine;
     use sha1::{Digest, Sha1};
     use tokio_util::compat::TokioAsyncReadCompatExt;
@@ -200,12 +269,71 @@ async fn portforward(mut s: tokio::net::TcpStream, key: &str, target: String) {
     let head = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
     );
-    if s.write_all(head.as_bytes()).await.is_err() {
-        return;
-    }
+    s.write_all(head.as_bytes()).await.ok()?;
     let mut b = soketto::connection::Builder::new(s.compat(), soketto::connection::Mode::Server);
     b.set_max_message_size(64 << 20);
-    let (mut tx, mut rx) = b.finish();
+    Some(b.finish())
+}
+
+/// The kubelet's side of an exec with stdin and stdout, as the API server relays it: the
+/// command runs for real here, with the container's /var/run/ovn/ mapped to the zone's run
+/// directory of the lab; its exit is reported on the status channel.
+async fn exec(s: tokio::net::TcpStream, key: &str, zone: &str, argv: Vec<String>) {
+    let Some((mut tx, mut rx)) = upgrade(s, key).await else { return };
+    let run = lab().dir.join(zone).join("ovn").display().to_string() + "/";
+    let argv: Vec<String> = argv.iter().map(|a| a.replace("/var/run/ovn/", &run)).collect();
+    let Ok(mut child) = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+    else {
+        return;
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let up = async move {
+        let mut buf = vec![];
+        loop {
+            buf.clear();
+            match rx.receive_data(&mut buf).await {
+                Ok(_) if buf.first() == Some(&0) => {
+                    if stdin.write_all(&buf[1..]).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(_) if buf.first() == Some(&255) => break,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        drop(stdin);
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match stdout.read(&mut buf[1..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    buf[0] = 1;
+                    if tx.send_binary(&buf[..n + 1]).await.is_err() || tx.flush().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let status = json!({"metadata": {}, "status": "Success"}).to_string();
+        let _ = tx.send_binary(&[&[3u8][..], status.as_bytes()].concat()).await;
+        let _ = tx.close().await;
+    };
+    tokio::join!(up, down);
+    let _ = child.wait().await;
+}
+
+async fn portforward(s: tokio::net::TcpStream, key: &str, target: String) {
+    let Some((mut tx, mut rx)) = upgrade(s, key).await else { return };
     let port = 7470u16.to_le_bytes();
     for ch in [0u8, 1] {
         if tx.send_binary(&[ch, port[0], port[1]]).await.is_err() {
@@ -305,6 +433,47 @@ pub fn kube_finds_the_zones_and_port_forwards_to_each_serve() {
                 .any(|(_, p)| p.starts_with(&format!("/api/v1/namespaces/ovnscope/pods/ovnscope-serve-{z}/portforward"))),
             "port-forward to {z}'s serve: {log:?}"
         );
+    }
+    // Without the DaemonSet: every zone's NB and SB read over exec into ovnkube-node (socat in
+    // nbdb/sbdb, run for real by the stand-in against the lab's sockets), live and targeted.
+    for q in [vec!["nat", "--pod", "network-trace/nettools-w3"], vec!["show", "-f", "json"]] {
+        let (code, out, err) = ovnscope_kube(bin, &[&q[..], &["--kube", "--kube-namespace", "noserve"]].concat());
+        assert_eq!(code, 0, "{q:?}: {err}");
+        assert!(err.contains("reading each zone by exec into its ovnkube-node pod"), "{err}");
+        // The OVS databases are not in ovnkube-node's database containers: compare NB + SB.
+        let nb_sb: String = std::fs::read_to_string(&direct)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                line.split_whitespace()
+                    .filter(|w| !w.starts_with("ovs="))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    + "\n"
+            })
+            .collect();
+        let file = l.dir.join("cluster-nb-sb");
+        std::fs::write(&file, nb_sb).unwrap();
+        let (_, want, _) = l.ovnscope(&[&q[..], &["--cluster", file.to_str().unwrap()]].concat());
+        // Only where each database was read from differs: the local end of the exec relay.
+        let sources = regex::Regex::new(r#""source": "[^"]*""#).unwrap();
+        let (out, want) = (
+            sources.replace_all(&out, "\"source\": _"),
+            sources.replace_all(&want, "\"source\": _"),
+        );
+        assert!(out == want, "{q:?} over exec differs:\n{out:.1500}\n---\n{want:.1500}");
+    }
+    let log = s.log.lock().unwrap().clone();
+    for z in ZONES {
+        for c in ["container=nbdb", "container=sbdb"] {
+            assert!(
+                log.iter().any(
+                    |(_, p)| p.starts_with(&format!("/api/v1/namespaces/openshift-ovn-kubernetes/pods/ovnkube-node-{z}/exec"))
+                        && p.contains(c)
+                ),
+                "exec into {z}'s {c}: {log:?}"
+            );
+        }
     }
     // A namespace without serve pods: exit 3, and the hint says how to deploy them.
     let (code, _, err) = ovnscope_kube(bin, &["show", "--kube", "--kube-namespace", "elsewhere"]);
