@@ -436,6 +436,7 @@ pub fn kube_finds_the_zones_and_port_forwards_to_each_serve() {
     }
     // Without the DaemonSet: every zone's NB and SB read over exec into ovnkube-node (socat in
     // nbdb/sbdb, run for real by the stand-in against the lab's sockets), live and targeted.
+    let sources = regex::Regex::new(r#""source": "[^"]*""#).unwrap();
     for q in [vec!["nat", "--pod", "network-trace/nettools-w3"], vec!["show", "-f", "json"]] {
         let (code, out, err) = ovnscope_kube(bin, &[&q[..], &["--kube", "--kube-namespace", "noserve"]].concat());
         assert_eq!(code, 0, "{q:?}: {err}");
@@ -456,7 +457,6 @@ pub fn kube_finds_the_zones_and_port_forwards_to_each_serve() {
         std::fs::write(&file, nb_sb).unwrap();
         let (_, want, _) = l.ovnscope(&[&q[..], &["--cluster", file.to_str().unwrap()]].concat());
         // Only where each database was read from differs: the local end of the exec relay.
-        let sources = regex::Regex::new(r#""source": "[^"]*""#).unwrap();
         let (out, want) = (
             sources.replace_all(&out, "\"source\": _"),
             sources.replace_all(&want, "\"source\": _"),
