@@ -285,16 +285,20 @@ fn dual_container_pod() {
     assert_eq!(spec.containers[0].ports.as_ref().unwrap()[0].container_port, 8080);
 }
 
-#[test]
-fn node_debug_daemonset() {
-    let p = parse("ovnscope-node-debug.yaml");
-    let ds = &p.daemonsets[0];
+/// A DaemonSet's pod template, after checking that its selector selects it.
+fn daemonset_pod(ds: &DaemonSet) -> &PodSpec {
     let spec = ds.spec.as_ref().unwrap();
     let tmpl = &spec.template;
     for (k, v) in labels(&spec.selector.match_labels) {
         assert_eq!(labels(&tmpl.metadata.as_ref().unwrap().labels).get(&k), Some(&v));
     }
-    let pod = tmpl.spec.as_ref().unwrap();
+    tmpl.spec.as_ref().unwrap()
+}
+
+#[test]
+fn node_debug_daemonset() {
+    let p = parse("ovnscope-node-debug.yaml");
+    let pod = daemonset_pod(&p.daemonsets[0]);
     assert_eq!(pod.host_network, Some(true));
     assert_eq!(pod.host_pid, Some(true));
     assert_eq!(pod.service_account_name.as_deref(), p.service_accounts[0].metadata.name.as_deref());
@@ -335,12 +339,7 @@ fn node_debug_daemonset() {
 fn serve_daemonset_is_loopback_only_with_the_least_rbac() {
     let p = parse("ovnscope-serve.yaml");
     let ds = &p.daemonsets[0];
-    let spec = ds.spec.as_ref().unwrap();
-    let tmpl = &spec.template;
-    for (k, v) in labels(&spec.selector.match_labels) {
-        assert_eq!(labels(&tmpl.metadata.as_ref().unwrap().labels).get(&k), Some(&v));
-    }
-    let pod = tmpl.spec.as_ref().unwrap();
+    let pod = daemonset_pod(ds);
     assert_ne!(pod.host_network, Some(true), "on the host network, loopback would be the node's");
     assert_eq!(pod.automount_service_account_token, Some(false), "serve never calls the API");
     check_volumes(pod, &[], "ovnscope-serve");

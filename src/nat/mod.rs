@@ -418,7 +418,9 @@ fn snat_at(nb: &NbDb, sb: Option<&SbDb>, r: &Router, dgp: bool, src: IpAddr, dst
         } else {
             let mut c = candidate(w.nat, r, Some(w.priority), None);
             c.lflow = lflow_for(sb, r, "lr_out_snat", w.nat, w.priority);
-            if c.lflow.is_none() && sb.is_some() {
+            // Only when logical flows were read at all (a live `trace` reads them as needed,
+            // not here): then a missing one means northd is behind.
+            if c.lflow.is_none() && sb.is_some_and(|s| !s.logical_flows.is_empty()) {
                 out.warnings.push(format!("no lr_out_snat logical flow with stage-hint {} at priority {} on {}: is ovn-northd running and the Southbound in sync?", &c.uuid[..8], w.priority, r.name));
             }
             winner = Some(c);

@@ -14,7 +14,6 @@ use k8s_openapi::api::core::v1::{Node, NodeSpec, Pod, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -279,7 +278,7 @@ async fn upgrade(mut s: tokio::net::TcpStream, key: &str) -> Option<(soketto::co
 /// command runs for real here, with the container's /var/run/ovn/ mapped to the zone's run
 /// directory of the lab; its exit is reported on the status channel.
 async fn exec(s: tokio::net::TcpStream, key: &str, zone: &str, argv: Vec<String>) {
-    let Some((mut tx, mut rx)) = upgrade(s, key).await else { return };
+    let Some((mut tx, rx)) = upgrade(s, key).await else { return };
     let run = lab().dir.join(zone).join("ovn").display().to_string() + "/";
     let argv: Vec<String> = argv.iter().map(|a| a.replace("/var/run/ovn/", &run)).collect();
     let Ok(mut child) = tokio::process::Command::new(&argv[0])
@@ -292,38 +291,11 @@ async fn exec(s: tokio::net::TcpStream, key: &str, zone: &str, argv: Vec<String>
     else {
         return;
     };
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let up = async move {
-        let mut buf = vec![];
-        loop {
-            buf.clear();
-            match rx.receive_data(&mut buf).await {
-                Ok(_) if buf.first() == Some(&0) => {
-                    if stdin.write_all(&buf[1..]).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(_) if buf.first() == Some(&255) => break,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        drop(stdin);
-    };
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let up = pump_in(rx, stdin, 0);
     let down = async move {
-        let mut buf = vec![0u8; 65536];
-        loop {
-            match stdout.read(&mut buf[1..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    buf[0] = 1;
-                    if tx.send_binary(&buf[..n + 1]).await.is_err() || tx.flush().await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
+        pump_out(stdout, &mut tx, 1).await;
         let status = json!({"metadata": {}, "status": "Success"}).to_string();
         let _ = tx.send_binary(&[&[3u8][..], status.as_bytes()].concat()).await;
         let _ = tx.close().await;
@@ -332,8 +304,44 @@ async fn exec(s: tokio::net::TcpStream, key: &str, zone: &str, argv: Vec<String>
     let _ = child.wait().await;
 }
 
+/// The frames of `channel` arriving on the WebSocket, written to `to` (a stdin, a pod's
+/// socket) until the client closes the channel (v5's close frame, 255) or the connection.
+async fn pump_in<W: tokio::io::AsyncWrite + Unpin>(mut rx: soketto::connection::Receiver<Ws>, mut to: W, channel: u8) {
+    let mut buf = vec![];
+    loop {
+        buf.clear();
+        match rx.receive_data(&mut buf).await {
+            Ok(_) if buf.first() == Some(&channel) => {
+                if to.write_all(&buf[1..]).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) if buf.first() == Some(&255) => break,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// Everything `from` (a stdout, a pod's socket) gives, as frames of `channel`, until it ends.
+async fn pump_out<R: tokio::io::AsyncRead + Unpin>(mut from: R, tx: &mut soketto::connection::Sender<Ws>, channel: u8) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match from.read(&mut buf[1..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                buf[0] = channel;
+                if tx.send_binary(&buf[..n + 1]).await.is_err() || tx.flush().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 async fn portforward(s: tokio::net::TcpStream, key: &str, target: String) {
-    let Some((mut tx, mut rx)) = upgrade(s, key).await else { return };
+    let Some((mut tx, rx)) = upgrade(s, key).await else { return };
     let port = 7470u16.to_le_bytes();
     for ch in [0u8, 1] {
         if tx.send_binary(&[ch, port[0], port[1]]).await.is_err() {
@@ -344,57 +352,17 @@ async fn portforward(s: tokio::net::TcpStream, key: &str, target: String) {
     let Ok(pod) = tokio::net::TcpStream::connect(&target).await else {
         return;
     };
-    let (mut from_pod, mut to_pod) = pod.into_split();
-    let up = async move {
-        let mut buf = vec![];
-        loop {
-            buf.clear();
-            match rx.receive_data(&mut buf).await {
-                Ok(_) if buf.first() == Some(&0) => {
-                    if to_pod.write_all(&buf[1..]).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        let _ = to_pod.shutdown().await;
-    };
+    let (from_pod, to_pod) = pod.into_split();
+    let up = pump_in(rx, to_pod, 0);
     let down = async move {
-        let mut buf = vec![0u8; 65536];
-        loop {
-            match from_pod.read(&mut buf[1..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    buf[0] = 0;
-                    if tx.send_binary(&buf[..n + 1]).await.is_err() || tx.flush().await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
+        pump_out(from_pod, &mut tx, 0).await;
         let _ = tx.close().await;
     };
     tokio::join!(up, down);
 }
 
 fn ovnscope_kube(exe: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(exe)
-        .args(args)
-        .env("KUBECONFIG", &stand_in().kubeconfig)
-        .env_remove("OVN_NB_DB")
-        .env_remove("OVN_SB_DB")
-        .env_remove("OVNSCOPE_CLUSTER")
-        .env("OVS_RUNDIR", "/nonexistent")
-        .env("OVN_RUNDIR", "/nonexistent")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    lab().run_ovnscope(exe, args, &[("KUBECONFIG", stand_in().kubeconfig.as_os_str())])
 }
 
 /// `--kube` finds the three zones from the nodes' annotations and the serve pods, reaches each

@@ -111,13 +111,18 @@ impl Lab {
         self.run("ovn-sbctl", &[&[db.as_str()], args].concat())
     }
     fn ovnscope(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_ovnscope"))
+        self.run_ovnscope(Path::new(env!("CARGO_BIN_EXE_ovnscope")), args, &[])
+    }
+    /// `exe` (ovnscope, or a plugin name for it) with no database from the environment, plus `env`.
+    fn run_ovnscope(&self, exe: &Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> (i32, String, String) {
+        let out = Command::new(exe)
             .args(args)
             .env_remove("OVN_NB_DB")
             .env_remove("OVN_SB_DB")
             .env_remove("OVNSCOPE_CLUSTER")
             .env("OVS_RUNDIR", "/nonexistent")
             .env("OVN_RUNDIR", "/nonexistent")
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         (
