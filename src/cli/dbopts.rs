@@ -286,7 +286,7 @@ pub async fn load_all_where(
         return z.loaded(specs).map_err(|e| Failure::Unreachable(anyhow::anyhow!(e)));
     }
     if let Some(url) = &args.serve {
-        return Ok(remote::load_zone(url, specs, args.options().call_timeout).await?);
+        return Ok(remote::load_zone(url, specs, &args.options()).await?);
     }
     if let Some(c) = &args.cluster {
         return Err(UsageError(format!(
@@ -469,7 +469,7 @@ pub async fn load_zones(
         let serve = z.serve.as_deref();
         reads.push(async move {
             if let Some(url) = serve {
-                return Ok(remote::load_zone(url, specs, args.options().call_timeout).await?);
+                return Ok(remote::load_zone(url, specs, &args.options()).await?);
             }
             if choices.is_empty() {
                 return Ok(vec![]);

@@ -138,10 +138,10 @@ async fn located(a: &NatArgs, q: &Question, zones: &[ZoneSpec]) -> Result<Option
 async fn asked(a: &NatArgs, zones: &[ZoneSpec]) -> Result<Outcome, Failure> {
     let json = a.format == Format::Json;
     let argv = a.argv(if json { "json" } else { "text" });
-    let timeout = a.db.options().call_timeout;
+    let opts = a.db.options();
     let calls = zones.iter().map(|z| {
         let url = z.serve.as_deref().expect("every zone is a serve");
-        remote::call(url, "nat", serde_json::json!(argv), timeout)
+        remote::call(url, "nat", serde_json::json!(argv), &opts)
     });
     let mut answers = futures::future::join_all(calls).await;
     // Inbound is answered by every zone ("not DNATed"); the zone that has a rule with that
@@ -151,7 +151,7 @@ async fn asked(a: &NatArgs, zones: &[ZoneSpec]) -> Result<Outcome, Failure> {
         let rows = futures::future::join_all(
             zones
                 .iter()
-                .map(|z| remote::call(z.serve.as_deref().unwrap_or_default(), "rows", req.clone(), timeout)),
+                .map(|z| remote::call(z.serve.as_deref().unwrap_or_default(), "rows", req.clone(), &opts)),
         )
         .await;
         for (r, answer) in rows.into_iter().zip(answers.iter_mut()) {

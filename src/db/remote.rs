@@ -18,7 +18,7 @@ use std::time::Duration;
 /// Why a serve could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    #[error("bad serve address {0:?}: expected http://HOST:PORT or unix:PATH")]
+    #[error("bad serve address {0:?}: expected http://HOST:PORT, https://HOST:PORT or unix:PATH")]
     BadUrl(String),
     #[error("cannot reach ovnscope serve at {url}: {reason}\n  hint: is `ovnscope serve` running there (or the port-forward to it)?")]
     Connect { url: String, reason: String },
@@ -37,7 +37,15 @@ pub enum RemoteError {
 /// Where a serve listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// TLS with a client certificate (`-p/-c/-C`), for a serve started with `--tls-*`.
+    Tls {
+        host: String,
+        port: u16,
+    },
     Unix(std::path::PathBuf),
 }
 
@@ -47,7 +55,12 @@ impl Address {
         if let Some(p) = url.strip_prefix("unix:") {
             return if p.is_empty() { Err(bad()) } else { Ok(Address::Unix(p.into())) };
         }
-        let rest = url.strip_prefix("http://").ok_or_else(bad)?.trim_end_matches('/');
+        let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(r), _) => (false, r),
+            (_, Some(r)) => (true, r),
+            _ => return Err(bad()),
+        };
+        let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.strip_prefix('[') {
             Some(r) => r.split_once("]:").ok_or_else(bad)?,
             None => rest.rsplit_once(':').ok_or_else(bad)?,
@@ -56,9 +69,11 @@ impl Address {
         if host.is_empty() || port == 0 {
             return Err(bad());
         }
-        Ok(Address::Tcp {
-            host: host.to_string(),
-            port,
+        let host = host.to_string();
+        Ok(if tls {
+            Address::Tls { host, port }
+        } else {
+            Address::Tcp { host, port }
         })
     }
 }
@@ -121,24 +136,46 @@ pub fn decode(answer: &Value, kind: DbKind, specs: &[TableSpec]) -> Result<Loade
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
 
-/// Calls `method` with `params` on the serve at `url` and returns its result.
-pub async fn call(url: &str, method: &str, params: Value, timeout: Duration) -> Result<Value, RemoteError> {
-    let addr = Address::parse(url)?;
+async fn tcp(url: &str, host: &str, port: u16) -> Result<tokio::net::TcpStream, RemoteError> {
     let connect_err = |e: std::io::Error| RemoteError::Connect {
         url: url.to_string(),
         reason: e.to_string(),
     };
+    let s = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| connect_err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out after 10 s")))?
+        .map_err(connect_err)?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
+/// Calls `method` with `params` on the serve at `url` and returns its result; `opts` gives the
+/// timeout for the whole exchange and, for `https://`, the `-p/-c/-C` files.
+pub async fn call(url: &str, method: &str, params: Value, opts: &crate::ovsdb::Options) -> Result<Value, RemoteError> {
+    let timeout = opts.call_timeout;
+    let addr = Address::parse(url)?;
+    let connect_err = |e: String| RemoteError::Connect {
+        url: url.to_string(),
+        reason: e,
+    };
     let (stream, host): (Box<dyn Io>, String) = match &addr {
-        Address::Tcp { host, port } => {
-            let s = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect((host.as_str(), *port)))
+        Address::Tcp { host, port } => (Box::new(tcp(url, host, *port).await?), format!("{host}:{port}")),
+        Address::Tls { host, port } => {
+            let config = crate::ovsdb::tls::client_config(&opts.tls).map_err(connect_err)?;
+            let name = crate::ovsdb::tls::server_name(host).map_err(connect_err)?;
+            let s = tcp(url, host, *port).await?;
+            let t = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, s)
                 .await
-                .map_err(|_| connect_err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out after 10 s")))?
-                .map_err(connect_err)?;
-            let _ = s.set_nodelay(true);
-            (Box::new(s), format!("{host}:{port}"))
+                .map_err(|e| {
+                    connect_err(format!(
+                        "TLS handshake failed: {e} (is -C the CA of the serve's certificate, and does the serve trust -c?)"
+                    ))
+                })?;
+            (Box::new(t), format!("{host}:{port}"))
         }
         Address::Unix(p) => (
-            Box::new(tokio::net::UnixStream::connect(p).await.map_err(connect_err)?),
+            Box::new(tokio::net::UnixStream::connect(p).await.map_err(|e| connect_err(e.to_string()))?),
             "localhost".into(),
         ),
     };
@@ -189,9 +226,13 @@ pub async fn call(url: &str, method: &str, params: Value, timeout: Duration) -> 
 
 /// Reads `specs` of every database from the serve at `url`, concurrently; the databases that
 /// serve does not read are left out.
-pub async fn load_zone(url: &str, specs: &dyn Fn(DbKind) -> Vec<TableSpec>, timeout: Duration) -> Result<Vec<Loaded>, RemoteError> {
+pub async fn load_zone(
+    url: &str,
+    specs: &dyn Fn(DbKind) -> Vec<TableSpec>,
+    opts: &crate::ovsdb::Options,
+) -> Result<Vec<Loaded>, RemoteError> {
     let wanted: Vec<(DbKind, Vec<TableSpec>)> = DbKind::ALL.iter().map(|k| (*k, specs(*k))).filter(|(_, s)| !s.is_empty()).collect();
-    let reads = wanted.iter().map(|(k, s)| load(url, *k, s, timeout));
+    let reads = wanted.iter().map(|(k, s)| load(url, *k, s, opts));
     let mut out = vec![];
     for r in futures::future::join_all(reads).await {
         out.extend(r?);
@@ -201,8 +242,8 @@ pub async fn load_zone(url: &str, specs: &dyn Fn(DbKind) -> Vec<TableSpec>, time
 
 /// Reads `specs` of database `kind` from the serve at `url`; `None` when that serve does not
 /// read this database (its result is `null`).
-pub async fn load(url: &str, kind: DbKind, specs: &[TableSpec], timeout: Duration) -> Result<Option<Loaded>, RemoteError> {
-    let answer = call(url, "rows", request(kind, specs), timeout).await?;
+pub async fn load(url: &str, kind: DbKind, specs: &[TableSpec], opts: &crate::ovsdb::Options) -> Result<Option<Loaded>, RemoteError> {
+    let answer = call(url, "rows", request(kind, specs), opts).await?;
     if answer.is_null() {
         return Ok(None);
     }
@@ -233,7 +274,14 @@ mod tests {
             }
         );
         assert_eq!(Address::parse("unix:/run/o.sock").unwrap(), Address::Unix("/run/o.sock".into()));
-        for bad in ["127.0.0.1:7470", "http://host", "http://:80", "http://h:0", "unix:", "https://h:1"] {
+        assert_eq!(
+            Address::parse("https://10.0.0.5:7470").unwrap(),
+            Address::Tls {
+                host: "10.0.0.5".into(),
+                port: 7470
+            }
+        );
+        for bad in ["127.0.0.1:7470", "http://host", "http://:80", "http://h:0", "unix:", "ftp://h:1"] {
             assert!(Address::parse(bad).is_err(), "{bad}");
         }
     }

@@ -63,10 +63,11 @@ impl Listener {
         })
     }
 
-    /// The address as a client names it: `http://IP:PORT` or `unix:PATH`.
-    pub fn url(&self) -> String {
+    /// The address as a client names it: `http://IP:PORT` (`https://` with TLS) or `unix:PATH`.
+    pub fn url(&self, tls: bool) -> String {
+        let scheme = if tls { "https" } else { "http" };
         match self {
-            Listener::Tcp(l) => l.local_addr().map(|a| format!("http://{a}")).unwrap_or_default(),
+            Listener::Tcp(l) => l.local_addr().map(|a| format!("{scheme}://{a}")).unwrap_or_default(),
             Listener::Unix(_, p) => format!("unix:{}", p.display()),
         }
     }

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `status` | none | each database: method, connected, syncs, updates, rows per table |
 //! | `rows` | `{"db": "nb", "tables": {"NAT": ["logical_ip", …]}}` | those rows and the schema (`null` if this serve does not read that database): what `--serve`/`serve=` read |
-//! | `show`, `topology`, `nat`, `trace`, `explain` | the command's arguments, as on the command line: `["--pod", "ns/name"]` or `{"args": [...]}` | the command's `--format json` document (with `--format text`/`dot` among the arguments: the output as a string) |
+//! | `show`, `topology`, `nat`, `trace`, `explain` | the command's arguments, as on the command line: `["--pod", "ns/name"]` or `{"args": [...]}`; for `explain`, `"files": {NAME: BASE64}` uploads captures that `--capture POINT=NAME` names | the command's `--format json` document (with `--format text`/`dot` among the arguments: the output as a string) |
 //! | `subscribe` (WebSocket) | `{"command": "nat", "args": [...]}` | a subscription; each notification `answer` is the document again whenever it changes |
 //!
 //! A question that fails gets error code −32000 − its exit code (−32001 "no" / not found,
@@ -40,24 +40,69 @@ fn failure(f: &Failure) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32000 - code, f.to_string(), Some(json!({"exit_code": code})))
 }
 
-/// The question's arguments: a list of strings, or `{"args": [...]}`, or nothing.
-fn args_of(p: &Params<'_>) -> Result<Vec<String>, ErrorObjectOwned> {
+/// A question as sent: its arguments, and for `explain` the capture files it uploads.
+#[derive(Default)]
+struct Asked {
+    args: Vec<String>,
+    /// Name → contents.
+    files: Vec<(String, Vec<u8>)>,
+}
+
+/// The question's arguments: a list of strings, or `{"args": [...], "files": {NAME: BASE64}}`,
+/// or nothing.
+fn asked(p: &Params<'_>) -> Result<Asked, ErrorObjectOwned> {
     let v: Option<Value> = p.parse().map_err(|e| invalid(format!("params: {e}")))?;
-    let list = match v {
-        None | Some(Value::Null) => return Ok(vec![]),
-        Some(Value::Array(a)) => a,
-        Some(Value::Object(mut o)) => match o.remove("args") {
-            Some(Value::Array(a)) if o.is_empty() => a,
-            _ => return Err(invalid("params: expected the arguments as a list of strings, or {\"args\": [...]}")),
-        },
+    let (list, files) = match v {
+        None | Some(Value::Null) => return Ok(Asked::default()),
+        Some(Value::Array(a)) => (a, serde_json::Map::new()),
+        Some(Value::Object(mut o)) => {
+            let files = match o.remove("files") {
+                None => serde_json::Map::new(),
+                Some(Value::Object(f)) => f,
+                Some(_) => return Err(invalid("params: files is an object of NAME: base64 contents")),
+            };
+            match o.remove("args") {
+                Some(Value::Array(a)) if o.is_empty() => (a, files),
+                _ => return Err(invalid("params: expected the arguments as a list of strings, or {\"args\": [...]}")),
+            }
+        }
         Some(_) => return Err(invalid("params: expected the arguments as a list of strings")),
     };
-    list.into_iter()
+    let args = list
+        .into_iter()
         .map(|a| match a {
             Value::String(s) => Ok(s),
             other => Err(invalid(format!("params: argument {other} is not a string"))),
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let mut out = vec![];
+    for (name, b64) in files {
+        use base64::Engine;
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(invalid(format!("params: file name {name:?} must be a plain name")));
+        }
+        let data = b64
+            .as_str()
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+            .ok_or_else(|| invalid(format!("params: file {name} is not base64")))?;
+        out.push((name, data));
+    }
+    Ok(Asked { args, files: out })
+}
+
+/// Writes the uploaded files into `dir` and points every `--capture POINT=NAME` naming one of
+/// them there (the other arguments unchanged).
+fn place_files(a: Asked, dir: &std::path::Path) -> Result<Vec<String>, ErrorObjectOwned> {
+    for (name, data) in &a.files {
+        std::fs::write(dir.join(name), data).map_err(|e| failure(&Failure::Internal(anyhow::anyhow!("cannot store {name}: {e}"))))?;
+    }
+    Ok(a.args
+        .into_iter()
+        .map(|arg| match arg.split_once('=') {
+            Some((point, file)) if a.files.iter().any(|(n, _)| n == file) => format!("{point}={}", dir.join(file).display()),
+            _ => arg,
+        })
+        .collect())
 }
 
 /// Runs one question on its own thread (the commands are CPU work, and some hold values that
@@ -198,7 +243,13 @@ pub fn module(ctx: Context) -> RpcModule<Context> {
     m.register_method("rows", |p, ctx, _| rows(ctx, &p)).expect("unique name");
     for &q in cli::serve::QUESTIONS {
         m.register_async_method(q, move |p, ctx, _| async move {
-            let args = args_of(&p)?;
+            let a = asked(&p)?;
+            if a.files.is_empty() {
+                return ask(&ctx, q, a.args).await;
+            }
+            // Uploaded captures live as long as the question.
+            let dir = tempfile::tempdir().map_err(|e| failure(&Failure::Internal(e.into())))?;
+            let args = place_files(a, dir.path())?;
             ask(&ctx, q, args).await
         })
         .expect("unique name");

@@ -5,6 +5,8 @@
 
 mod agreement;
 mod capture;
+#[path = "../support/certs.rs"]
+mod certs;
 mod common;
 mod dataplane;
 mod detrace;

@@ -4,85 +4,12 @@
 
 use crate::common::Served;
 use crate::lab;
-use std::path::Path;
-use std::process::Command;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let st = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "openssl {args:?}");
-}
 
 pub fn ssl_like_ovs() {
     let l = lab();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(
-        d.join("leaf.ext"),
-        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n",
-    )
-    .unwrap();
-    for ca in ["ca", "other"] {
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.crt"),
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={ca} CA"),
-            ],
-        );
-    }
-    for n in ["server", "client"] {
-        openssl(
-            d,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{n}.key"),
-                "-out",
-                &format!("{n}.csr"),
-                "-subj",
-                &format!("/CN=ovn{n} id:1234"),
-            ],
-        );
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{n}.csr"),
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &format!("{n}.crt"),
-                "-days",
-                "2",
-                "-extfile",
-                "leaf.ext",
-            ],
-        );
-    }
+    crate::certs::make(d);
     // A copy of the lab's NB, served over pssl: and punix:.
     let db = d.join("nb.db");
     std::fs::copy(l.dir.join("ovn/ovnnb_db.db"), &db).unwrap();

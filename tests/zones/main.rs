@@ -4,6 +4,8 @@
 //! across the zones: live through the lab's cluster file, and offline from a must-gather in
 //! OpenShift's layout.
 
+#[path = "../support/certs.rs"]
+mod certs;
 mod kube;
 mod serve;
 
@@ -1327,6 +1329,8 @@ fn main() {
         serve::fan_out_over_serves_answers_like_the_zones,
         serve::questions_over_json_rpc_are_the_cli_documents,
         serve::bad_requests_get_errors_and_serve_goes_on,
+        serve::tls_listener_requires_client_certificates,
+        serve::explain_over_json_rpc_with_uploaded_captures,
         serve::a_subscription_streams_the_answer_as_the_database_changes,
         serve::resync_after_100_restarts_loses_and_ghosts_nothing,
         kube::kube_finds_the_zones_and_port_forwards_to_each_serve,

@@ -294,6 +294,82 @@ pub fn bad_requests_get_errors_and_serve_goes_on() {
     assert!(err.contains("not a loopback address"), "{err}");
 }
 
+/// `explain` over JSON-RPC with the captures uploaded (base64 in `files`): the document is the
+/// CLI's for the same files against the same zone; a file name with a slash is refused.
+pub fn explain_over_json_rpc_with_uploaded_captures() {
+    use base64::Engine;
+    let l = lab();
+    let url = url_of("worker-1");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/captures");
+    let points = [
+        ("pod:network-trace/nettools-dual-pod", "pod.pcap"),
+        ("ens2f0np0", "nic.pcap"),
+        ("bastion-out", "bastion-out.pcap"),
+    ];
+    let files: serde_json::Map<String, Value> = points
+        .iter()
+        .map(|(_, f)| {
+            (
+                f.to_string(),
+                json!(base64::engine::general_purpose::STANDARD.encode(std::fs::read(demo.join(f)).unwrap())),
+            )
+        })
+        .collect();
+    let mut args = vec![];
+    let mut cli = vec![];
+    for (p, f) in points {
+        args.extend(["--capture".to_string(), format!("{p}={f}")]);
+        cli.extend(["--capture".to_string(), format!("{p}={}", demo.join(f).display())]);
+    }
+    let served = result(&url, "explain", json!({"args": args, "files": files}));
+    let cli: Vec<&str> = cli.iter().map(String::as_str).chain(["-f", "json"]).collect();
+    assert_eq!(served, l.zone_json("explain", "worker-1", &cli));
+    assert!(
+        served.to_string().contains("198.18.0.9") || served.to_string().contains("203.0.113.8"),
+        "{served}"
+    );
+    let bad = rpc(
+        &url,
+        "explain",
+        json!({"args": ["--capture", "x=../etc"], "files": {"../etc": "AA=="}}),
+    );
+    assert_eq!(bad["error"]["code"], json!(-32602), "{bad}");
+}
+
+/// A TLS listener that, like ovsdb-server, requires a client certificate: `--serve https://…`
+/// with `-p/-c/-C` reads the zone exactly as directly; a client certificate from another CA,
+/// or none, or plain HTTP, gets nothing, and the serve goes on.
+pub fn tls_listener_requires_client_certificates() {
+    let l = lab();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    super::certs::make(d);
+    let f = |n: &str| d.join(n).display().to_string();
+    let (sk, sc, ca) = (f("server.key"), f("server.crt"), f("ca.crt"));
+    let mut serve = start("worker-2", &["--tls-cert", &sc, "--tls-key", &sk, "--tls-client-ca", &ca]);
+    assert!(serve.url.starts_with("https://127.0.0.1:"), "{}", serve.url);
+    let tls = |who: &str| -> (i32, String, String) {
+        let (key, cert) = (f(&format!("{who}.key")), f(&format!("{who}.crt")));
+        l.ovnscope(&["show", "-f", "json", "--serve", &serve.url, "-p", &key, "-c", &cert, "-C", &ca])
+    };
+    let (code, out, err) = tls("client");
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v, l.zone_json("show", "worker-2", &["-f", "json"]));
+    // A client certificate signed by a CA the serve does not trust.
+    let (code, _, err) = tls("stranger");
+    assert_eq!(code, 3, "{err}");
+    let plain = serve.url.replace("https://", "http://");
+    let (code, _, err) = l.ovnscope(&["show", "--serve", &plain]);
+    assert_eq!(code, 3, "plain HTTP to a TLS listener: {err}");
+    let (code, _, err) = l.ovnscope(&["show", "--serve", &serve.url]);
+    assert_eq!(code, 3, "no client certificate: {err}");
+    assert!(err.contains("-p PRIVATE-KEY"), "{err}");
+    assert_eq!(tls("client").0, 0, "still serving");
+    let _ = serve.child.kill();
+    let _ = serve.child.wait();
+}
+
 /// WebSocket: `subscribe` to a pod's NAT answer; `ovn-nbctl lr-nat-add` of a dnat_and_snat for
 /// the pod changes it (now two rules tie, the ones `lr-nat-list` shows), deleting it changes it
 /// back.
