@@ -29,6 +29,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# OVN 25.03 / OVS 3.5 (Debian 13's packages) next to the system's 23.03, for the lab's second
+# generation (OVNLAB_OVN=25.03); cached, so a second run downloads nothing.
+"$(dirname "$0")/ovn-generation.sh" 25.03 >/dev/null
+
 if ! command -v cargo >/dev/null; then
     echo "setup: cargo not found. Install the Rust toolchain (rustup, Rust 1.89 or newer) and re-run." >&2
     exit 1

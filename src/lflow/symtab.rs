@@ -133,12 +133,17 @@ pub const CT_TRK: u128 = 1 << 5;
 pub const CT_SNAT: u128 = 1 << 6;
 pub const CT_DNAT: u128 = 1 << 7;
 
-/// `ct_mark.*` and `ct_label.*` subfields.
+/// `ct_mark.*` subfields. Since 24.09 OVN also keeps the ACL sampling stage and collector and
+/// whether an ACL allows established traffic there (positions as ovn-controller 25.03 installs
+/// them: CT_MARK[4..5], [6], [16..23]).
 const CT_MARK_BITS: &[(&str, u32, u32)] = &[
     ("blocked", 0, 1),
     ("natted", 1, 1),
     ("skip_snat", 2, 1),
     ("force_snat", 3, 1),
+    ("obs_stage", 4, 2),
+    ("allow_established", 6, 1),
+    ("obs_collector_id", 16, 8),
     ("ecmp_reply_port", 16, 16),
 ];
 
@@ -186,6 +191,9 @@ pub fn lookup(name: &str) -> Option<Sym> {
         "ct_label.ecmp_reply_eth" => sub(CtLabel, 32, 48, None),
         "ct_label.ecmp_reply_port" => sub(CtLabel, 80, 16, None),
         "ct_label.label" => sub(CtLabel, 96, 32, None),
+        // 24.09+: the ACL's id and its sampling observation point (CT_LABEL[80..95], [96..127]).
+        "ct_label.acl_id" => sub(CtLabel, 80, 16, None),
+        "ct_label.obs_point_id" => sub(CtLabel, 96, 32, None),
         "eth.src" => f(EthSrc, None),
         "eth.dst" => f(EthDst, None),
         "eth.type" => f(EthType, None),

@@ -48,15 +48,27 @@ pub fn zones(ovs: &OvsDb, sb: Option<&SbDb>) -> BTreeMap<u16, Owner> {
         let (Some(name), Ok(zone)) = (k.strip_prefix("ct-zone-"), v.parse::<u16>()) else {
             continue;
         };
+        // ovn-controller 23.03 keys a datapath's zones by its uuid (`ct-zone-<uuid>_snat`),
+        // 25.03 by its name (`ct-zone-GR_worker-1_snat`); a logical port's zone is keyed by the
+        // port's name, which the Southbound tells apart from a datapath's.
+        let is_port = sb.is_some_and(|sb| sb.port_bindings.values().any(|p| p.logical_port == name));
         let owner = match name.rsplit_once('_') {
-            Some((dp, kind @ ("dnat" | "snat"))) if dp.parse::<uuid::Uuid>().is_ok() => {
-                let named = sb
-                    .and_then(|sb| sb.datapaths.get(&dp.parse().expect("checked")))
-                    .map(|d| d.name().to_string());
-                match named {
-                    Some(n) if !n.is_empty() => Owner::Router {
-                        name: n,
-                        snat: kind == "snat",
+            Some((dp, kind @ ("dnat" | "snat"))) if !is_port => {
+                let snat = kind == "snat";
+                let by_uuid = dp.parse::<uuid::Uuid>().ok();
+                let named = sb.and_then(|sb| {
+                    let d = match by_uuid {
+                        Some(u) => sb.datapaths.get(&u),
+                        None => sb.datapaths.values().find(|d| d.name() == dp),
+                    };
+                    d.map(|d| d.name().to_string())
+                });
+                match (named, by_uuid) {
+                    (Some(n), _) if !n.is_empty() => Owner::Router { name: n, snat },
+                    // By name, with no Southbound to confirm it: the name is still the datapath's.
+                    (None, None) if sb.is_none() => Owner::Router {
+                        name: dp.to_string(),
+                        snat,
                     },
                     _ => Owner::Datapath { key: name.to_string() },
                 }
