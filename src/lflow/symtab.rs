@@ -113,6 +113,8 @@ const FLAG_BITS: &[(&str, u32)] = &[
     ("icmp_snat", 17),
     ("tunnel_rx", 18),
     ("from_ctrl", 19),
+    // 26.03: the packet was already sampled (REG10[23], as ovn-controller 26.03 installs it).
+    ("pkt_sampled", 23),
 ];
 
 /// The connection-tracking state bits (`ct.*`), as the kernel numbers them.
@@ -162,6 +164,10 @@ pub fn lookup(name: &str) -> Option<Sym> {
         return Some(f(Reg(n), None));
     }
     if let Some(flag) = name.strip_prefix("flags.") {
+        // 26.03: the 4-bit network id of lr_in_network_id (REG10[28..31]).
+        if flag == "network_id" {
+            return Some(sub(Reg(10), 28, 4, None));
+        }
         return FLAG_BITS
             .iter()
             .find(|(n, _)| *n == flag)

@@ -1362,7 +1362,7 @@ fn main() {
         std::env::set_var("PATH", std::env::join_paths(dirs).unwrap());
         Lab {
             dir: PathBuf::from(format!("/tmp/ovnscope-test-ic-{generation}")),
-            prefix: "ovsy".into(),
+            prefix: if generation == "25.03" { "ovsy" } else { "ovsx" }.into(),
         }
     };
     l.script("up");

@@ -75,6 +75,14 @@ impl Executor<'_> {
             "put_dhcp_opts" | "put_dhcpv6_opts" | "put_nd_ra_opts" | "dhcp_relay_req_chk" | "dhcp_relay_resp_chk" => bit(true),
             "dns_lookup" => bit(false),
             "check_pkt_larger" | "chk_ecmp_nh_mac" | "chk_ecmp_nh" | "chk_lb_aff" => None,
+            // 26.03's ls_in_ct_extract: the connection's protocol and original destination port,
+            // which for the connection this packet starts are its own (ovn-trace then matches
+            // `reg1[16..23] == 6 && reg1[0..15] == 80` in ls_in_lb).
+            "ct_proto" => Some(Value::Bits(flow.get_base(Base::IpProto), 8)),
+            "ct_tp_dst" => {
+                let ct = flow.get_base(Base::CtTpDst);
+                Some(Value::Bits(if ct != 0 { ct } else { flow.get_base(Base::TpDst) }, 16))
+            }
             _ => return Err(format!("function {func}() is not modelled")),
         })
     }
