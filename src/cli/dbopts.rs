@@ -390,17 +390,54 @@ async fn load_choices(
 /// The zones of `--cluster FILE` (or `OVNSCOPE_CLUSTER` when no other database option is
 /// given), or of `--kube`: every node's serve, found through the API.
 pub async fn cluster_zones(args: &DbArgs) -> Result<Option<Vec<crate::db::cluster::ZoneSpec>>, Failure> {
+    Ok(cluster_zones_for(args, None).await?.map(|(z, _)| z))
+}
+
+/// [`cluster_zones`] for a question about pod `NS/NAME`: with `--kube`, the pod is looked up
+/// through the API first, which names the zone of its node (the second value; its addresses
+/// as OVN-Kubernetes annotated them are noted), so only that zone need be asked.
+#[allow(clippy::type_complexity)]
+pub async fn cluster_zones_for(
+    args: &DbArgs,
+    pod: Option<&str>,
+) -> Result<Option<(Vec<crate::db::cluster::ZoneSpec>, Option<String>)>, Failure> {
     if args.kube {
         let o = crate::kube::Options {
             context: args.context.clone(),
             namespace: args.kube_namespace.clone(),
             ..Default::default()
         };
+        let on_node = match pod.and_then(|p| p.split_once('/')) {
+            Some((ns, name)) => match crate::kube::pod(&o, ns, name).await? {
+                Some(info) => {
+                    eprintln!(
+                        "note: pod {ns}/{name} runs on node {} ({}{})",
+                        info.node.as_deref().unwrap_or("?"),
+                        if info.ovn_ips.is_empty() {
+                            "no k8s.ovn.org/pod-networks".to_string()
+                        } else {
+                            format!("k8s.ovn.org/pod-networks {}", info.ovn_ips.join(", "))
+                        },
+                        info.ovn_mac.as_deref().map(|m| format!(", MAC {m}")).unwrap_or_default()
+                    );
+                    info.node
+                }
+                None => {
+                    return Err(Failure::NotFound(format!(
+                        "no pod {ns}/{name} in the cluster (the Kubernetes API has none)"
+                    )))
+                }
+            },
+            None => None,
+        };
         let found = crate::kube::discover(&o).await?;
         for w in &found.warnings {
             eprintln!("warning: {w}");
         }
-        return Ok(Some(found.zones));
+        let zone = on_node
+            .and_then(|node| found.nodes.iter().find(|n| n.name == node).map(|n| n.zone.clone()))
+            .filter(|z| found.zones.iter().any(|s| &s.name == z));
+        return Ok(Some((found.zones, zone)));
     }
     let flags = args.ovs_db.is_some() || args.nb_db.is_some() || args.sb_db.is_some() || args.from_serve();
     let from_env = std::env::var_os("OVNSCOPE_CLUSTER").filter(|v| !v.is_empty()).map(PathBuf::from);
@@ -410,7 +447,7 @@ pub async fn cluster_zones(args: &DbArgs) -> Result<Option<Vec<crate::db::cluste
     let text = std::fs::read_to_string(&file)
         .map_err(|e| Failure::Unreachable(anyhow::anyhow!("cannot read the cluster file {}: {e}", file.display())))?;
     let zones = crate::db::cluster::parse(&text, &file.display().to_string()).map_err(|e| UsageError(e.to_string()))?;
-    Ok(Some(zones))
+    Ok(Some((zones, None)))
 }
 
 /// One zone of a cluster, read.

@@ -1,6 +1,6 @@
 //! `ovnscope nat`: which NAT rule applies to a pod (or an external IP), where, and why.
 
-use super::dbopts::{cluster_zones, load_all_where, load_zones, DbArgs, DbError, Zone};
+use super::dbopts::{cluster_zones_for, load_all_where, load_zones, DbArgs, DbError, Zone};
 use super::{Failure, Format, Outcome, UsageError};
 use crate::db::cluster::ZoneSpec;
 use crate::db::{remote, DbKind, Views};
@@ -134,8 +134,11 @@ async fn located(a: &NatArgs, q: &Question, zones: &[ZoneSpec]) -> Result<Option
 }
 
 /// A cluster of serves: every serve answers the question from its cache, in parallel; the
-/// first zone (in the cluster's order) that holds the pod, address or rule answers.
-async fn asked(a: &NatArgs, zones: &[ZoneSpec]) -> Result<Outcome, Failure> {
+/// first zone (in the cluster's order) that holds the pod, address or rule answers. When the
+/// Kubernetes API already named the pod's zone (`only`), only that serve is asked.
+async fn asked(a: &NatArgs, all: &[ZoneSpec], only: Option<&str>) -> Result<Outcome, Failure> {
+    let asked_zones: Vec<ZoneSpec> = all.iter().filter(|z| only.is_none_or(|o| o == z.name)).cloned().collect();
+    let zones = asked_zones.as_slice();
     let json = a.format == Format::Json;
     let argv = a.argv(if json { "json" } else { "text" });
     let opts = a.db.options();
@@ -180,7 +183,7 @@ async fn asked(a: &NatArgs, zones: &[ZoneSpec]) -> Result<Outcome, Failure> {
                     wire::pretty(&doc)?
                 } else {
                     let body = v.as_str().unwrap_or_default();
-                    format!("Zone {} (of {})\n{body}", z.name, zones.len())
+                    format!("Zone {} (of {})\n{body}", z.name, all.len())
                 };
                 return Ok(Outcome::Answer(text));
             }
@@ -189,7 +192,7 @@ async fn asked(a: &NatArgs, zones: &[ZoneSpec]) -> Result<Outcome, Failure> {
             Err(e) => return Err(Failure::from(e).in_zone(&z.name)),
         }
     }
-    let names: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
+    let names: Vec<&str> = all.iter().map(|z| z.name.as_str()).collect();
     let q = a.question();
     let what = match &q.who {
         Who::Pod(p) | Who::Lsp(p) => p.clone(),
@@ -217,9 +220,9 @@ fn render(a: &NatArgs, answer: &crate::nat::Answer, zone: Option<(&str, usize)>)
 
 pub async fn run(a: NatArgs) -> Result<Outcome, Failure> {
     let q = a.question();
-    if let Some(zones) = cluster_zones(&a.db).await? {
+    if let Some((zones, pods_zone)) = cluster_zones_for(&a.db, a.pod.as_deref()).await? {
         if zones.iter().all(|z| z.serve.is_some()) {
-            return asked(&a, &zones).await;
+            return asked(&a, &zones, pods_zone.as_deref()).await;
         }
         let live = |m: &str| !m.starts_with("file:");
         if zones

@@ -107,6 +107,60 @@ impl NodeInfo {
     }
 }
 
+/// A pod as the API shows it: where it runs and its addresses as OVN-Kubernetes assigned them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodInfo {
+    pub node: Option<String>,
+    /// `status.podIPs`.
+    pub ips: Vec<String>,
+    /// `k8s.ovn.org/pod-networks` of the default network: `ip_addresses` and `mac_address`.
+    pub ovn_ips: Vec<String>,
+    pub ovn_mac: Option<String>,
+}
+
+impl PodInfo {
+    pub fn from_pod(p: &Pod) -> PodInfo {
+        let ann = p.metadata.annotations.clone().unwrap_or_default();
+        let net = ann
+            .get("k8s.ovn.org/pod-networks")
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+            .and_then(|v| v.get("default").cloned())
+            .unwrap_or_default();
+        let ovn_ips = match (net.get("ip_addresses"), net.get("ip_address")) {
+            (Some(serde_json::Value::Array(a)), _) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            // Releases before dual-stack wrote one address.
+            (_, Some(serde_json::Value::String(s))) => vec![s.clone()],
+            _ => vec![],
+        };
+        PodInfo {
+            node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
+            ips: p
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ips.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| i.ip)
+                .collect(),
+            ovn_ips,
+            ovn_mac: net.get("mac_address").and_then(|m| m.as_str()).map(str::to_string),
+        }
+    }
+}
+
+/// Looks up pod `ns/name` through the API.
+pub async fn pod(o: &Options, ns: &str, name: &str) -> Result<Option<PodInfo>, KubeError> {
+    let client = client(o).await?;
+    let api: Api<Pod> = Api::namespaced(client, ns);
+    match api.get_opt(name).await {
+        Ok(p) => Ok(p.as_ref().map(PodInfo::from_pod)),
+        Err(source) => Err(KubeError::Api {
+            what: format!("get pod {ns}/{name}"),
+            source,
+        }),
+    }
+}
+
 /// The cluster as the API shows it, each zone reachable at a local address.
 #[derive(Debug)]
 pub struct Discovered {
@@ -287,6 +341,27 @@ async fn forward(pods: Api<Pod>, pod: String, port: u16) -> Result<String, KubeE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pod_networks_annotation_as_ovn_kubernetes_writes_it() {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "w3", "namespace": "network-trace", "annotations": {
+                "k8s.ovn.org/pod-networks": "{\"default\":{\"ip_addresses\":[\"10.128.6.7/23\"],\"mac_address\":\"0a:58:0a:80:06:07\",\"gateway_ips\":[\"10.128.6.1\"],\"ip_address\":\"10.128.6.7/23\",\"gateway_ip\":\"10.128.6.1\",\"role\":\"primary\"}}"
+            }},
+            "spec": {"nodeName": "worker-3", "containers": []},
+            "status": {"podIPs": [{"ip": "10.128.6.7"}]}
+        }))
+        .unwrap();
+        assert_eq!(
+            PodInfo::from_pod(&p),
+            PodInfo {
+                node: Some("worker-3".into()),
+                ips: vec!["10.128.6.7".into()],
+                ovn_ips: vec!["10.128.6.7/23".into()],
+                ovn_mac: Some("0a:58:0a:80:06:07".into()),
+            }
+        );
+    }
 
     #[test]
     fn node_annotations_as_ovn_kubernetes_writes_them() {

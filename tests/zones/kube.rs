@@ -66,6 +66,34 @@ fn serve_pod(node: &str) -> Pod {
     }
 }
 
+/// A workload pod of the lab as the API shows it: its node, its IP, and the
+/// `k8s.ovn.org/pod-networks` annotation OVN-Kubernetes writes (MAC 0a:58 + the IP's bytes).
+fn workload_pod(lsp: &str, node: &str, ip: &str) -> Pod {
+    let name = lsp.split_once('_').map(|(_, n)| n).unwrap_or(lsp);
+    let o: Vec<u8> = ip.split('.').map(|b| b.parse().unwrap()).collect();
+    let mac = format!("0a:58:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]);
+    let gw = format!("{}.{}.{}.1", o[0], o[1], o[2]);
+    let net = json!({"default": {"ip_addresses": [format!("{ip}/23")], "mac_address": mac, "gateway_ips": [gw],
+        "ip_address": format!("{ip}/23"), "gateway_ip": gw, "role": "primary"}});
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("network-trace".into()),
+            annotations: Some([("k8s.ovn.org/pod-networks".to_string(), net.to_string())].into()),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            node_name: Some(node.into()),
+            ..Default::default()
+        }),
+        status: Some(PodStatus {
+            phase: Some("Running".into()),
+            pod_ips: Some(vec![k8s_openapi::api::core::v1::PodIP { ip: ip.into() }]),
+            ..Default::default()
+        }),
+    }
+}
+
 /// OVN-Kubernetes's node pod on `node` (OpenShift's namespace and label).
 fn ovnkube_node_pod(node: &str) -> Pod {
     let mut p = serve_pod(node);
@@ -96,6 +124,13 @@ fn stand_in() -> &'static StandIn {
         nodes.push(serde_json::to_value(node("worker-4", 5, "10.128.8.0/23")).unwrap());
         let pods: Vec<Value> = ZONES.iter().map(|z| serde_json::to_value(serve_pod(z)).unwrap()).collect();
         let ovnk: Vec<Value> = ZONES.iter().map(|z| serde_json::to_value(ovnkube_node_pod(z)).unwrap()).collect();
+        let workloads: BTreeMap<String, Value> = super::PODS
+            .iter()
+            .map(|(zone, _, lsp, ip, _)| {
+                let p = workload_pod(lsp, zone, ip);
+                (p.metadata.name.clone().unwrap(), serde_json::to_value(p).unwrap())
+            })
+            .collect();
         let log: Log = Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
         let log2 = log.clone();
@@ -108,6 +143,7 @@ fn stand_in() -> &'static StandIn {
                     nodes: list("NodeList", nodes),
                     serve_pods: list("PodList", pods),
                     ovnk_pods: list("PodList", ovnk),
+                    workloads,
                     targets,
                     log: log2,
                 });
@@ -134,6 +170,8 @@ struct Routes {
     nodes: Value,
     serve_pods: Value,
     ovnk_pods: Value,
+    /// The lab's pods in namespace network-trace, by name.
+    workloads: BTreeMap<String, Value>,
     /// Serve pod name -> the real serve's address.
     targets: BTreeMap<String, String>,
     log: Log,
@@ -216,6 +254,15 @@ async fn handle(s: tokio::net::TcpStream, state: State) {
         }
         let (code, body) = match (method.as_str(), route) {
             ("GET", "/api/v1/nodes") => (200, state.nodes.clone()),
+            ("GET", r) if r.starts_with("/api/v1/namespaces/network-trace/pods/") => {
+                match state.workloads.get(r.trim_start_matches("/api/v1/namespaces/network-trace/pods/")) {
+                    Some(p) => (200, p.clone()),
+                    None => (
+                        404,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+                    ),
+                }
+            }
             ("GET", "/api/v1/namespaces/ovnscope/pods") if path.contains("labelSelector=app%3Dovnscope-serve") => {
                 (200, state.serve_pods.clone())
             }
@@ -386,6 +433,18 @@ pub fn kube_finds_the_zones_and_port_forwards_to_each_serve() {
         let (_, want, _) = l.ovnscope(&[&q[..], &["--cluster", &direct]].concat());
         assert!(out == want, "{q:?} through the API differs:\n{out:.1500}\n---\n{want:.1500}");
     }
+    // The pod itself through the API: its node names the one zone asked; its annotation is noted.
+    let (code, _, err) = ovnscope_kube(bin, &["nat", "--kube", "--pod", "network-trace/nettools-w3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(
+            "note: pod network-trace/nettools-w3 runs on node worker-3 (k8s.ovn.org/pod-networks 10.128.6.7/23, MAC 0a:58:0a:80:06:07)"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = ovnscope_kube(bin, &["nat", "--kube", "--pod", "network-trace/nobody"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no pod network-trace/nobody in the cluster"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("kubectl-ovnscope");
     std::os::unix::fs::symlink(bin, &plugin).unwrap();
