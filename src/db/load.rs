@@ -36,7 +36,8 @@ pub fn plan(schema: &DatabaseSchema, specs: &[TableSpec]) -> (BTreeMap<String, V
             ));
             continue;
         };
-        let (have, missing): (Vec<&str>, Vec<&str>) = spec.columns.iter().partition(|c| ts.column(c).is_some());
+        let (have, mut missing): (Vec<&str>, Vec<&str>) = spec.columns.iter().partition(|c| ts.column(c).is_some());
+        missing.retain(|c| !super::nb::NEWER.contains(&(spec.table, *c)));
         if !missing.is_empty() {
             warnings.push(format!(
                 "{} {}: table {} has no column {} (treated as unset)",

@@ -4,6 +4,10 @@ use super::{load::TableSpec, Loaded, RowView};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+/// Columns newer than the oldest schema ovnscope reads (OVN 23.03): on an older server they are
+/// simply unset, so their absence is not worth a warning.
+pub const NEWER: &[(&str, &str)] = &[("NAT", "match"), ("NAT", "priority")];
+
 pub const TABLES: &[TableSpec] = &[
     TableSpec {
         table: "NB_Global",
@@ -88,6 +92,8 @@ pub const TABLES: &[TableSpec] = &[
             "exempted_ext_ips",
             "options",
             "external_ids",
+            "match",
+            "priority",
         ],
     },
     TableSpec {
@@ -224,6 +230,10 @@ pub struct Nat {
     pub exempted_ext_ips: Option<Uuid>,
     pub options: Map,
     pub external_ids: Map,
+    /// 24.09+: more match for the rule's flows (empty: none, and on older schemas).
+    pub match_: String,
+    /// 24.09+: the rule's priority, which counts only with a `match`.
+    pub priority: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -395,6 +405,8 @@ impl NbDb {
                 exempted_ext_ips: r.uuid("exempted_ext_ips"),
                 options: r.map("options"),
                 external_ids: r.map("external_ids"),
+                match_: r.str("match"),
+                priority: r.int("priority").unwrap_or(0),
             }),
             load_balancers: rows(l, "Load_Balancer", |r| LoadBalancer {
                 uuid: r.uuid,

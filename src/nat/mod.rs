@@ -361,7 +361,37 @@ fn snat_at(nb: &NbDb, sb: Option<&SbDb>, r: &Router, dgp: bool, src: IpAddr, dst
             continue;
         }
         let plen = i64::from(net.prefix_len());
-        let prio = plen + 1 + offset;
+        // 24.09+: a rule with a `match` gets 300 + its own priority (whatever its prefix), and
+        // its flow matches only where the match holds (northd 25.03's lr_out_snat, read back
+        // from the Southbound it computes).
+        let prio = if n.match_.is_empty() { plen + 1 + offset } else { 300 + n.priority + offset };
+        if !n.match_.is_empty() {
+            let packet = Packet {
+                src: Some(src),
+                dst: Some(dst),
+                address_sets: nb.address_set_map(),
+                port_groups: nb.port_group_map(),
+                ..Default::default()
+            };
+            let why = match expr::parse(&n.match_).map(|m| packet.eval(&m)) {
+                Err(e) => Some(format!("its match {:?} does not parse ({e}); northd skips the rule", n.match_)),
+                Ok(Truth::False) => Some(format!("its match ({}) does not hold for this packet", n.match_)),
+                Ok(Truth::Unknown(what)) => {
+                    out.reasoning.push(format!(
+                        "on {}: rule {} ({} {} ← {}, match {}, flow priority {prio}) takes the packets its match selects (it depends on {what}, which the question leaves open); the answer is for the others",
+                        r.name, n.uuid, n.kind, n.external_ip, n.logical_ip, n.match_
+                    ));
+                    Some(format!("applies only when {} (the question leaves {what} open)", n.match_))
+                }
+                Ok(Truth::True) => None,
+            };
+            if let Some(why) = why {
+                let mut c = candidate(n, r, Some(prio), Some(why));
+                c.lflow = lflow_for(sb, r, "lr_out_snat", n, prio);
+                cands.push(c);
+                continue;
+            }
+        }
         if let Some((name, list)) = &allowed {
             if !in_list(dst, list) {
                 cands.push(candidate(n, r, Some(prio), Some(format!("{dst} is not in allowed_ext_ips {name}"))));
