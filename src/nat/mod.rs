@@ -364,7 +364,11 @@ fn snat_at(nb: &NbDb, sb: Option<&SbDb>, r: &Router, dgp: bool, src: IpAddr, dst
         // 24.09+: a rule with a `match` gets 300 + its own priority (whatever its prefix), and
         // its flow matches only where the match holds (northd 25.03's lr_out_snat, read back
         // from the Southbound it computes).
-        let prio = if n.match_.is_empty() { plen + 1 + offset } else { 300 + n.priority + offset };
+        let prio = if n.match_.is_empty() {
+            plen + 1 + offset
+        } else {
+            300 + n.priority + offset
+        };
         if !n.match_.is_empty() {
             let packet = Packet {
                 src: Some(src),

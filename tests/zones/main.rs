@@ -519,13 +519,22 @@ fn must_gather_is_the_same_cluster_offline() {
 fn ovn_trace_steps(text: &str) -> Vec<(String, String, String)> {
     let header = regex::Regex::new(r#"^\s*(?:ingress|egress)\(dp="([^"]+)""#).unwrap();
     let table = regex::Regex::new(r"^\s*\d+\. (\S+?)(?: \([^)]*\))?: .*, priority -?\d+, uuid ([0-9a-f]{8})$").unwrap();
-    let mut dp = String::new();
+    // A nested pipeline (an `arp { … }` or `clone { … }` block) is indented under its action;
+    // when the outer pipeline goes on after it (26.03 does, after an ARP request), its steps
+    // belong to the outer datapath again: headers are kept per indentation.
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut dps: Vec<(usize, String)> = vec![];
     let mut out = vec![];
     for l in text.lines() {
         if let Some(c) = header.captures(l) {
-            dp = c[1].to_string();
+            let i = indent(l);
+            dps.retain(|(j, _)| *j < i);
+            dps.push((i, c[1].to_string()));
         } else if let Some(c) = table.captures(l) {
-            out.push((dp.clone(), c[1].to_string(), c[2].to_string()));
+            let i = indent(l);
+            dps.retain(|(j, _)| *j <= i);
+            let dp = dps.last().map(|(_, d)| d.clone()).unwrap_or_default();
+            out.push((dp, c[1].to_string(), c[2].to_string()));
         }
     }
     out
@@ -1004,7 +1013,13 @@ fn nat_rules_with_match_and_priority_rank_as_northd_writes_them() {
     let l = lab();
     let z = "worker-1";
     let db = format!("--db={}", l.nb(z));
-    if !Command::new("ovn-nbctl").args([&db, "--columns=match", "list", "NAT"]).output().unwrap().status.success() {
+    if !Command::new("ovn-nbctl")
+        .args([&db, "--columns=match", "list", "NAT"])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
         eprintln!("skipped: this OVN's NAT table has no match/priority (they came with 24.09)");
         return;
     }
@@ -1026,7 +1041,14 @@ fn nat_rules_with_match_and_priority_rank_as_northd_writes_them() {
         if let Some(m) = m {
             args.push(format!("match=\"{m}\""));
         }
-        args.extend(["--".into(), "add".into(), "Logical_Router".into(), format!("GR_{z}"), "nat".into(), "@n".into()]);
+        args.extend([
+            "--".into(),
+            "add".into(),
+            "Logical_Router".into(),
+            format!("GR_{z}"),
+            "nat".into(),
+            "@n".into(),
+        ]);
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         added.push(l.nbctl(z, &a).trim().to_string());
     }
@@ -1049,21 +1071,36 @@ fn nat_rules_with_match_and_priority_rank_as_northd_writes_them() {
         let a = l.zone_json("nat", z, &["--pod", "network-trace/nettools-dual-pod", "-f", "json"]);
         assert_eq!(a["applies"]["external_ip"], "198.18.0.9", "{a}");
         for u in &added[..2] {
-            let c = a["candidates"].as_array().unwrap().iter().find(|c| c["uuid"] == u.as_str()).unwrap_or_else(|| panic!("{u} in {a}"));
+            let c = a["candidates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["uuid"] == u.as_str())
+                .unwrap_or_else(|| panic!("{u} in {a}"));
             assert_eq!(c["priority"].as_i64(), Some(flow_priority(u)), "{c}");
             assert!(c["why_not"].as_str().unwrap().starts_with("applies only when"), "{c}");
         }
         let b = l.zone_json("nat", z, &["--pod", "network-trace/nettools-pod-2", "-f", "json"]);
-        assert_eq!(b["tie"].as_array().map(Vec::len), Some(2), "priority without match: still a tie at /32: {b}");
+        assert_eq!(
+            b["tie"].as_array().map(Vec::len),
+            Some(2),
+            "priority without match: still a tie at /32: {b}"
+        );
         assert_eq!(flow_priority(&added[2]), 33);
         let sb = format!("--db={}", l.sb(z));
-        for (l4, ext) in [("tcp.src == 40000 && tcp.dst == 443 && tcp.flags == 2", "198.18.0.50"), ("udp.src == 40000 && udp.dst == 53", "198.18.0.51")] {
+        for (l4, ext) in [
+            ("tcp.src == 40000 && tcp.dst == 443 && tcp.flags == 2", "198.18.0.50"),
+            ("udp.src == 40000 && udp.dst == 53", "198.18.0.51"),
+        ] {
             let m = format!("inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.8 && ip.ttl == 64 && {l4}");
             let text = l.run("ovn-trace", &[&sb, "--ct=new", &m]);
             assert!(text.contains(&format!("ct_snat({ext})")), "ovn-trace takes {ext}: {text:.2000}");
             let ours = l.json(&["trace", "--sb-db", &l.sb(z), "--ct", "new", "--microflow", &m, "-f", "json"]);
             assert_eq!(ovnscope_steps_all(&ours), ovn_trace_steps(&text), "{l4}");
-            assert!(ours["trace"].to_string().contains(&format!("ct_snat({ext})")), "ovnscope takes {ext}");
+            assert!(
+                ours["trace"].to_string().contains(&format!("ct_snat({ext})")),
+                "ovnscope takes {ext}"
+            );
         }
     };
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
