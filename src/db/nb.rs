@@ -4,10 +4,6 @@ use super::{load::TableSpec, Loaded, RowView};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// Columns newer than the oldest schema ovnscope reads (OVN 23.03): on an older server they are
-/// simply unset, so their absence is not worth a warning.
-pub const NEWER: &[(&str, &str)] = &[("NAT", "match"), ("NAT", "priority")];
-
 pub const TABLES: &[TableSpec] = &[
     TableSpec {
         table: "NB_Global",

@@ -1008,7 +1008,7 @@ fn capture_across_zones() {
 /// (300 + priority with a match; the prefix rule without), the pod's own SNAT still applies to
 /// a question that leaves the protocol open, a `priority` without `match` changes nothing (a
 /// tie), and a TCP 443 / UDP packet traced by ovnscope takes the rule ovn-trace takes, step for
-/// step.
+/// step — and tcpdump on the node's NIC sees real packets leave with those sources.
 fn nat_rules_with_match_and_priority_rank_as_northd_writes_them() {
     let l = lab();
     let z = "worker-1";
@@ -1100,6 +1100,35 @@ fn nat_rules_with_match_and_priority_rank_as_northd_writes_them() {
             assert!(
                 ours["trace"].to_string().contains(&format!("ct_snat({ext})")),
                 "ovnscope takes {ext}"
+            );
+        }
+        // And the wire: a real TCP SYN to port 443 and a UDP datagram leave the node's NIC with
+        // the source each rule gives, ICMP with the pod's own SNAT.
+        for (filter, send, ext) in [
+            (
+                "tcp dst port 443",
+                "timeout 2 bash -c '</dev/tcp/203.0.113.8/443' || true",
+                "198.18.0.50",
+            ),
+            ("udp dst port 53", "echo x >/dev/udp/203.0.113.8/53", "198.18.0.51"),
+            (
+                "icmp and dst host 203.0.113.8",
+                "ping -c1 -W2 203.0.113.8 >/dev/null || true",
+                "198.18.0.9",
+            ),
+        ] {
+            let seen = tcpdump_during(&l.ns(z), "ens2f0np0", filter, 1, || {
+                let st = Command::new("ip")
+                    .args(["netns", "exec", &l.ns("pod1"), "bash", "-c", send])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "{send}");
+            });
+            assert!(
+                seen.contains(&format!("{ext}.")) || seen.contains(&format!("{ext} >")),
+                "{filter}: tcpdump saw {seen:?}, not {ext}"
             );
         }
     };
