@@ -285,6 +285,15 @@ fn dual_container_pod() {
     assert_eq!(spec.containers[0].ports.as_ref().unwrap()[0].container_port, 8080);
 }
 
+/// Mount path → mounted read-only, for one container.
+fn read_only_mounts(c: &k8s_openapi::api::core::v1::Container) -> BTreeMap<String, bool> {
+    c.volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| (m.mount_path.clone(), m.read_only == Some(true)))
+        .collect()
+}
+
 /// A DaemonSet's pod template, after checking that its selector selects it.
 fn daemonset_pod(ds: &DaemonSet) -> &PodSpec {
     let spec = ds.spec.as_ref().unwrap();
@@ -310,12 +319,7 @@ fn node_debug_daemonset() {
         .any(|t| t.operator.as_deref() == Some("Exists") && t.key.is_none()));
     check_volumes(pod, &[], "ovnscope-node-debug");
     let c = &pod.containers[0];
-    let mounts: BTreeMap<String, bool> = c
-        .volume_mounts
-        .iter()
-        .flatten()
-        .map(|m| (m.mount_path.clone(), m.read_only == Some(true)))
-        .collect();
+    let mounts = read_only_mounts(c);
     for path in ["/var/run/openvswitch", "/var/run/ovn", "/var/run/ovn-ic", "/etc/ovn"] {
         assert_eq!(mounts.get(path), Some(&true), "{path} mounted read-only");
     }
@@ -352,12 +356,7 @@ fn serve_daemonset_is_loopback_only_with_the_least_rbac() {
     let listen: std::net::SocketAddr = a.listen.parse().unwrap();
     assert!(listen.ip().is_loopback(), "--listen {listen}");
     assert!(!a.allow_remote && a.tls_cert.is_none());
-    let mounts: BTreeMap<String, bool> = c
-        .volume_mounts
-        .iter()
-        .flatten()
-        .map(|m| (m.mount_path.clone(), m.read_only == Some(true)))
-        .collect();
+    let mounts = read_only_mounts(c);
     for m in [a.db.ovs_db.as_deref(), a.db.nb_db.as_deref(), a.db.sb_db.as_deref()] {
         let path = m
             .and_then(|m| m.strip_prefix("unix:"))

@@ -33,12 +33,13 @@ pub struct DbArgs {
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
     /// The whole cluster, one zone (node) per line of FILE: `NAME nb=METHOD sb=METHOD
-    /// [ovs=METHOD]`, `#` comments. OpenShift 4.14+ runs one OVN zone per node.
+    /// [ovs=METHOD]` or `NAME serve=URL`, `#` comments. OpenShift 4.14+ runs one OVN zone per node.
     /// [env: OVNSCOPE_CLUSTER, used when no --*-db or --must-gather is given]
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ovs_db", "nb_db", "sb_db", "must_gather"])]
     pub cluster: Option<PathBuf>,
-    /// Read the zone from the cache of an `ovnscope serve` (http://HOST:PORT or unix:PATH,
-    /// e.g. a `kubectl port-forward` to the DaemonSet's pod) instead of from its databases.
+    /// Read the zone from the cache of an `ovnscope serve` (http://HOST:PORT, https://HOST:PORT
+    /// with -p/-c/-C, or unix:PATH; e.g. a `kubectl port-forward` to the DaemonSet's pod)
+    /// instead of from its databases.
     #[arg(long, value_name = "URL", conflicts_with_all = ["ovs_db", "nb_db", "sb_db", "must_gather", "cluster"])]
     pub serve: Option<String>,
     /// Find the zones through the Kubernetes API (kubeconfig or in-cluster): each node's

@@ -61,15 +61,7 @@ impl Address {
             _ => return Err(bad()),
         };
         let rest = rest.trim_end_matches('/');
-        let (host, port) = match rest.strip_prefix('[') {
-            Some(r) => r.split_once("]:").ok_or_else(bad)?,
-            None => rest.rsplit_once(':').ok_or_else(bad)?,
-        };
-        let port: u16 = port.parse().map_err(|_| bad())?;
-        if host.is_empty() || port == 0 {
-            return Err(bad());
-        }
-        let host = host.to_string();
+        let (host, port) = crate::ovsdb::method::host_port(url, rest).map_err(|_| bad())?;
         Ok(if tls {
             Address::Tls { host, port }
         } else {

@@ -14,7 +14,8 @@ pub enum Method {
     File(PathBuf),
 }
 
-fn host_port(method: &str, rest: &str) -> Result<(String, u16)> {
+/// `IP:PORT` or `[IPv6]:PORT` (the port required, 1–65535), as OVS writes them.
+pub fn host_port(method: &str, rest: &str) -> Result<(String, u16)> {
     let bad = |reason: &str| Error::BadMethod {
         method: method.to_string(),
         reason: reason.to_string(),

@@ -47,12 +47,15 @@ fn node(name: &str, id: u32, subnet: &str) -> Node {
     }
 }
 
-fn serve_pod(node: &str) -> Pod {
+/// A running pod on `node`, as the API lists it.
+fn running_pod(name: &str, ns: &str, labels: &[(&str, &str)], annotations: &[(&str, String)], node: &str, ip: Option<&str>) -> Pod {
+    let map = |kv: Vec<(String, String)>| (!kv.is_empty()).then(|| kv.into_iter().collect());
     Pod {
         metadata: ObjectMeta {
-            name: Some(format!("ovnscope-serve-{node}")),
-            namespace: Some("ovnscope".into()),
-            labels: Some([("app".to_string(), "ovnscope-serve".to_string())].into()),
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            labels: map(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            annotations: map(annotations.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
             ..Default::default()
         },
         spec: Some(PodSpec {
@@ -61,9 +64,21 @@ fn serve_pod(node: &str) -> Pod {
         }),
         status: Some(PodStatus {
             phase: Some("Running".into()),
+            pod_ips: ip.map(|ip| vec![k8s_openapi::api::core::v1::PodIP { ip: ip.into() }]),
             ..Default::default()
         }),
     }
+}
+
+fn serve_pod(node: &str) -> Pod {
+    running_pod(
+        &format!("ovnscope-serve-{node}"),
+        "ovnscope",
+        &[("app", "ovnscope-serve")],
+        &[],
+        node,
+        None,
+    )
 }
 
 /// A workload pod of the lab as the API shows it: its node, its IP, and the
@@ -75,32 +90,26 @@ fn workload_pod(lsp: &str, node: &str, ip: &str) -> Pod {
     let gw = format!("{}.{}.{}.1", o[0], o[1], o[2]);
     let net = json!({"default": {"ip_addresses": [format!("{ip}/23")], "mac_address": mac, "gateway_ips": [gw],
         "ip_address": format!("{ip}/23"), "gateway_ip": gw, "role": "primary"}});
-    Pod {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some("network-trace".into()),
-            annotations: Some([("k8s.ovn.org/pod-networks".to_string(), net.to_string())].into()),
-            ..Default::default()
-        },
-        spec: Some(PodSpec {
-            node_name: Some(node.into()),
-            ..Default::default()
-        }),
-        status: Some(PodStatus {
-            phase: Some("Running".into()),
-            pod_ips: Some(vec![k8s_openapi::api::core::v1::PodIP { ip: ip.into() }]),
-            ..Default::default()
-        }),
-    }
+    running_pod(
+        name,
+        "network-trace",
+        &[],
+        &[("k8s.ovn.org/pod-networks", net.to_string())],
+        node,
+        Some(ip),
+    )
 }
 
 /// OVN-Kubernetes's node pod on `node` (OpenShift's namespace and label).
 fn ovnkube_node_pod(node: &str) -> Pod {
-    let mut p = serve_pod(node);
-    p.metadata.name = Some(format!("ovnkube-node-{node}"));
-    p.metadata.namespace = Some("openshift-ovn-kubernetes".into());
-    p.metadata.labels = Some([("app".to_string(), "ovnkube-node".to_string())].into());
-    p
+    running_pod(
+        &format!("ovnkube-node-{node}"),
+        "openshift-ovn-kubernetes",
+        &[("app", "ovnkube-node")],
+        &[],
+        node,
+        None,
+    )
 }
 
 fn list(kind: &str, items: Vec<Value>) -> Value {
