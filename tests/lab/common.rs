@@ -274,7 +274,7 @@ impl Served {
         assert!(Command::new("ovsdb-tool")
             .arg("create")
             .arg(&file)
-            .arg("/usr/share/ovn/ovn-sb.ovsschema")
+            .arg(crate::generation::ovn_share().join("ovn-sb.ovsschema"))
             .status()
             .unwrap()
             .success());

@@ -12,6 +12,9 @@ mod dataplane;
 mod detrace;
 mod errors;
 mod explain;
+#[path = "../support/generation.rs"]
+#[allow(dead_code)]
+mod generation;
 mod guide;
 mod offline;
 mod pipeline;

@@ -9,6 +9,8 @@ mod agreement;
 #[path = "../lab/common.rs"]
 #[allow(dead_code)]
 mod common;
+#[path = "../support/generation.rs"]
+mod generation;
 mod real;
 
 use common::Lab;
@@ -327,11 +329,18 @@ fn main() {
     if args.list {
         libtest_mimic::run(&args, trials).exit();
     }
+    // OVNLAB_OVN=25.03 runs the suite on that generation, in a lab of its own.
+    let generation = generation::select();
+    let newer = generation != "23.03";
     let new = Lab {
-        dir: PathBuf::from("/tmp/ovnscope-nat-lab"),
-        prefix: "ovsn".into(),
-        nb_port: 17641,
-        sb_port: 17642,
+        dir: PathBuf::from(if newer {
+            format!("/tmp/ovnscope-nat-lab-{generation}")
+        } else {
+            "/tmp/ovnscope-nat-lab".into()
+        }),
+        prefix: if newer { "ovsm" } else { "ovsn" }.into(),
+        nb_port: if newer { 17651 } else { 17641 },
+        sb_port: if newer { 17652 } else { 17642 },
         worker2: false,
     };
     new.script("up");

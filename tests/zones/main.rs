@@ -6,6 +6,8 @@
 
 #[path = "../support/certs.rs"]
 mod certs;
+#[path = "../support/generation.rs"]
+mod generation;
 mod kube;
 mod serve;
 
@@ -1490,25 +1492,13 @@ fn main() {
     }
     // OVNLAB_OVN=25.03 (or 26.03) runs the whole suite on that OVN generation: the lab's
     // daemons and every real tool the tests compare with (ovn-nbctl, ovn-trace, …) come from it.
-    let generation = std::env::var("OVNLAB_OVN").unwrap_or_else(|_| "23.03".into());
+    let generation = generation::select();
     let l = if generation == "23.03" {
         Lab {
             dir: PathBuf::from("/tmp/ovnscope-test-ic"),
             prefix: "ovsz".into(),
         }
     } else {
-        let cache = std::env::var_os("OVNSCOPE_OVN_CACHE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ovnscope-ovn"));
-        let bin = cache.join(&generation).join("bin");
-        assert!(
-            bin.join("ovn-trace").exists(),
-            "OVN {generation} is not installed: scripts/ovn-generation.sh {generation}"
-        );
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![bin];
-        dirs.extend(std::env::split_paths(&path));
-        std::env::set_var("PATH", std::env::join_paths(dirs).unwrap());
         Lab {
             dir: PathBuf::from(format!("/tmp/ovnscope-test-ic-{generation}")),
             prefix: if generation == "25.03" { "ovsy" } else { "ovsx" }.into(),
