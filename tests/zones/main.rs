@@ -7,6 +7,7 @@
 #[path = "../support/certs.rs"]
 mod certs;
 #[path = "../support/generation.rs"]
+#[allow(dead_code)]
 mod generation;
 mod kube;
 mod serve;
