@@ -15,6 +15,9 @@
 #[path = "../tests/lab/common.rs"]
 #[allow(dead_code)]
 mod common;
+#[path = "../tests/support/generation.rs"]
+#[allow(dead_code)]
+mod generation;
 #[path = "support/scale.rs"]
 mod scale;
 
