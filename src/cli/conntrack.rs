@@ -44,6 +44,29 @@ pub struct ConntrackArgs {
     pub format: Format,
 }
 
+/// Where ovs-vswitchd's control socket is: next to the Open_vSwitch database socket when that is
+/// `unix:DIR/db.sock` (as OVS lays out its run directory; also the database serve keeps), else
+/// `$OVS_RUNDIR`, else /var/run/openvswitch.
+fn rundir(db: &DbArgs) -> PathBuf {
+    let method = db
+        .cached
+        .as_ref()
+        .and_then(|z| z.get(crate::db::DbKind::Ovs))
+        .map(|c| c.method.clone())
+        .or_else(|| db.ovs_db.clone());
+    if let Some(dir) = method
+        .as_deref()
+        .and_then(|m| m.strip_prefix("unix:"))
+        .and_then(|p| std::path::Path::new(p).parent())
+    {
+        return dir.to_path_buf();
+    }
+    std::env::var_os("OVS_RUNDIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/run/openvswitch"))
+}
+
 pub async fn run(a: ConntrackArgs) -> Result<Outcome, Failure> {
     let kernel = a.kernel || a.netns.is_some();
     let v = match load_all(&a.db, &views::everything).await {
@@ -63,13 +86,7 @@ pub async fn run(a: ConntrackArgs) -> Result<Outcome, Failure> {
     } else {
         let socket = match &a.unixctl {
             Some(p) => p.clone(),
-            None => {
-                let rundir = std::env::var_os("OVS_RUNDIR")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| PathBuf::from("/var/run/openvswitch"));
-                unixctl::socket_in(&rundir, "ovs-vswitchd")?
-            }
+            None => unixctl::socket_in(&rundir(&a.db), "ovs-vswitchd")?,
         };
         if v.ovs.is_none() {
             return Err(UsageError("conntrack names zones from the node's Open_vSwitch database (--ovs-db)".into()).into());

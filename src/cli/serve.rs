@@ -49,7 +49,7 @@ pub struct ServeArgs {
 }
 
 /// The commands serve answers (`--format json` unless the arguments say otherwise).
-pub const QUESTIONS: &[&str] = &["show", "topology", "nat", "trace", "explain"];
+pub const QUESTIONS: &[&str] = &["show", "topology", "nat", "trace", "explain", "conntrack"];
 
 /// Parses one question as serve receives it — the command's name and its arguments as the
 /// command line takes them — and checks that it asks only about serve's own zone.
@@ -78,6 +78,14 @@ pub fn question(command: &str, args: &[String]) -> Result<Command, Failure> {
         Command::Nat(a) => &a.db,
         Command::Trace(a) => &a.db,
         Command::Explain(a) => &a.db,
+        // The node's userspace datapath, through the ovs-vswitchd next to serve's database; a
+        // caller may not point serve at another socket or namespace.
+        Command::Conntrack(a) => {
+            if a.unixctl.is_some() || a.kernel || a.netns.is_some() {
+                return Err(UsageError("serve reads its node's ovs-vswitchd only: drop --unixctl/--kernel/--netns".into()).into());
+            }
+            &a.db
+        }
         _ => unreachable!("QUESTIONS holds only these"),
     };
     let named = db.ovs_db.is_some()
@@ -100,6 +108,7 @@ pub async fn answer(mut command: Command, zone: crate::db::cache::Zone) -> Resul
         Command::Nat(a) => a.db.cached = Some(zone),
         Command::Trace(a) => a.db.cached = Some(zone),
         Command::Explain(a) => a.db.cached = Some(zone),
+        Command::Conntrack(a) => a.db.cached = Some(zone),
         _ => return Err(UsageError("not a question serve answers".into()).into()),
     }
     super::run_async(command).await

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `status` | none | each database: method, connected, syncs, updates, rows per table |
 //! | `rows` | `{"db": "nb", "tables": {"NAT": ["logical_ip", …]}}` | those rows and the schema (`null` if this serve does not read that database): what `--serve`/`serve=` read |
-//! | `show`, `topology`, `nat`, `trace`, `explain` | the command's arguments, as on the command line: `["--pod", "ns/name"]` or `{"args": [...]}`; for `explain`, `"files": {NAME: BASE64}` uploads captures that `--capture POINT=NAME` names | the command's `--format json` document (with `--format text`/`dot` among the arguments: the output as a string) |
+//! | `show`, `topology`, `nat`, `trace`, `explain`, `conntrack` | the command's arguments, as on the command line: `["--pod", "ns/name"]` or `{"args": [...]}`; for `explain`, `"files": {NAME: BASE64}` uploads captures that `--capture POINT=NAME` names | the command's `--format json` document (with `--format text`/`dot` among the arguments: the output as a string) |
 //! | `subscribe` (WebSocket) | `{"command": "nat", "args": [...]}` | a subscription; each notification `answer` is the document again whenever it changes |
 //!
 //! A question that fails gets error code −32000 − its exit code (−32001 "no" / not found,

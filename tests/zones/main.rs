@@ -1484,6 +1484,7 @@ fn main() {
         serve::bad_requests_get_errors_and_serve_goes_on,
         serve::tls_listener_requires_client_certificates,
         serve::explain_over_json_rpc_with_uploaded_captures,
+        serve::conntrack_over_json_rpc_is_the_nodes,
         serve::a_subscription_streams_the_answer_as_the_database_changes,
         serve::resync_after_100_restarts_loses_and_ghosts_nothing,
         kube::kube_finds_the_zones_and_port_forwards_to_each_serve,

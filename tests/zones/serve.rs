@@ -336,6 +336,32 @@ pub fn explain_over_json_rpc_with_uploaded_captures() {
     assert_eq!(bad["error"]["code"], json!(-32602), "{bad}");
 }
 
+/// `conntrack` through serve: after a real ping, the node's entries for the pod (read from the
+/// ovs-vswitchd next to serve's Open_vSwitch socket) are the ones the CLI lists for that zone,
+/// zone owners included; serve refuses to be pointed at another socket or namespace.
+pub fn conntrack_over_json_rpc_is_the_nodes() {
+    let l = lab();
+    let url = url_of("worker-1");
+    super::ping(&l.ns("pod1"), "203.0.113.8");
+    let served = result(&url, "conntrack", json!(["--pod", "network-trace/nettools-dual-pod"]));
+    // The CLI finds ovs-vswitchd's socket next to --ovs-db unix:DIR/db.sock the same way.
+    let cli = l.zone_json("conntrack", "worker-1", &["--pod", "network-trace/nettools-dual-pod", "-f", "json"]);
+    let key = |j: &Value| -> BTreeSet<String> {
+        j["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {} {} {}", e["zone"], e["owner"], e["orig"]["src"], e["orig"]["dst"]))
+            .collect()
+    };
+    assert!(!key(&served).is_empty(), "the ping's entries: {served}");
+    assert_eq!(key(&served), key(&cli));
+    for bad in [json!(["--unixctl", "/run/other.ctl"]), json!(["--kernel"]), json!(["--netns", "x"])] {
+        let r = rpc(&url, "conntrack", bad.clone());
+        assert_eq!(r["error"]["code"], json!(-32002), "{bad}: {r}");
+    }
+}
+
 /// A TLS listener that, like ovsdb-server, requires a client certificate: `--serve https://…`
 /// with `-p/-c/-C` reads the zone exactly as directly; a client certificate from another CA,
 /// or none, or plain HTTP, gets nothing, and the serve goes on.
