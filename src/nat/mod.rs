@@ -65,6 +65,8 @@ pub struct Candidate {
     pub logical_ip: String,
     pub logical_port: Option<String>,
     pub router: String,
+    /// `external_port_range`: the source ports SNAT picks from (`ct_snat(IP,LOW-HIGH)`).
+    pub port_range: Option<String>,
     /// The priority of the flow northd writes for it (None when northd writes none).
     pub priority: Option<i64>,
     pub lflow: Option<FlowRef>,
@@ -306,6 +308,7 @@ fn candidate(nat: &Nat, router: &Router, priority: Option<i64>, why_not: Option<
         logical_ip: nat.logical_ip.clone(),
         logical_port: nat.logical_port.clone(),
         router: router.name.clone(),
+        port_range: Some(nat.external_port_range.clone()).filter(|r| !r.is_empty()),
         priority,
         lflow: None,
         why_not,
@@ -791,8 +794,9 @@ impl Answer {
             let gw = self.path.iter().rev().find(|h| h.gateway).map(|h| h.router.clone());
             o += &match (&self.applies, self.tie.is_empty()) {
                 (Some(c), _) => format!(
-                    "{who} leaves with {} toward {}: {} rule {} on {} (logical_ip {}, priority {})\n",
+                    "{who} leaves with {}{} toward {}: {} rule {} on {} (logical_ip {}, priority {})\n",
                     c.external_ip,
+                    c.port_range.as_ref().map(|r| format!(" (source ports {r})")).unwrap_or_default(),
                     q.dst,
                     c.kind,
                     c.uuid,

@@ -69,6 +69,9 @@ pub struct Candidate {
     pub logical_ip: String,
     pub logical_port: Option<String>,
     pub router: String,
+    /// The source ports SNAT picks from (`external_port_range`), when the rule limits them.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub external_port_range: Option<String>,
     /// The priority of the flow northd writes for it (`null` when northd writes none).
     pub priority: Option<i64>,
     pub lflow: Option<Flow>,
@@ -98,6 +101,7 @@ impl From<&nat::Candidate> for Candidate {
             logical_ip: c.logical_ip.clone(),
             logical_port: c.logical_port.clone(),
             router: c.router.clone(),
+            external_port_range: c.port_range.clone(),
             priority: c.priority,
             lflow: c.lflow.as_ref().map(|f| Flow {
                 uuid: f.uuid.clone(),

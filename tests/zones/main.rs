@@ -1145,6 +1145,69 @@ fn nat_rules_with_match_and_priority_rank_as_northd_writes_them() {
     }
 }
 
+/// `external_port_range` on the pod's SNAT rule: ovnscope's answer names the range, its flow
+/// is the Southbound's `ct_snat(IP,LOW-HIGH)`, and tcpdump on the NIC sees real SYNs leave from
+/// ports inside it.
+fn snat_port_range_is_named_and_used_on_the_wire() {
+    let l = lab();
+    let z = "worker-1";
+    let rule = l.nbctl(z, &["--bare", "--columns=_uuid", "find", "NAT", "logical_ip=10.128.2.43"]);
+    let rule = rule.trim();
+    l.nbctl(z, &["set", "NAT", rule, "external_port_range=20000-20010"]);
+    l.nbctl(z, &["--wait=hv", "sync"]);
+    let check = || {
+        let a = l.zone_json("nat", z, &["--pod", "network-trace/nettools-dual-pod", "-f", "json"]);
+        assert_eq!(a["applies"]["external_port_range"], "20000-20010", "{a}");
+        let actions = l.sbctl(
+            z,
+            &[
+                "--bare",
+                "--columns=actions",
+                "find",
+                "Logical_Flow",
+                &format!("external_ids:stage-hint={}", &rule[..8]),
+                "external_ids:stage-name=lr_out_snat",
+            ],
+        );
+        assert_eq!(actions.trim(), "ct_snat(198.18.0.9,20000-20010);");
+        assert_eq!(a["applies"]["lflow"]["actions"].as_str(), Some(actions.trim()));
+        let (_, text, _) = l.ovnscope(
+            &l.zone_args("nat", z, &["--pod", "network-trace/nettools-dual-pod"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        assert!(text.contains("leaves with 198.18.0.9 (source ports 20000-20010)"), "{text}");
+        let seen = tcpdump_during(&l.ns(z), "ens2f0np0", "tcp dst port 443", 2, || {
+            for _ in 0..2 {
+                let _ = Command::new("ip")
+                    .args([
+                        "netns",
+                        "exec",
+                        &l.ns("pod1"),
+                        "timeout",
+                        "2",
+                        "bash",
+                        "-c",
+                        "</dev/tcp/203.0.113.8/443",
+                    ])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        });
+        let re = regex::Regex::new(r"198\.18\.0\.9\.(\d+) > 203\.0\.113\.8\.443").unwrap();
+        let ports: Vec<u32> = re.captures_iter(&seen).map(|c| c[1].parse().unwrap()).collect();
+        assert!(!ports.is_empty(), "tcpdump saw no SYN from 198.18.0.9: {seen}");
+        assert!(ports.iter().all(|p| (20000..=20010).contains(p)), "source ports {ports:?}");
+    };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+    l.nbctl(z, &["set", "NAT", rule, "external_port_range=\"\""]);
+    l.nbctl(z, &["--wait=hv", "sync"]);
+    if let Err(e) = r {
+        std::panic::resume_unwind(e);
+    }
+}
+
 fn ovn_trace_option_semantics() {
     let l = lab();
     let sb = format!("--db={}", l.sb("worker-1"));
@@ -1476,6 +1539,7 @@ fn main() {
         capture_across_zones,
         ovn_trace_option_semantics,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
+        snat_port_range_is_named_and_used_on_the_wire,
         conntrack_entries_named_like_ovn_controller_records_them,
         capture_chooses_its_points_and_sends_the_probe,
         an_unnamed_namespace_is_found_through_its_process,
