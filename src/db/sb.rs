@@ -20,7 +20,7 @@ pub const TABLES: &[TableSpec] = &[
     },
     TableSpec {
         table: "Datapath_Binding",
-        columns: &["tunnel_key", "external_ids"],
+        columns: &["tunnel_key", "external_ids", "nb_uuid"],
     },
     TableSpec {
         table: "Port_Binding",
@@ -117,12 +117,23 @@ pub struct Datapath {
     /// The geneve VNI of packets on this datapath.
     pub tunnel_key: i64,
     pub external_ids: Map,
+    /// 25.09+: the Northbound switch or router it implements, as a column.
+    pub nb_uuid: Option<Uuid>,
 }
 
 impl Datapath {
     /// The logical switch or router name (`external_ids:name`).
     pub fn name(&self) -> &str {
         self.external_ids.get("name").map(String::as_str).unwrap_or("")
+    }
+
+    /// The Northbound switch or router it implements: `external_ids:logical-router` /
+    /// `logical-switch` as northd has always written them, else 25.09's `nb_uuid`.
+    pub fn nb_object(&self) -> Option<Uuid> {
+        ["logical-router", "logical-switch"]
+            .iter()
+            .find_map(|k| self.external_ids.get(*k).and_then(|v| v.parse().ok()))
+            .or(self.nb_uuid)
     }
 }
 
@@ -247,6 +258,7 @@ impl SbDb {
                 uuid: r.uuid,
                 tunnel_key: r.int("tunnel_key").unwrap_or(0),
                 external_ids: r.map("external_ids"),
+                nb_uuid: r.uuid("nb_uuid"),
             }),
             port_bindings: rows(l, "Port_Binding", |r| PortBinding {
                 uuid: r.uuid,
@@ -333,5 +345,28 @@ impl SbDb {
             .collect();
         v.sort();
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nb_object_from_external_ids_else_nb_uuid() {
+        let u = Uuid::from_u128(7);
+        let old = Datapath {
+            uuid: Uuid::from_u128(1),
+            tunnel_key: 1,
+            external_ids: [("logical-router".to_string(), u.to_string())].into(),
+            nb_uuid: None,
+        };
+        assert_eq!(old.nb_object(), Some(u));
+        let new = Datapath {
+            external_ids: Default::default(),
+            nb_uuid: Some(u),
+            ..old.clone()
+        };
+        assert_eq!(new.nb_object(), Some(u));
     }
 }

@@ -187,7 +187,7 @@ pub async fn sb_evidence(client: &Client, pairs: &[(uuid::Uuid, uuid::Uuid)]) ->
     let dp_of: std::collections::BTreeMap<String, uuid::Uuid> = SbDb::from_loaded(&sb)
         .datapaths
         .values()
-        .filter_map(|d| Some((d.external_ids.get("logical-router")?.clone(), d.uuid)))
+        .filter_map(|d| Some((d.nb_object()?.to_string(), d.uuid)))
         .collect();
     let mut sel: Vec<(&'static str, Vec<Condition>)> = vec![];
     let mut seen = std::collections::BTreeSet::new();

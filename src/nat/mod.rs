@@ -276,7 +276,7 @@ fn lflow_for(sb: Option<&SbDb>, router: &Router, stage: &str, nat: &Nat, priorit
     let dp = sb
         .datapaths
         .values()
-        .find(|d| d.external_ids.get("logical-router").map(String::as_str) == Some(&router.uuid.to_string()) || d.name() == router.name)?;
+        .find(|d| d.nb_object() == Some(router.uuid) || d.name() == router.name)?;
     let hint = &nat.uuid.to_string()[..8];
     let on_dp = |f: &LogicalFlow| {
         f.logical_datapath == Some(dp.uuid)
