@@ -90,19 +90,36 @@ fn asked(p: &Params<'_>) -> Result<Asked, ErrorObjectOwned> {
     Ok(Asked { args, files: out })
 }
 
-/// Writes the uploaded files into `dir` and points every `--capture POINT=NAME` naming one of
-/// them there (the other arguments unchanged).
+/// Writes the uploaded files into `dir` and points every `--capture POINT=NAME` there. A
+/// capture that names anything but an uploaded file is refused: serve reads no file of its
+/// node on a caller's behalf.
 fn place_files(a: Asked, dir: &std::path::Path) -> Result<Vec<String>, ErrorObjectOwned> {
     for (name, data) in &a.files {
         std::fs::write(dir.join(name), data).map_err(|e| failure(&Failure::Internal(anyhow::anyhow!("cannot store {name}: {e}"))))?;
     }
-    Ok(a.args
-        .into_iter()
-        .map(|arg| match arg.split_once('=') {
-            Some((point, file)) if a.files.iter().any(|(n, _)| n == file) => format!("{point}={}", dir.join(file).display()),
-            _ => arg,
-        })
-        .collect())
+    let mut out = vec![];
+    let mut args = a.args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, value) = match arg.strip_prefix("--capture=") {
+            Some(v) => ("--capture", Some(v.to_string())),
+            None if arg == "--capture" => ("--capture", args.next()),
+            None => {
+                out.push(arg);
+                continue;
+            }
+        };
+        let v = value.ok_or_else(|| invalid("--capture needs POINT=NAME"))?;
+        let (point, file) = v
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("--capture {v}: expected POINT=NAME")))?;
+        if !a.files.iter().any(|(n, _)| n == file) {
+            return Err(invalid(format!(
+                "--capture {v}: {file} is not among the uploaded files; serve explains uploaded captures only (params.files)"
+            )));
+        }
+        out.extend([flag.to_string(), format!("{point}={}", dir.join(file).display())]);
+    }
+    Ok(out)
 }
 
 /// Runs one question on its own thread (the commands are CPU work, and some hold values that
@@ -244,7 +261,7 @@ pub fn module(ctx: Context) -> RpcModule<Context> {
     for &q in cli::serve::QUESTIONS {
         m.register_async_method(q, move |p, ctx, _| async move {
             let a = asked(&p)?;
-            if a.files.is_empty() {
+            if a.files.is_empty() && q != "explain" {
                 return ask(&ctx, q, a.args).await;
             }
             // Uploaded captures live as long as the question.

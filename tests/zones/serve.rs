@@ -334,6 +334,16 @@ pub fn explain_over_json_rpc_with_uploaded_captures() {
         json!({"args": ["--capture", "x=../etc"], "files": {"../etc": "AA=="}}),
     );
     assert_eq!(bad["error"]["code"], json!(-32602), "{bad}");
+    // Nothing but uploads: a path on the serve's node is refused, with or without other uploads.
+    let pod = demo.join("pod.pcap").display().to_string();
+    for params in [
+        json!(["--capture", format!("pod={pod}")]),
+        json!({"args": ["--capture", format!("pod={pod}")], "files": files.clone()}),
+    ] {
+        let r = rpc(&url, "explain", params);
+        assert_eq!(r["error"]["code"], json!(-32602), "{r}");
+        assert!(r["error"]["message"].as_str().unwrap().contains("uploaded captures only"), "{r}");
+    }
 }
 
 /// `conntrack` through serve: after a real ping, the node's entries for the pod (read from the
