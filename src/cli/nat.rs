@@ -137,42 +137,37 @@ async fn located(a: &NatArgs, q: &Question, zones: &[ZoneSpec]) -> Result<Option
 /// first zone (in the cluster's order) that holds the pod, address or rule answers. When the
 /// Kubernetes API already named the pod's zone (`only`), only that serve is asked.
 async fn asked(a: &NatArgs, all: &[ZoneSpec], only: Option<&str>) -> Result<Outcome, Failure> {
-    let asked_zones: Vec<ZoneSpec> = all.iter().filter(|z| only.is_none_or(|o| o == z.name)).cloned().collect();
-    let zones = asked_zones.as_slice();
+    let opts = a.db.options();
+    let mut asked_zones: Vec<&ZoneSpec> = all.iter().filter(|z| only.is_none_or(|o| o == z.name)).collect();
+    // Inbound is answered by every zone ("not DNATed"): only the zones that have a rule with
+    // that external IP are asked, as when the zones are read directly.
+    if let Some(e) = a.external_ip {
+        let req = serde_json::json!({"db": "nb", "tables": {"NAT": ["external_ip"]}});
+        let url = |z: &ZoneSpec| z.serve.clone().unwrap_or_default();
+        let rows = futures::future::join_all(asked_zones.iter().map(|z| {
+            let (u, req, opts) = (url(z), req.clone(), &opts);
+            async move { remote::call(&u, "rows", req, opts).await }
+        }))
+        .await;
+        let mut holds = vec![];
+        for r in rows {
+            let v = r?;
+            holds.push(v["rows"]["NAT"].as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|n| n["external_ip"].as_str().and_then(|s| s.parse::<IpAddr>().ok()) == Some(e))
+            }));
+        }
+        let mut h = holds.into_iter();
+        asked_zones.retain(|_| h.next().unwrap_or(false));
+    }
+    let zones = asked_zones;
     let json = a.format == Format::Json;
     let argv = a.argv(if json { "json" } else { "text" });
-    let opts = a.db.options();
     let calls = zones.iter().map(|z| {
         let url = z.serve.as_deref().expect("every zone is a serve");
         remote::call(url, "nat", serde_json::json!(argv), &opts)
     });
-    let mut answers = futures::future::join_all(calls).await;
-    // Inbound is answered by every zone ("not DNATed"); the zone that has a rule with that
-    // external IP is the one that answers, as when the zones are read directly.
-    if let Some(e) = a.external_ip {
-        let req = serde_json::json!({"db": "nb", "tables": {"NAT": ["external_ip"]}});
-        let rows = futures::future::join_all(
-            zones
-                .iter()
-                .map(|z| remote::call(z.serve.as_deref().unwrap_or_default(), "rows", req.clone(), &opts)),
-        )
-        .await;
-        for (r, answer) in rows.into_iter().zip(answers.iter_mut()) {
-            let v = r?;
-            let has = v["rows"]["NAT"].as_array().is_some_and(|l| {
-                l.iter()
-                    .any(|n| n["external_ip"].as_str().and_then(|s| s.parse::<IpAddr>().ok()) == Some(e))
-            });
-            if !has && answer.is_ok() {
-                *answer = Err(remote::RemoteError::Rpc {
-                    url: String::new(),
-                    method: "nat".into(),
-                    code: -32001,
-                    message: String::new(),
-                });
-            }
-        }
-    }
+    let answers = futures::future::join_all(calls).await;
     for (z, r) in zones.iter().zip(answers) {
         match r {
             Ok(v) => {

@@ -72,10 +72,20 @@ pub mod exit {
 pub fn exit_code(r: &Result<Outcome, Failure>) -> i32 {
     match r {
         Ok(Outcome::Answer(_)) => exit::OK,
-        Ok(Outcome::No { .. }) | Err(Failure::NotFound(_)) => exit::NO,
-        Err(Failure::Usage(_)) => exit::USAGE,
-        Err(Failure::Unreachable(_)) => exit::UNREACHABLE,
-        Err(Failure::Internal(_)) => exit::INTERNAL,
+        Ok(Outcome::No { .. }) => exit::NO,
+        Err(f) => f.exit_code(),
+    }
+}
+
+impl Failure {
+    /// The exit code this failure ends a run with (also what `serve` reports it as).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::NotFound(_) => exit::NO,
+            Failure::Usage(_) => exit::USAGE,
+            Failure::Unreachable(_) => exit::UNREACHABLE,
+            Failure::Internal(_) => exit::INTERNAL,
+        }
     }
 }
 

@@ -8,12 +8,12 @@
 //! stream (TCP, a unix socket, a Kubernetes port-forward), so one code path serves them all.
 
 use super::{load::plan, DbKind, Loaded, TableSpec};
+use crate::ovsdb::client::Stream;
 use crate::ovsdb::proto::{DatabaseSchema, Snapshot};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Why a serve could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -125,20 +125,11 @@ pub fn decode(answer: &Value, kind: DbKind, specs: &[TableSpec]) -> Result<Loade
     })
 }
 
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
-
 async fn tcp(url: &str, host: &str, port: u16) -> Result<tokio::net::TcpStream, RemoteError> {
-    let connect_err = |e: std::io::Error| RemoteError::Connect {
+    crate::ovsdb::client::tcp(host, port).await.map_err(|e| RemoteError::Connect {
         url: url.to_string(),
         reason: e.to_string(),
-    };
-    let s = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| connect_err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out after 10 s")))?
-        .map_err(connect_err)?;
-    let _ = s.set_nodelay(true);
-    Ok(s)
+    })
 }
 
 /// Calls `method` with `params` on the serve at `url` and returns its result; `opts` gives the
@@ -150,7 +141,7 @@ pub async fn call(url: &str, method: &str, params: Value, opts: &crate::ovsdb::O
         url: url.to_string(),
         reason: e,
     };
-    let (stream, host): (Box<dyn Io>, String) = match &addr {
+    let (stream, host): (Box<dyn Stream>, String) = match &addr {
         Address::Tcp { host, port } => (Box::new(tcp(url, host, *port).await?), format!("{host}:{port}")),
         Address::Tls { host, port } => {
             let config = crate::ovsdb::tls::client_config(&opts.tls).map_err(connect_err)?;

@@ -228,7 +228,8 @@ fn connect_hint(m: &Method, e: &std::io::Error) -> String {
     }
 }
 
-async fn tcp(host: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+/// A TCP connection as every client of ovnscope makes one: 10 s to connect, no Nagle.
+pub async fn tcp(host: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
     match tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect((host, port))).await {
         Ok(r) => r.inspect(|s| {
             let _ = s.set_nodelay(true);

@@ -42,8 +42,7 @@ pub enum Listener {
     Unix(tokio::net::UnixListener, PathBuf),
 }
 
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
+use crate::ovsdb::client::Stream as Io;
 
 impl Listener {
     pub async fn bind(l: &Listen) -> std::io::Result<Listener> {

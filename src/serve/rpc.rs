@@ -31,12 +31,7 @@ fn invalid(msg: impl Into<String>) -> ErrorObjectOwned {
 }
 
 fn failure(f: &Failure) -> ErrorObjectOwned {
-    let code = cli::exit_code(&Err(match f {
-        Failure::Usage(m) => Failure::Usage(m.clone()),
-        Failure::NotFound(m) => Failure::NotFound(m.clone()),
-        Failure::Unreachable(e) => Failure::Unreachable(anyhow::anyhow!("{e:#}")),
-        Failure::Internal(e) => Failure::Internal(anyhow::anyhow!("{e:#}")),
-    }));
+    let code = f.exit_code();
     ErrorObjectOwned::owned(-32000 - code, f.to_string(), Some(json!({"exit_code": code})))
 }
 

@@ -104,23 +104,19 @@ pub fn capture_chooses_the_underlay_toward_another_node() {
     let _turn = dataplane_turn();
     let l = lab();
     let out = Command::new(env!("CARGO_BIN_EXE_ovnscope"))
-        .args([
+        .args(l.with_dbs(
             "capture",
-            "--ovs-db",
-            &l.ovs_sock(),
-            "--nb-db",
-            &l.nb_sock(),
-            "--sb-db",
-            &l.sb_sock(),
-            "--pod",
-            "network-trace/nettools-dual-pod",
-            "--to",
-            "10.128.4.5",
-            "--probe",
-            "icmp",
-            "-f",
-            "json",
-        ])
+            &[
+                "--pod",
+                "network-trace/nettools-dual-pod",
+                "--to",
+                "10.128.4.5",
+                "--probe",
+                "icmp",
+                "-f",
+                "json",
+            ],
+        ))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -129,21 +125,11 @@ pub fn capture_chooses_the_underlay_toward_another_node() {
     let nic = ports.lines().next().unwrap().trim().to_string();
     assert!(err.contains(&format!("  underlay:{nic}={nic}@{}  (", l.ns("worker-1"))), "{err}");
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let predicted = l.ovnscope_json(&[
+    let args = l.with_dbs(
         "trace",
-        "--ovs-db",
-        &l.ovs_sock(),
-        "--nb-db",
-        &l.nb_sock(),
-        "--sb-db",
-        &l.sb_sock(),
-        "--from",
-        "network-trace/nettools-dual-pod",
-        "--to",
-        "10.128.4.5",
-        "-f",
-        "json",
-    ]);
+        &["--from", "network-trace/nettools-dual-pod", "--to", "10.128.4.5", "-f", "json"],
+    );
+    let predicted = l.ovnscope_json(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let vni = predicted["points"]
         .as_array()
         .unwrap()

@@ -80,6 +80,21 @@ impl Lab {
     pub fn sb_sock(&self) -> String {
         format!("unix:{}/ovn/ovnsb_db.sock", self.dir.display())
     }
+    /// `cmd` against the lab's three databases, then `rest` (the arguments of most commands).
+    pub fn with_dbs(&self, cmd: &str, rest: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            cmd.into(),
+            "--ovs-db".into(),
+            self.ovs_sock(),
+            "--nb-db".into(),
+            self.nb_sock(),
+            "--sb-db".into(),
+            self.sb_sock(),
+        ];
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    }
+
     pub fn ns(&self, name: &str) -> String {
         format!("{}-{name}", self.prefix)
     }

@@ -1006,6 +1006,35 @@ fn capture_across_zones() {
 /// ovn-trace's own option semantics (issue #18): `--ct new` implies `trk` ("set automatically
 /// even if not listed"), `--lb-dst` takes `IP:PORT`, and `vlan.present` is a 1-bit field that a
 /// microflow may compare with a number. Each against ovn-trace on the same Southbound.
+/// One column of the lr_out_snat flow northd wrote for NAT rule `nat_uuid` (by its stage-hint).
+fn lr_out_snat_flow(l: &Lab, zone: &str, nat_uuid: &str, column: &str) -> String {
+    let cols = format!("--columns={column}");
+    let hint = format!("external_ids:stage-hint={}", &nat_uuid[..8]);
+    l.sbctl(
+        zone,
+        &[
+            "--bare",
+            &cols,
+            "find",
+            "Logical_Flow",
+            &hint,
+            "external_ids:stage-name=lr_out_snat",
+        ],
+    )
+    .trim()
+    .to_string()
+}
+
+/// Runs `check`, then `restore` whatever `check` did (a failed assertion included), then
+/// reports `check`'s failure: tests that change the shared lab leave it as they found it.
+fn restoring(check: impl FnOnce(), restore: impl FnOnce()) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+    restore();
+    if let Err(e) = r {
+        std::panic::resume_unwind(e);
+    }
+}
+
 /// OVN 24.09+ NAT rules with `match` and `priority` (on 23.03 the columns do not exist: skipped):
 /// each rule's flow priority in ovnscope's answer is the one northd wrote into the Southbound
 /// (300 + priority with a match; the prefix rule without), the pod's own SNAT still applies to
@@ -1057,18 +1086,8 @@ fn nat_rules_with_match_and_priority_rank_as_northd_writes_them() {
     }
     l.nbctl(z, &["--wait=hv", "sync"]);
     let flow_priority = |uuid: &str| -> i64 {
-        let out = l.sbctl(
-            z,
-            &[
-                "--bare",
-                "--columns=priority",
-                "find",
-                "Logical_Flow",
-                &format!("external_ids:stage-hint={}", &uuid[..8]),
-                "external_ids:stage-name=lr_out_snat",
-            ],
-        );
-        out.trim().parse().unwrap_or_else(|_| panic!("lr_out_snat flow of {uuid}: {out:?}"))
+        let out = lr_out_snat_flow(l, z, uuid, "priority");
+        out.parse().unwrap_or_else(|_| panic!("lr_out_snat flow of {uuid}: {out:?}"))
     };
     let check = || {
         let a = l.zone_json("nat", z, &["--pod", "network-trace/nettools-dual-pod", "-f", "json"]);
@@ -1135,14 +1154,12 @@ fn nat_rules_with_match_and_priority_rank_as_northd_writes_them() {
             );
         }
     };
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
-    for u in &added {
-        l.nbctl(z, &["remove", "Logical_Router", &format!("GR_{z}"), "nat", u]);
-    }
-    l.nbctl(z, &["--wait=hv", "sync"]);
-    if let Err(e) = r {
-        std::panic::resume_unwind(e);
-    }
+    restoring(check, || {
+        for u in &added {
+            l.nbctl(z, &["remove", "Logical_Router", &format!("GR_{z}"), "nat", u]);
+        }
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
 }
 
 /// `external_port_range` on the pod's SNAT rule: ovnscope's answer names the range, its flow
@@ -1158,19 +1175,9 @@ fn snat_port_range_is_named_and_used_on_the_wire() {
     let check = || {
         let a = l.zone_json("nat", z, &["--pod", "network-trace/nettools-dual-pod", "-f", "json"]);
         assert_eq!(a["applies"]["external_port_range"], "20000-20010", "{a}");
-        let actions = l.sbctl(
-            z,
-            &[
-                "--bare",
-                "--columns=actions",
-                "find",
-                "Logical_Flow",
-                &format!("external_ids:stage-hint={}", &rule[..8]),
-                "external_ids:stage-name=lr_out_snat",
-            ],
-        );
-        assert_eq!(actions.trim(), "ct_snat(198.18.0.9,20000-20010);");
-        assert_eq!(a["applies"]["lflow"]["actions"].as_str(), Some(actions.trim()));
+        let actions = lr_out_snat_flow(l, z, rule, "actions");
+        assert_eq!(actions, "ct_snat(198.18.0.9,20000-20010);");
+        assert_eq!(a["applies"]["lflow"]["actions"].as_str(), Some(actions.as_str()));
         let (_, text, _) = l.ovnscope(
             &l.zone_args("nat", z, &["--pod", "network-trace/nettools-dual-pod"])
                 .iter()
@@ -1200,12 +1207,10 @@ fn snat_port_range_is_named_and_used_on_the_wire() {
         assert!(!ports.is_empty(), "tcpdump saw no SYN from 198.18.0.9: {seen}");
         assert!(ports.iter().all(|p| (20000..=20010).contains(p)), "source ports {ports:?}");
     };
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
-    l.nbctl(z, &["set", "NAT", rule, "external_port_range=\"\""]);
-    l.nbctl(z, &["--wait=hv", "sync"]);
-    if let Err(e) = r {
-        std::panic::resume_unwind(e);
-    }
+    restoring(check, || {
+        l.nbctl(z, &["set", "NAT", rule, "external_port_range=\"\""]);
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
 }
 
 fn ovn_trace_option_semantics() {
