@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// One direction of a connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Tuple {
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -170,6 +170,11 @@ pub enum KernelError {
     Netns(#[from] super::netns::NetnsError),
     #[error("cannot dump the kernel's connection tracking{ns}: {error}; this needs root (CAP_NET_ADMIN) and the nf_conntrack module")]
     Dump { ns: String, error: String },
+    #[error("cannot follow the kernel's connection tracking{ns}: {error}; this needs root (CAP_NET_ADMIN) and the nf_conntrack module")]
+    Events { ns: String, error: String },
+    /// The kernel dropped events a slow reader had not taken.
+    #[error("events were lost: the kernel's buffer overflowed (ENOBUFS), as conntrack -E warns")]
+    Lost,
 }
 
 fn proto_name(n: Option<u8>) -> String {
@@ -222,6 +227,32 @@ fn tcp_state(s: &::conntrack::model::TcpState) -> String {
     .to_string()
 }
 
+fn entry_of(f: &::conntrack::model::Flow) -> Option<Entry> {
+    let (Some(orig), Some(reply)) = (f.origin.as_ref().and_then(kernel_tuple), f.reply.as_ref().and_then(kernel_tuple)) else {
+        return None;
+    };
+    Some(Entry {
+        proto: proto_name(
+            f.origin
+                .as_ref()
+                .and_then(|o| o.proto.as_ref())
+                .and_then(|p| p.number.map(u8::from)),
+        ),
+        orig,
+        reply,
+        zone: f.zone.unwrap_or(0),
+        timeout: f.timeout.map(|t| t.as_secs() as u32),
+        mark: f.mark.filter(|m| *m != 0).map(|m| m.to_string()),
+        labels: None,
+        state: f
+            .proto_info
+            .as_ref()
+            .and_then(|p| p.tcp.as_ref())
+            .and_then(|t| t.state.as_ref())
+            .map(tcp_state),
+    })
+}
+
 /// The kernel's entries in network namespace `netns` (`None`: where ovnscope runs).
 pub fn kernel(netns: Option<&str>) -> Result<Vec<Entry>, KernelError> {
     let flows =
@@ -229,33 +260,170 @@ pub fn kernel(netns: Option<&str>) -> Result<Vec<Entry>, KernelError> {
             ns: netns.map(|n| format!(" in {n}")).unwrap_or_default(),
             error: e.to_string(),
         })?;
-    let mut out = vec![];
-    for f in flows {
-        let (Some(orig), Some(reply)) = (f.origin.as_ref().and_then(kernel_tuple), f.reply.as_ref().and_then(kernel_tuple)) else {
-            continue;
-        };
-        out.push(Entry {
-            proto: proto_name(
-                f.origin
-                    .as_ref()
-                    .and_then(|o| o.proto.as_ref())
-                    .and_then(|p| p.number.map(u8::from)),
-            ),
-            orig,
-            reply,
-            zone: f.zone.unwrap_or(0),
-            timeout: f.timeout.map(|t| t.as_secs() as u32),
-            mark: f.mark.filter(|m| *m != 0).map(|m| m.to_string()),
-            labels: None,
-            state: f
-                .proto_info
-                .as_ref()
-                .and_then(|p| p.tcp.as_ref())
-                .and_then(|t| t.state.as_ref())
-                .map(tcp_state),
-        });
+    Ok(flows.iter().filter_map(entry_of).collect())
+}
+
+/// What happened to an entry, in `conntrack -E`'s words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    New,
+    Update,
+    Destroy,
+}
+
+impl EventKind {
+    pub fn tag(self) -> &'static str {
+        match self {
+            EventKind::New => "NEW",
+            EventKind::Update => "UPDATE",
+            EventKind::Destroy => "DESTROY",
+        }
     }
-    Ok(out)
+}
+
+/// One change to the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub entry: Entry,
+}
+
+/// ctnetlink's multicast groups (linux/netfilter/nfnetlink.h: NFNLGRP_CONNTRACK_NEW,
+/// _UPDATE, _DESTROY).
+const EVENT_GROUPS: [u32; 3] = [1, 2, 3];
+/// IPCTNL_MSG_CT_DELETE in subsystem NFNL_SUBSYS_CTNETLINK (1): what a DESTROY comes as.
+const CT_DELETE: u16 = (1 << 8) | 2;
+
+/// The kernel's table changes as they happen, like `conntrack -E`: a thread of its own joins
+/// `netns`, subscribes to ctnetlink's event groups and sends every event until the receiver is
+/// dropped. Returns once it is subscribed, so traffic started after this is seen whole. The
+/// kernel drops events a slow reader has not taken (ENOBUFS); that is sent as
+/// [`KernelError::Lost`] and following goes on, as `conntrack -E` does.
+pub fn kernel_events(netns: Option<&str>) -> Result<std::sync::mpsc::Receiver<Result<Event, KernelError>>, KernelError> {
+    use ::conntrack::attributes::ConntrackAttr;
+    use ::conntrack::decoders::AttrDecoder;
+    use ::conntrack::message::CtNetlinkMessage;
+    use neli::consts::{nl::NlmF, socket::NlFamily};
+    use neli::genl::Genlmsghdr;
+    use neli::nl::{NlPayload, Nlmsghdr};
+    use neli::socket::synchronous::NlSocketHandle;
+    use neli::utils::Groups;
+
+    let ns = netns.map(super::netns::open).transpose()?;
+    let where_ = netns.map(|n| format!(" in {n}")).unwrap_or_default();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let subscribed = ns.as_ref().map_or(Ok(()), |n| n.enter()).map_err(KernelError::from).and_then(|()| {
+            NlSocketHandle::connect(NlFamily::Netfilter, Some(0), Groups::new_groups(&EVENT_GROUPS)).map_err(|e| KernelError::Events {
+                ns: where_.clone(),
+                error: e.to_string(),
+            })
+        });
+        let socket = match subscribed {
+            Ok(s) => {
+                let _ = s.set_recv_buffer_size(4 << 20);
+                let _ = ready_tx.send(Ok(()));
+                s
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                return;
+            }
+        };
+        loop {
+            let batch = match socket.recv::<CtNetlinkMessage, Genlmsghdr<u8, ConntrackAttr>>() {
+                Ok((batch, _)) => batch,
+                Err(neli::err::SocketError::Io(e)) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {
+                    if tx.send(Err(KernelError::Lost)).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(KernelError::Events {
+                        ns: where_.clone(),
+                        error: e.to_string(),
+                    }));
+                    return;
+                }
+            };
+            for m in batch {
+                let m: Nlmsghdr<CtNetlinkMessage, Genlmsghdr<u8, ConntrackAttr>> = match m {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = tx.send(Err(KernelError::Events {
+                            ns: where_.clone(),
+                            error: format!("an event that does not decode: {e}"),
+                        }));
+                        continue;
+                    }
+                };
+                let NlPayload::Payload(g) = m.nl_payload() else { continue };
+                let Ok(flow) = ::conntrack::model::Flow::decode(g.attrs().get_attr_handle()) else {
+                    continue;
+                };
+                let Some(entry) = entry_of(&flow) else { continue };
+                let code: u16 = (*m.nl_type()).into();
+                // A new entry comes with NLM_F_CREATE (conntrack-tools tells NEW from UPDATE so).
+                let kind = if code == CT_DELETE {
+                    EventKind::Destroy
+                } else if m.nl_flags().contains(NlmF::CREATE) {
+                    EventKind::New
+                } else {
+                    EventKind::Update
+                };
+                if tx.send(Ok(Event { kind, entry })).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(rx),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(KernelError::Events {
+            ns: netns.map(|n| format!(" in {n}")).unwrap_or_default(),
+            error: "the event thread ended before subscribing".into(),
+        }),
+    }
+}
+
+/// A connection's identity across two readings of a table without events (the OVS userspace
+/// datapath's): its protocol, zone and original direction.
+fn key(e: &Entry) -> (&str, u16, &Tuple) {
+    (&e.proto, e.zone, &e.orig)
+}
+
+/// The events between two readings of a table: entries that appeared (NEW), changed state or
+/// reply (UPDATE; a timeout counting down is no change) or went (DESTROY). Changes that came
+/// and went between the readings are not seen — the userspace datapath has no event channel.
+pub fn diff(before: &[Entry], now: &[Entry]) -> Vec<Event> {
+    let old: std::collections::HashMap<_, _> = before.iter().map(|e| (key(e), e)).collect();
+    let new: std::collections::HashMap<_, _> = now.iter().map(|e| (key(e), e)).collect();
+    let mut out = vec![];
+    for e in now {
+        match old.get(&key(e)) {
+            None => out.push(Event {
+                kind: EventKind::New,
+                entry: e.clone(),
+            }),
+            Some(o) if o.state != e.state || o.reply != e.reply || o.mark != e.mark || o.labels != e.labels => out.push(Event {
+                kind: EventKind::Update,
+                entry: e.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for e in before {
+        if !new.contains_key(&key(e)) {
+            out.push(Event {
+                kind: EventKind::Destroy,
+                entry: e.clone(),
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -291,5 +459,36 @@ tcp,orig=(src=10.128.2.43,dst=203.0.113.8,sport=40000,dport=80),reply=(src=203.0
             let e = parse(bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn two_readings_give_new_update_destroy() {
+        let t = |state: &str, timeout: u32, sport: u16| {
+            parse(&format!(
+                "tcp,orig=(src=10.128.2.43,dst=203.0.113.8,sport={sport},dport=80),reply=(src=203.0.113.8,dst=198.18.0.9,sport=80,dport={sport}),zone=3,timeout={timeout},protoinfo=(state={state})"
+            ))
+            .unwrap()
+            .remove(0)
+        };
+        let before = vec![t("SYN_SENT", 30, 40000), t("ESTABLISHED", 100, 40001), t("TIME_WAIT", 5, 40002)];
+        // 40000 moved on; 40001 only counted its timeout down; 40002 went; 40003 came.
+        let now = vec![
+            t("ESTABLISHED", 86399, 40000),
+            t("ESTABLISHED", 99, 40001),
+            t("SYN_SENT", 30, 40003),
+        ];
+        let got: Vec<(EventKind, u16, Option<String>)> = diff(&before, &now)
+            .into_iter()
+            .map(|e| (e.kind, e.entry.orig.sport().unwrap(), e.entry.state))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (EventKind::Update, 40000, Some("ESTABLISHED".into())),
+                (EventKind::New, 40003, Some("SYN_SENT".into())),
+                (EventKind::Destroy, 40002, Some("TIME_WAIT".into())),
+            ]
+        );
+        assert!(diff(&now, &now).is_empty());
     }
 }

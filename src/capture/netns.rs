@@ -22,21 +22,43 @@ pub enum NetnsError {
     Enter { name: String, errno: nix::errno::Errno },
 }
 
-/// Runs `f` in network namespace `netns` (or where the process is, for `None`).
-pub fn run_in<T: Send>(netns: Option<&str>, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
-    let Some(name) = netns else { return Ok(f()) };
-    let path = path_of(name);
+/// An open handle on a network namespace, to be joined by a thread of its own.
+pub struct Handle {
+    name: String,
+    file: File,
+}
+
+/// Opens network namespace `netns` (an `ip netns` name or a path).
+pub fn open(netns: &str) -> Result<Handle, NetnsError> {
+    let path = path_of(netns);
     let file = File::open(&path).map_err(|io| NetnsError::Open {
-        name: name.to_string(),
+        name: netns.to_string(),
         path: path.display().to_string(),
         io,
     })?;
+    Ok(Handle {
+        name: netns.to_string(),
+        file,
+    })
+}
+
+impl Handle {
+    /// Moves the calling thread (only it) into the namespace.
+    pub fn enter(&self) -> Result<(), NetnsError> {
+        nix::sched::setns(&self.file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|errno| NetnsError::Enter {
+            name: self.name.clone(),
+            errno,
+        })
+    }
+}
+
+/// Runs `f` in network namespace `netns` (or where the process is, for `None`).
+pub fn run_in<T: Send>(netns: Option<&str>, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
+    let Some(name) = netns else { return Ok(f()) };
+    let ns = open(name)?;
     std::thread::scope(|s| {
         s.spawn(move || {
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|errno| NetnsError::Enter {
-                name: name.to_string(),
-                errno,
-            })?;
+            ns.enter()?;
             Ok(f())
         })
         .join()

@@ -37,9 +37,23 @@ pub struct ConntrackArgs {
     #[arg(long)]
     pub kernel: bool,
     /// Read the kernel's table of this network namespace (`ip netns` name or a path), e.g. a
-    /// bastion that MASQUERADEs.
+    /// bastion that MASQUERADEs. Its zones are named only from databases given by option
+    /// (--ovs-db …), never from the environment's defaults (ovnscope's own node).
     #[arg(long, value_name = "NETNS")]
     pub netns: Option<String>,
+    /// Stream changes as they happen (NEW, UPDATE, DESTROY with the TCP state in each), like
+    /// `conntrack -E`, until interrupted, --duration or --count. The kernel's table sends
+    /// events; the OVS userspace datapath has none, so its table is read every 100 ms and
+    /// compared (a state that comes and goes between two readings is not seen).
+    /// JSON: one object per line.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: stop after this many seconds.
+    #[arg(long, value_name = "SECS", requires = "follow")]
+    pub duration: Option<f64>,
+    /// With --follow: stop after this many events (of those that match).
+    #[arg(long, value_name = "N", requires = "follow")]
+    pub count: Option<usize>,
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -69,36 +83,20 @@ fn rundir(db: &DbArgs) -> PathBuf {
 
 pub async fn run(a: ConntrackArgs) -> Result<Outcome, Failure> {
     let kernel = a.kernel || a.netns.is_some();
-    let v = match load_all(&a.db, &views::everything).await {
-        Ok(l) => Views::from_loaded(&l),
-        // The kernel's table of a namespace outside OVN (a bastion) needs no database.
-        Err(Failure::Unreachable(e)) if kernel && e.is::<super::dbopts::NoDatabase>() => Views::from_loaded(&[]),
-        Err(e) => return Err(e),
+    // Another namespace's kernel table (a bastion) is outside OVN unless a node's databases are
+    // named on the command line: the environment's defaults name ovnscope's own node, whose zone
+    // numbers mean nothing there.
+    let v = if a.netns.is_some() && a.db.names_nothing() && a.db.cached.is_none() {
+        Views::from_loaded(&[])
+    } else {
+        match load_all(&a.db, &views::everything).await {
+            Ok(l) => Views::from_loaded(&l),
+            // The kernel's table of a namespace outside OVN (a bastion) needs no database.
+            Err(Failure::Unreachable(e)) if kernel && e.is::<super::dbopts::NoDatabase>() => Views::from_loaded(&[]),
+            Err(e) => return Err(e),
+        }
     };
     super::warn(&v.warnings);
-    let (source, mut entries) = if kernel {
-        let ns = a.netns.clone();
-        let entries = tokio::task::spawn_blocking(move || conntrack::kernel(ns.as_deref())).await??;
-        (
-            format!("kernel{}", a.netns.as_ref().map(|n| format!(" (netns {n})")).unwrap_or_default()),
-            entries,
-        )
-    } else {
-        let socket = match &a.unixctl {
-            Some(p) => p.clone(),
-            None => unixctl::socket_in(&rundir(&a.db), "ovs-vswitchd")?,
-        };
-        if v.ovs.is_none() {
-            return Err(UsageError("conntrack names zones from the node's Open_vSwitch database (--ovs-db)".into()).into());
-        }
-        let text = unixctl::call(
-            &socket,
-            Command::DumpConntrack,
-            a.db.options().call_timeout.max(Duration::from_secs(1)),
-        )
-        .await?;
-        (socket.display().to_string(), conntrack::parse(&text)?)
-    };
     let ips: Option<Vec<IpAddr>> = match (&a.pod, a.ip, v.nb.as_ref()) {
         (Some(p), _, Some(nb)) => {
             let port = find_port(nb, p)?;
@@ -108,12 +106,166 @@ pub async fn run(a: ConntrackArgs) -> Result<Outcome, Failure> {
         (None, Some(ip), _) => Some(vec![ip]),
         (None, None, _) => None,
     };
-    entries
-        .retain(|e| ips.as_ref().is_none_or(|ips| ips.iter().any(|ip| connections::about(e, *ip))) && a.zone.is_none_or(|z| e.zone == z));
+    let wanted = |e: &conntrack::Entry| {
+        ips.as_ref().is_none_or(|ips| ips.iter().any(|ip| connections::about(e, *ip))) && a.zone.is_none_or(|z| e.zone == z)
+    };
     let owners = v.ovs.as_ref().map(|o| connections::zones(o, v.sb.as_ref())).unwrap_or_default();
+    let source = if kernel {
+        Source::Kernel(a.netns.clone())
+    } else {
+        if v.ovs.is_none() {
+            return Err(UsageError("conntrack names zones from the node's Open_vSwitch database (--ovs-db)".into()).into());
+        }
+        let socket = match &a.unixctl {
+            Some(p) => p.clone(),
+            None => unixctl::socket_in(&rundir(&a.db), "ovs-vswitchd")?,
+        };
+        Source::Userspace(socket, a.db.options().call_timeout.max(Duration::from_secs(1)))
+    };
+    if a.follow {
+        let stop = Stop {
+            deadline: a.duration.map(|d| std::time::Instant::now() + Duration::from_secs_f64(d)),
+            count: a.count,
+        };
+        follow(&source, &wanted, stop, &mut |ev| {
+            let x = connections::explain(vec![ev.entry.clone()], &owners, v.nb.as_ref()).remove(0);
+            let out = match a.format {
+                Format::Json => {
+                    let mut line = serde_json::to_string(&wire::conntrack::Event::new(ev.kind, &x)).expect("an event serialises");
+                    line.push('\n');
+                    line
+                }
+                Format::Text => format!("[{}] {}", ev.kind.tag(), connections::to_text(&[x])),
+            };
+            super::print(&out).is_ok()
+        })
+        .await?;
+        return Ok(Outcome::Answer(String::new()));
+    }
+    let mut entries = source.read().await?;
+    entries.retain(wanted);
     let all = connections::explain(entries, &owners, v.nb.as_ref());
     Ok(Outcome::Answer(match a.format {
-        Format::Json => wire::pretty(&wire::conntrack::Conntrack::new(&source, &owners, &all))?,
+        Format::Json => wire::pretty(&wire::conntrack::Conntrack::new(&source.to_string(), &owners, &all))?,
         Format::Text => connections::to_text(&all),
     }))
+}
+
+/// Where the entries live.
+enum Source {
+    /// The kernel's table, of this network namespace or ovnscope's own.
+    Kernel(Option<String>),
+    /// The OVS userspace datapath, through ovs-vswitchd's control socket.
+    Userspace(PathBuf, Duration),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Kernel(ns) => write!(f, "kernel{}", ns.as_ref().map(|n| format!(" (netns {n})")).unwrap_or_default()),
+            Source::Userspace(socket, _) => write!(f, "{}", socket.display()),
+        }
+    }
+}
+
+impl Source {
+    async fn read(&self) -> Result<Vec<conntrack::Entry>, Failure> {
+        match self {
+            Source::Kernel(ns) => {
+                let ns = ns.clone();
+                Ok(tokio::task::spawn_blocking(move || conntrack::kernel(ns.as_deref())).await??)
+            }
+            Source::Userspace(socket, timeout) => {
+                let text = unixctl::call(socket, Command::DumpConntrack, *timeout).await?;
+                Ok(conntrack::parse(&text)?)
+            }
+        }
+    }
+}
+
+/// When following ends (neither: when interrupted).
+struct Stop {
+    deadline: Option<std::time::Instant>,
+    count: Option<usize>,
+}
+
+impl Stop {
+    fn left(&self) -> Option<Duration> {
+        self.deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()))
+    }
+}
+
+/// How often the userspace datapath's table is read when following it.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Hands every matching event to `emit` (which says whether to go on) until `stop`.
+async fn follow(
+    source: &Source,
+    wanted: &dyn Fn(&conntrack::Entry) -> bool,
+    stop: Stop,
+    emit: &mut dyn FnMut(&conntrack::Event) -> bool,
+) -> Result<(), Failure> {
+    let mut seen = 0;
+    let mut take = |ev: &conntrack::Event| {
+        if !wanted(&ev.entry) {
+            return true;
+        }
+        seen += 1;
+        emit(ev) && stop.count.is_none_or(|n| seen < n)
+    };
+    match source {
+        Source::Kernel(ns) => {
+            let ns = ns.clone();
+            let mut rx = tokio::task::spawn_blocking(move || conntrack::kernel_events(ns.as_deref())).await??;
+            eprintln!("following {source}: NEW, UPDATE and DESTROY as the kernel sends them…");
+            loop {
+                let left = stop.left();
+                if left == Some(Duration::ZERO) {
+                    return Ok(());
+                }
+                // The receiver is a std channel fed by the event thread; wait for it off the runtime.
+                let (back, got) = tokio::task::spawn_blocking(move || {
+                    let got = match left {
+                        Some(l) => rx.recv_timeout(l),
+                        None => rx.recv().map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected),
+                    };
+                    (rx, got)
+                })
+                .await
+                .map_err(|e| Failure::Internal(e.into()))?;
+                rx = back;
+                match got {
+                    Ok(Ok(ev)) => {
+                        if !take(&ev) {
+                            return Ok(());
+                        }
+                    }
+                    Ok(Err(conntrack::KernelError::Lost)) => eprintln!("warning: {}", conntrack::KernelError::Lost),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Ok(()),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err(Failure::Internal(anyhow::anyhow!("the conntrack event thread ended")))
+                    }
+                }
+            }
+        }
+        Source::Userspace(..) => {
+            let mut before = source.read().await?;
+            eprintln!("following {source}: its table read every {} ms and compared…", POLL.as_millis());
+            loop {
+                let wait = stop.left().map_or(POLL, |l| l.min(POLL));
+                if wait.is_zero() {
+                    return Ok(());
+                }
+                tokio::time::sleep(wait).await;
+                let now = source.read().await?;
+                for ev in conntrack::diff(&before, &now) {
+                    if !take(&ev) {
+                        return Ok(());
+                    }
+                }
+                before = now;
+            }
+        }
+    }
 }

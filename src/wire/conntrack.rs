@@ -1,5 +1,6 @@
 //! `conntrack --format json`: the datapath's entries, each zone named by its OVN owner.
 
+use crate::capture::conntrack::EventKind;
 use crate::trace::connections::{Explained, Owner};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,22 +58,45 @@ impl Conntrack {
             schema: super::VERSION,
             source: source.to_string(),
             zones: zones.iter().map(|(z, o)| (z.to_string(), o.to_string())).collect(),
-            entries: all
-                .iter()
-                .map(|x| Entry {
-                    proto: x.entry.proto.clone(),
-                    zone: x.entry.zone,
-                    owner: x.owner.as_ref().map(|o| o.to_string()),
-                    orig: tuple(&x.entry.orig),
-                    reply: tuple(&x.entry.reply),
-                    nat: x.nat.clone(),
-                    state: x.entry.state.clone(),
-                    timeout: x.entry.timeout,
-                    mark: x.entry.mark.clone(),
-                    labels: x.entry.labels.clone(),
-                    pods: x.pods.iter().map(|(ip, p)| (ip.to_string(), p.clone())).collect(),
-                })
-                .collect(),
+            entries: all.iter().map(Entry::from).collect(),
+        }
+    }
+}
+
+impl From<&Explained> for Entry {
+    fn from(x: &Explained) -> Entry {
+        Entry {
+            proto: x.entry.proto.clone(),
+            zone: x.entry.zone,
+            owner: x.owner.as_ref().map(|o| o.to_string()),
+            orig: tuple(&x.entry.orig),
+            reply: tuple(&x.entry.reply),
+            nat: x.nat.clone(),
+            state: x.entry.state.clone(),
+            timeout: x.entry.timeout,
+            mark: x.entry.mark.clone(),
+            labels: x.entry.labels.clone(),
+            pods: x.pods.iter().map(|(ip, p)| (ip.to_string(), p.clone())).collect(),
+        }
+    }
+}
+
+/// `conntrack --follow --format json`: one of these per line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub schema: u32,
+    /// `new`, `update` or `destroy`.
+    pub event: String,
+    pub entry: Entry,
+}
+
+impl Event {
+    pub fn new(kind: EventKind, x: &Explained) -> Event {
+        Event {
+            schema: super::VERSION,
+            event: kind.tag().to_lowercase(),
+            entry: Entry::from(x),
         }
     }
 }

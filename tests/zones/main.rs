@@ -1419,6 +1419,247 @@ fn conntrack_entries_named_like_ovn_controller_records_them() {
     assert!(err.contains("cannot connect to /nonexistent/ovs-vswitchd.1.ctl"), "{err}");
 }
 
+/// The state and the four addresses of an event line of `conntrack -E` (`[NEW] tcp 6 120 SYN_SENT
+/// src=… dst=… sport=… dport=… [UNREPLIED] src=… dst=… …`), read by this test.
+fn conntrack_e_line(line: &str) -> (String, String, Vec<String>) {
+    let mut words = line.split_whitespace();
+    let tag = words.next().unwrap().trim_matches(|c| c == '[' || c == ']').to_string();
+    let rest: Vec<&str> = words.collect();
+    let state = rest
+        .iter()
+        .find(|w| w.len() > 2 && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .map(|w| w.to_string())
+        .unwrap_or_default();
+    let addrs = rest
+        .iter()
+        .filter_map(|w| w.strip_prefix("src=").or_else(|| w.strip_prefix("dst=")))
+        .map(String::from)
+        .collect();
+    (tag, state, addrs)
+}
+
+/// `conntrack --follow`: a real TCP connection from a pod to the internet across the bastion.
+/// In the bastion's kernel every event ovnscope streams — NEW SYN_SENT, the UPDATEs through
+/// ESTABLISHED and TIME_WAIT, DESTROY — is the one `conntrack -E` prints there for the same
+/// connection, in the same order, with the same tuples (the MASQUERADE in the reply). On the
+/// node (the userspace datapath, read every 100 ms) the connection's entries appear as NEW in
+/// the zones `ovs-appctl dpctl/dump-conntrack` lists them in, the SNAT tied to its rule.
+fn conntrack_follow_streams_a_tcp_lifecycle_like_conntrack_e() {
+    use std::io::BufRead;
+    let l = lab();
+    let z = "worker-1";
+    let bastion = l.ns("bastion");
+    // TIME_WAIT ends after 2 s in the bastion's namespace (its own sysctl), so DESTROY comes soon.
+    l.run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &bastion,
+            "sysctl",
+            "-qw",
+            "net.netfilter.nf_conntrack_tcp_timeout_time_wait=2",
+        ],
+    );
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &l.ns("internet"),
+            "socat",
+            "-u",
+            "TCP-LISTEN:8081,reuseaddr",
+            "OPEN:/dev/null",
+        ])
+        .spawn()
+        .unwrap();
+    let mut theirs = Command::new("ip")
+        .args(["netns", "exec", &bastion, "conntrack", "-E", "-p", "tcp", "--orig-port-dst", "8081"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let exe = env!("CARGO_BIN_EXE_ovnscope");
+    let follow = |args: &[String]| {
+        let mut c = Command::new(exe)
+            .args(args)
+            .env("OVS_RUNDIR", "/nonexistent")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Subscribed (or its table first read) once it says so.
+        let mut first = String::new();
+        std::io::BufReader::new(c.stderr.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(first.starts_with("following "), "{first}");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let out = c.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (c, rx)
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let (mut ours, lines) = follow(&s(&[
+        "conntrack",
+        "--netns",
+        &bastion,
+        "--ip",
+        "203.0.113.8",
+        "--follow",
+        "--duration",
+        "60",
+        "-f",
+        "json",
+    ]));
+    let (mut node, node_lines) = follow(&l.zone_args(
+        "conntrack",
+        z,
+        &[
+            "--pod",
+            "network-trace/nettools-dual-pod",
+            "--follow",
+            "--duration",
+            "60",
+            "-f",
+            "json",
+        ],
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    l.run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &l.ns("pod1"),
+            "sh",
+            "-c",
+            "echo hello | socat -u - TCP:203.0.113.8:8081,connect-timeout=5",
+        ],
+    );
+    let mut events: Vec<Value> = vec![];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(50);
+    while !events.iter().any(|e| e["event"] == "destroy") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no DESTROY within 50 s: {events:#?}"));
+        let e: Value = serde_json::from_str(&line).unwrap();
+        let typed: ovnscope::wire::conntrack::Event = serde_json::from_value(e.clone()).expect("the event schema");
+        assert_eq!(serde_json::to_value(&typed).unwrap(), e);
+        if e["entry"]["orig"]["fields"]["dport"] != "8081" {
+            continue;
+        }
+        if e["entry"]["state"] == "TIME_WAIT" {
+            // The kernel sends DESTROY when it reaps the entry: its garbage collector (tens of
+            // seconds here) or, at once, a dump that meets it expired — as `conntrack -L` does.
+            std::thread::sleep(std::time::Duration::from_millis(2500));
+            l.run("ip", &["netns", "exec", &bastion, "conntrack", "-L"]);
+        }
+        events.push(e);
+    }
+    let _ = ours.kill();
+    let _ = ours.wait();
+    // conntrack -E writes what it saw when it is told to stop.
+    l.run("kill", &["-TERM", &theirs.id().to_string()]);
+    let mut listed = String::new();
+    std::io::Read::read_to_string(theirs.stdout.as_mut().unwrap(), &mut listed).unwrap();
+    let _ = theirs.wait();
+    let want: Vec<(String, String, Vec<String>)> = listed.lines().filter(|l| l.contains("dport=8081")).map(conntrack_e_line).collect();
+    let got: Vec<(String, String, Vec<String>)> = events
+        .iter()
+        .map(|e| {
+            let x = &e["entry"];
+            let a = |v: &Value| v.as_str().unwrap().to_string();
+            (
+                e["event"].as_str().unwrap().to_uppercase(),
+                x["state"].as_str().unwrap_or_default().to_string(),
+                vec![
+                    a(&x["orig"]["src"]),
+                    a(&x["orig"]["dst"]),
+                    a(&x["reply"]["src"]),
+                    a(&x["reply"]["dst"]),
+                ],
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "conntrack -E:\n{listed}");
+    assert_eq!((got[0].0.as_str(), got[0].1.as_str()), ("NEW", "SYN_SENT"));
+    assert!(
+        got.iter().any(|g| g.1 == "ESTABLISHED") && got.iter().any(|g| g.1 == "TIME_WAIT"),
+        "{got:?}"
+    );
+    assert_eq!(got[0].2[0], "198.18.0.9", "the node's SNAT address reaches the bastion");
+    assert_eq!(got[0].2[3], "198.51.100.29", "the bastion MASQUERADEs");
+    assert_eq!(
+        events[0]["entry"]["nat"],
+        "SNAT 198.18.0.9 → 198.51.100.29 (no OVN NAT rule maps these)"
+    );
+
+    // The node: what the userspace datapath holds for the connection, from ovs-appctl.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let ctl = {
+        let pid = std::fs::read_to_string(l.dir.join(z).join("ovs/ovs-vswitchd.pid")).unwrap();
+        l.dir
+            .join(z)
+            .join(format!("ovs/ovs-vswitchd.{}.ctl", pid.trim()))
+            .display()
+            .to_string()
+    };
+    let dump = l.run("ovs-appctl", &["-t", &ctl, "dpctl/dump-conntrack"]);
+    let _ = node.kill();
+    let _ = node.wait();
+    let re = regex::Regex::new(
+        r"^tcp,orig=\(src=([^,]+),dst=([^,]+),sport=\d+,dport=8081\),reply=\(src=([^,]+),dst=([^,]+),.*?\)(?:,zone=(\d+))?",
+    )
+    .unwrap();
+    let mut want: Vec<(u64, Vec<String>)> = dump
+        .lines()
+        .filter_map(|line| re.captures(line))
+        .map(|c| {
+            (
+                c.get(5).map_or(0, |m| m.as_str().parse().unwrap()),
+                (1..=4).map(|i| c[i].to_string()).collect(),
+            )
+        })
+        .collect();
+    want.sort();
+    let node_events: Vec<Value> = node_lines.try_iter().map(|l| serde_json::from_str(&l).unwrap()).collect();
+    let mut got: Vec<(u64, Vec<String>)> = node_events
+        .iter()
+        .filter(|e| e["event"] == "new" && e["entry"]["orig"]["fields"]["dport"] == "8081")
+        .map(|e| {
+            let x = &e["entry"];
+            let a = |v: &Value| v.as_str().unwrap().to_string();
+            (
+                x["zone"].as_u64().unwrap(),
+                vec![
+                    a(&x["orig"]["src"]),
+                    a(&x["orig"]["dst"]),
+                    a(&x["reply"]["src"]),
+                    a(&x["reply"]["dst"]),
+                ],
+            )
+        })
+        .collect();
+    got.sort();
+    assert!(want.len() >= 2, "the pod's zone and the gateway router's SNAT zone: {dump}");
+    assert_eq!(got, want, "ovs-appctl dpctl/dump-conntrack:\n{dump}");
+    let rule = l.nbctl(z, &["--bare", "--columns=_uuid", "find", "NAT", "logical_ip=10.128.2.43"]);
+    let snat = node_events
+        .iter()
+        .find(|e| e["event"] == "new" && e["entry"]["orig"]["fields"]["dport"] == "8081" && e["entry"]["reply"]["dst"] == "198.18.0.9")
+        .expect("the SNAT entry's NEW");
+    assert_eq!(snat["entry"]["owner"], "GR_worker-1 SNAT zone");
+    assert!(snat["entry"]["nat"].as_str().unwrap().contains(rule.trim()), "{snat}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 /// `capture --pod … --to … --probe icmp`: the points chosen from the model and the host are the
 /// ones the real tools name — the namespace whose eth0 `ip addr` shows the pod's address, the
 /// veth `ovs-vsctl` binds to the pod's port (in the node's namespace, where its ovs-vswitchd
@@ -1546,6 +1787,7 @@ fn main() {
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,
         conntrack_entries_named_like_ovn_controller_records_them,
+        conntrack_follow_streams_a_tcp_lifecycle_like_conntrack_e,
         capture_chooses_its_points_and_sends_the_probe,
         an_unnamed_namespace_is_found_through_its_process,
         serve::fan_out_over_serves_answers_like_the_zones,
