@@ -1,12 +1,11 @@
-//! Live capture on several interfaces at once. Each point is captured by tcpdump (libpcap),
-//! started inside the point's network namespace with `ip netns exec` when one is named, writing
-//! pcap to a pipe that is decoded as it arrives. Using tcpdump keeps namespace switching and
-//! capture privileges where admins already expect them, and needs no unsafe code here.
+//! Live capture on several interfaces at once, in process: libpcap (the `pcap` crate) opens
+//! each point in a thread of its own that has joined the point's network namespace (`setns`
+//! through nix), so no tcpdump is needed at run time and libpcap's drop counters are ours to
+//! report. The unsafe FFI stays inside the pcap crate; this crate forbids unsafe code.
 
 use super::decode::{decode_or_blank, Observation};
-use pcap_file::pcap::PcapReader;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// Where to capture: a name for the point, an interface, an optional network namespace.
@@ -42,134 +41,166 @@ pub struct Captured {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error("cannot start tcpdump for point {point}: {io}; install tcpdump and run as root (capture needs CAP_NET_RAW)")]
-    Spawn { point: String, io: std::io::Error },
+    #[error("cannot capture at point {point}: {msg}")]
+    Open { point: String, msg: String },
     #[error("capture on {point} failed: {msg}")]
     Capture { point: String, msg: String },
 }
 
-/// Running captures; stopping kills exactly the tcpdump processes started here, by PID.
+/// What libpcap counted at one point when it stopped (`pcap_stats`): so a packet "not seen"
+/// is never a silent buffer overflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointStats {
+    pub point: String,
+    /// Packets handed to ovnscope (after the filter).
+    pub captured: u64,
+    /// Packets the filter passed, as the kernel counted them (libpcap's `ps_recv`).
+    pub received: u32,
+    /// Dropped because the capture buffer was full (`ps_drop`).
+    pub dropped: u32,
+    /// Dropped by the interface or its driver (`ps_ifdrop`).
+    pub if_dropped: u32,
+}
+
+/// Running captures, one thread per point; stopping ends and joins exactly those threads.
 pub struct Session {
-    children: Vec<Child>,
+    stop: Arc<AtomicBool>,
+    /// libpcap's own way out of a blocking read (with TPACKET_V3 a read waits for packets, not
+    /// for its timeout, so a quiet interface would never look at `stop`).
+    breaks: Vec<pcap::BreakLoop>,
+    threads: Vec<std::thread::JoinHandle<Option<PointStats>>>,
     pub rx: mpsc::Receiver<Result<Captured, LiveError>>,
 }
 
-/// Starts one tcpdump per point. Returns once every one reports that it is listening.
+/// How long a read waits before looking whether to stop.
+const READ_TIMEOUT_MS: i32 = 100;
+/// The kernel buffer per point (tcpdump's default is 2 MiB).
+const BUFFER_BYTES: i32 = 8 << 20;
+
+/// Opens one libpcap capture at `p`, inside its network namespace (this thread only).
+fn open(p: &Point, filter: Option<&str>) -> Result<pcap::Capture<pcap::Active>, String> {
+    if let Some(ns) = &p.netns {
+        super::netns::open(ns).and_then(|h| h.enter()).map_err(|e| e.to_string())?;
+    }
+    let hint = |e: pcap::Error| {
+        let m = e.to_string();
+        if m.contains("ermission") || m.contains("not permitted") {
+            format!("{m}; capture needs root (CAP_NET_RAW)")
+        } else if m.contains("No such device") || m.contains("doesn't exist") {
+            format!(
+                "{m}; `ip{} link` lists the interfaces there",
+                p.netns.as_ref().map(|n| format!(" -n {n}")).unwrap_or_default()
+            )
+        } else {
+            m
+        }
+    };
+    let mut cap = pcap::Capture::from_device(p.iface.as_str())
+        .map_err(hint)?
+        .promisc(true)
+        .snaplen(65535)
+        .immediate_mode(true)
+        .timeout(READ_TIMEOUT_MS)
+        .buffer_size(BUFFER_BYTES)
+        .open()
+        .map_err(hint)?;
+    if let Some(f) = filter {
+        cap.filter(f, true).map_err(|e| format!("filter {f:?}: {e}"))?;
+    }
+    Ok(cap)
+}
+
+/// Starts one capture per point, in process with libpcap: each in a thread of its own that
+/// joins the point's network namespace (named, or a `/proc/PID/ns/net` path), with the BPF
+/// filter compiled by libpcap. Returns once every point is open; if one cannot be opened, the
+/// others are stopped and the error names it.
 pub fn start(points: &[Point], filter: Option<&str>) -> Result<Session, LiveError> {
     let (tx, rx) = mpsc::channel();
-    let mut children = vec![];
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut session = Session {
+        stop: stop.clone(),
+        breaks: vec![],
+        threads: vec![],
+        rx,
+    };
     for (i, p) in points.iter().enumerate() {
-        let mut cmd = match &p.netns {
-            // A namespace known only by a path (a pod's, through one of its processes).
-            Some(ns) if ns.contains('/') => {
-                let mut c = Command::new("nsenter");
-                c.arg(format!("--net={ns}")).arg("tcpdump");
-                c
-            }
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, "tcpdump"]);
-                c
-            }
-            None => Command::new("tcpdump"),
-        };
-        cmd.args(["-U", "-n", "-i", &p.iface, "-w", "-"]);
-        if let Some(f) = filter {
-            cmd.arg(f);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|io| LiveError::Spawn { point: p.name.clone(), io })?;
-        // tcpdump says "listening on …" on stderr when the capture is armed, or why not.
-        let stderr = child.stderr.take().expect("piped");
-        let (ready_tx, ready_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut r = std::io::BufReader::new(stderr);
-            let mut line = String::new();
-            let mut sent = false;
-            while r.read_line(&mut line).unwrap_or(0) > 0 {
-                if !sent && (line.contains("listening on") || line.contains("tcpdump:") || line.contains("Cannot")) {
-                    let _ = ready_tx.send(line.trim().to_string());
-                    sent = line.contains("listening on");
-                    if !sent {
-                        break;
-                    }
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let (p, filter, tx, stop) = (p.clone(), filter.map(String::from), tx.clone(), stop.clone());
+        session.threads.push(std::thread::spawn(move || {
+            let mut cap = match open(&p, filter.as_deref()) {
+                Ok(mut c) => {
+                    let _ = ready_tx.send(Ok(c.breakloop_handle()));
+                    c
                 }
-                line.clear();
-            }
-            if !sent {
-                let _ = ready_tx.send(line.trim().to_string());
-            }
-        });
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(l) if l.contains("listening on") => {}
-            Ok(l) => {
-                let _ = child.kill();
-                return Err(LiveError::Capture {
-                    point: p.name.clone(),
-                    msg: if l.is_empty() { "tcpdump exited".into() } else { l },
-                });
-            }
-            Err(_) => {
-                let _ = child.kill();
-                return Err(LiveError::Capture {
-                    point: p.name.clone(),
-                    msg: "tcpdump did not start within 10 s".into(),
-                });
-            }
-        }
-        let stdout = child.stdout.take().expect("piped");
-        let tx = tx.clone();
-        let name = p.name.clone();
-        std::thread::spawn(move || {
-            let mut r = match PcapReader::new(stdout) {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = tx.send(Err(LiveError::Capture {
-                        point: name,
-                        msg: e.to_string(),
-                    }));
-                    return;
+                Err(msg) => {
+                    let _ = ready_tx.send(Err(LiveError::Open { point: p.name.clone(), msg }));
+                    return None;
                 }
             };
             let mut n = 0;
-            while let Some(pkt) = r.next_packet() {
-                let Ok(pkt) = pkt else { break };
-                n += 1;
-                let frame = decode_or_blank(&pkt.data);
-                let obs = Observation {
-                    point: name.clone(),
-                    ts: pkt.timestamp,
-                    number: n,
-                    frame,
-                };
-                if tx
-                    .send(Ok(Captured {
-                        point: i,
-                        obs,
-                        data: pkt.data.into_owned(),
-                    }))
-                    .is_err()
-                {
-                    break;
+            while !stop.load(Ordering::Relaxed) {
+                match cap.next_packet() {
+                    Ok(pkt) => {
+                        n += 1;
+                        let ts = Duration::new(pkt.header.ts.tv_sec as u64, pkt.header.ts.tv_usec as u32 * 1000);
+                        let obs = Observation {
+                            point: p.name.clone(),
+                            ts,
+                            number: n,
+                            frame: decode_or_blank(pkt.data),
+                        };
+                        let data = pkt.data.to_vec();
+                        if tx.send(Ok(Captured { point: i, obs, data })).is_err() {
+                            break;
+                        }
+                    }
+                    Err(pcap::Error::TimeoutExpired) => {}
+                    // pcap_breakloop: stop() asked.
+                    Err(pcap::Error::NoMorePackets) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(LiveError::Capture {
+                            point: p.name.clone(),
+                            msg: e.to_string(),
+                        }));
+                        break;
+                    }
                 }
             }
-        });
-        children.push(child);
+            let st = cap.stats().ok()?;
+            Some(PointStats {
+                point: p.name.clone(),
+                captured: n as u64,
+                received: st.received,
+                dropped: st.dropped,
+                if_dropped: st.if_dropped,
+            })
+        }));
+        match ready_rx.recv() {
+            Ok(Ok(b)) => session.breaks.push(b),
+            Ok(Err(e)) => {
+                session.stop();
+                return Err(e);
+            }
+            Err(_) => {
+                session.stop();
+                return Err(LiveError::Open {
+                    point: points[i].name.clone(),
+                    msg: "the capture thread ended before opening".into(),
+                });
+            }
+        }
     }
-    Ok(Session { children, rx })
+    Ok(session)
 }
 
 impl Session {
-    /// Stops every capture this session started.
-    pub fn stop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
+    /// Stops every capture this session started; what libpcap counted at each point that ran.
+    pub fn stop(&mut self) -> Vec<PointStats> {
+        self.stop.store(true, Ordering::Relaxed);
+        for b in self.breaks.drain(..) {
+            b.breakloop();
         }
+        self.threads.drain(..).filter_map(|t| t.join().ok().flatten()).collect()
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::correlate::inner;
 use super::decode::{Observation, L4};
-use super::live::{self, Captured, LiveError, Point};
+use super::live::{self, Captured, LiveError, Point, PointStats};
 use std::time::{Duration, Instant};
 
 /// When a run stops.
@@ -15,6 +15,12 @@ pub struct Limits {
     pub duration: Option<Duration>,
 }
 
+/// What a run captured, and what libpcap counted at each point.
+pub struct Run {
+    pub packets: Vec<Captured>,
+    pub stats: Vec<PointStats>,
+}
+
 /// Captures at `points` until `limits`; `on_packet` sees each packet as it arrives (its
 /// running number from 1), `on_start` once every point listens.
 pub fn run(
@@ -23,7 +29,7 @@ pub fn run(
     limits: Limits,
     on_start: &mut dyn FnMut(),
     on_packet: &mut dyn FnMut(usize, &Captured),
-) -> Result<Vec<Captured>, LiveError> {
+) -> Result<Run, LiveError> {
     let mut s = live::start(points, filter)?;
     on_start();
     let start = Instant::now();
@@ -50,8 +56,28 @@ pub fn run(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    s.stop();
-    Ok(got)
+    let stats = s.stop();
+    // Packets that arrived between the last look and the stop are kept too.
+    while let Ok(Ok(c)) = s.rx.try_recv() {
+        if limits.count.is_some_and(|n| got.len() >= n) {
+            break;
+        }
+        on_packet(got.len() + 1, &c);
+        got.push(c);
+    }
+    Ok(Run { packets: got, stats })
+}
+
+/// libpcap's counts per point, one line each, for standard error.
+pub fn stats_text(stats: &[PointStats]) -> String {
+    let mut s = String::new();
+    for p in stats {
+        s += &format!(
+            "  {}: {} captured; libpcap: {} received, {} dropped (buffer full), {} dropped by the interface\n",
+            p.point, p.captured, p.received, p.dropped, p.if_dropped
+        );
+    }
+    s
 }
 
 /// One line per packet for progress: `[point] src > dst proto … ttl N`.

@@ -120,7 +120,7 @@ pub async fn run(a: CaptureArgs) -> Result<Outcome, Failure> {
     };
     let probe = a.probe.zip(a.to);
     let (filter, pts) = (a.filter.clone(), points.clone());
-    let captured = tokio::task::spawn_blocking(move || {
+    let run = tokio::task::spawn_blocking(move || {
         let announce = || {
             eprintln!(
                 "capturing on {} point(s){}…",
@@ -144,6 +144,12 @@ pub async fn run(a: CaptureArgs) -> Result<Outcome, Failure> {
         })
     })
     .await??;
+    eprint!("{}", session::stats_text(&run.stats));
+    let dropped: u32 = run.stats.iter().map(|p| p.dropped + p.if_dropped).sum();
+    if dropped > 0 {
+        eprintln!("warning: {dropped} packet(s) dropped before ovnscope saw them: a packet not seen at a point may have been one");
+    }
+    let captured = run.packets;
     let point_names: Vec<String> = points.iter().map(|p| p.name.clone()).collect();
     let observations: Vec<_> = captured.iter().map(|c| c.obs.clone()).collect();
     let (outcome, report) = super::explain::answer(&point_names, observations, &names, a.validate, a.format)?;
