@@ -84,6 +84,7 @@ fn open(p: &Point, filter: Option<&str>) -> Result<pcap::Capture<pcap::Active>, 
     }
     let hint = |e: pcap::Error| {
         let m = e.to_string();
+        let m = format!("interface {}: {m}", p.iface);
         if m.contains("ermission") || m.contains("not permitted") {
             format!("{m}; capture needs root (CAP_NET_RAW)")
         } else if m.contains("No such device") || m.contains("doesn't exist") {
@@ -133,7 +134,10 @@ pub fn start(points: &[Point], filter: Option<&str>) -> Result<Session, LiveErro
                     c
                 }
                 Err(msg) => {
-                    let _ = ready_tx.send(Err(LiveError::Open { point: p.name.clone(), msg }));
+                    let _ = ready_tx.send(Err(LiveError::Open {
+                        point: p.name.clone(),
+                        msg,
+                    }));
                     return None;
                 }
             };

@@ -93,7 +93,25 @@ pub fn live_capture_explained_and_written() {
         "1",
     ]);
     assert_eq!(code, 3, "{err}");
-    assert!(err.contains("capture on x failed") && err.contains("nosuch0"), "{err}");
+    assert!(err.contains("cannot capture at point x") && err.contains("nosuch0"), "{err}");
+    // One good point and one in a namespace that does not exist: the command stops cleanly,
+    // naming the bad one (no hang, the good one's capture ended).
+    let (code, _, err) = l.ovnscope(&[
+        "capture",
+        "--nb-db",
+        &l.nb_sock(),
+        "--point",
+        &format!("good=eth0@{}", l.ns("pod2")),
+        "--point",
+        "bad=eth0@ovst-nosuchns",
+        "--duration",
+        "30",
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("cannot capture at point bad") && err.contains("no network namespace ovst-nosuchns"),
+        "{err}"
+    );
 }
 
 /// `capture --pod … --to <a pod on worker-2> --probe icmp` in the centralised lab: the points

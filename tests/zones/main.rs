@@ -1668,6 +1668,45 @@ fn conntrack_follow_streams_a_tcp_lifecycle_like_conntrack_e() {
 fn capture_chooses_its_points_and_sends_the_probe() {
     let l = lab();
     let z = "worker-1";
+    let veth = l.run(
+        "ovs-vsctl",
+        &[
+            &format!("--db={}", l.ovs(z)),
+            "--bare",
+            "--columns=name",
+            "find",
+            "Interface",
+            "external_ids:iface-id=network-trace_nettools-dual-pod",
+        ],
+    );
+    let veth = veth.trim().to_string();
+    // tcpdump on the same four interfaces at the same time, the oracle for what libpcap in
+    // ovnscope sees there.
+    let dir = tempfile::tempdir().unwrap();
+    let oracle: Vec<(String, std::process::Child, PathBuf)> = [
+        ("pod:network-trace/nettools-dual-pod", l.ns("pod1"), "eth0".to_string()),
+        (veth.as_str(), l.ns(z), veth.clone()),
+        ("ens2f0np0", l.ns(z), "ens2f0np0".to_string()),
+        ("bastion-in", l.ns("bastion"), format!("eth-{z}")),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (point, ns, iface))| {
+        let file = dir.path().join(format!("{i}.pcap"));
+        let mut c = Command::new("ip")
+            .args(["netns", "exec", &ns, "tcpdump", "-U", "-i", &iface, "-w"])
+            .arg(&file)
+            .arg("icmp")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(c.stderr.take().unwrap()), &mut line).unwrap();
+        assert!(line.contains("listening on"), "{line}");
+        (point.to_string(), c, file)
+    })
+    .collect();
     let out = Command::new(env!("CARGO_BIN_EXE_ovnscope"))
         .args(l.zone_args(
             "capture",
@@ -1692,18 +1731,52 @@ fn capture_chooses_its_points_and_sends_the_probe() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    let veth = l.run(
-        "ovs-vsctl",
-        &[
-            &format!("--db={}", l.ovs(z)),
-            "--bare",
-            "--columns=name",
-            "find",
-            "Interface",
-            "external_ids:iface-id=network-trace_nettools-dual-pod",
-        ],
-    );
-    let veth = veth.trim();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Per point: (source, destination, ICMP type, seq, TTL) of every packet, from tcpdump's
+    // `-v` text and from ovnscope's progress lines; and libpcap's counters in ovnscope.
+    let header = regex::Regex::new(r"ttl (\d+),.*\n\s+(\S+) > (\S+): ICMP echo (request|reply), id \d+, seq (\d+)").unwrap();
+    let ours = regex::Regex::new(r"\[(.+?)\] (\S+) > (\S+) icmp echo (request|reply) id \d+ seq (\d+) ttl (\d+)").unwrap();
+    for (point, mut c, file) in oracle {
+        l.run("kill", &["-TERM", &c.id().to_string()]);
+        let _ = c.wait();
+        let text = l.run("tcpdump", &["-nn", "-v", "-r", &file.display().to_string()]);
+        let mut want: Vec<[String; 5]> = header
+            .captures_iter(&text)
+            .map(|m| {
+                [
+                    m[2].to_string(),
+                    m[3].to_string(),
+                    m[4].to_string(),
+                    m[5].to_string(),
+                    m[1].to_string(),
+                ]
+            })
+            .collect();
+        let mut got: Vec<[String; 5]> = ours
+            .captures_iter(&err)
+            .filter(|m| m[1] == point)
+            .map(|m| {
+                [
+                    m[2].to_string(),
+                    m[3].to_string(),
+                    m[4].to_string(),
+                    m[5].to_string(),
+                    m[6].to_string(),
+                ]
+            })
+            .collect();
+        want.sort();
+        got.sort();
+        assert_eq!(want.len(), 6, "three echoes and replies at {point}: {text}");
+        assert_eq!(got, want, "at {point}");
+        assert!(
+            err.contains(&format!(
+                "  {point}: 6 captured; libpcap: 6 received, 0 dropped (buffer full), 0 dropped by the interface"
+            )),
+            "{err}"
+        );
+    }
+    let veth = veth.as_str();
     let addr = l.run("ip", &["-n", &l.ns("pod1"), "-o", "-4", "addr", "show", "dev", "eth0"]);
     assert!(addr.contains("10.128.2.43/"), "{addr}");
     let node_links = l.run("ip", &["-n", &l.ns(z), "-o", "link", "show"]);
