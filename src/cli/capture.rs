@@ -152,7 +152,16 @@ pub async fn run(a: CaptureArgs) -> Result<Outcome, Failure> {
     let captured = run.packets;
     let point_names: Vec<String> = points.iter().map(|p| p.name.clone()).collect();
     let observations: Vec<_> = captured.iter().map(|c| c.obs.clone()).collect();
-    let (outcome, report) = super::explain::answer(&point_names, observations, &names, a.validate, a.format)?;
+    // The entries that hold each NAT, read right after the capture (they outlive its packets by
+    // their timeouts): the node's datapath, and the kernel tables where --point points are.
+    let mut outside: Vec<String> = a.points.iter().filter_map(|p| Point::parse(p)?.netns).collect();
+    outside.sort();
+    outside.dedup();
+    let (tables, notes) = super::conntrack::tables(&a.db, &outside).await;
+    for n in notes {
+        eprintln!("note: conntrack not cited from {n}");
+    }
+    let (outcome, report) = super::explain::answer(&point_names, observations, &names, a.validate, a.format, &tables)?;
     if let Some(path) = &a.write {
         let what = report.comments();
         let packets: Vec<_> = captured

@@ -269,3 +269,56 @@ async fn follow(
         }
     }
 }
+
+/// The connection-tracking tables a live capture can cite: the node's userspace datapath (when
+/// its Open_vSwitch database is named) and the kernel tables of `netns` (capture points outside
+/// OVN, e.g. a bastion). What cannot be read is returned as a note, never an error: the capture
+/// stands without it.
+pub async fn tables(db: &DbArgs, netns: &[String]) -> (Vec<connections::Table>, Vec<String>) {
+    let (mut tables, mut notes) = (vec![], vec![]);
+    let v = if db.ovs_db.is_some() || db.cached.is_some() {
+        match load_all(db, &views::everything).await {
+            Ok(l) => Views::from_loaded(&l),
+            Err(e) => {
+                notes.push(format!("the node's databases: {e}"));
+                Views::from_loaded(&[])
+            }
+        }
+    } else {
+        Views::from_loaded(&[])
+    };
+    if let Some(ovs) = v.ovs.as_ref() {
+        let read = async {
+            let socket = unixctl::socket_in(&rundir(db), "ovs-vswitchd")?;
+            let text = unixctl::call(
+                &socket,
+                Command::DumpConntrack,
+                db.options().call_timeout.max(Duration::from_secs(1)),
+            )
+            .await?;
+            Ok::<_, Failure>((socket.display().to_string(), conntrack::parse(&text)?))
+        };
+        match read.await {
+            Ok((source, entries)) => {
+                let owners = connections::zones(ovs, v.sb.as_ref());
+                tables.push(connections::Table {
+                    source,
+                    entries: connections::explain(entries, &owners, v.nb.as_ref()),
+                })
+            }
+            Err(e) => notes.push(format!("the node's userspace datapath: {e}")),
+        }
+    }
+    for ns in netns {
+        let n = ns.clone();
+        match tokio::task::spawn_blocking(move || conntrack::kernel(Some(&n))).await {
+            Ok(Ok(entries)) => tables.push(connections::Table {
+                source: format!("kernel (netns {ns})"),
+                entries: connections::explain(entries, &Default::default(), v.nb.as_ref()),
+            }),
+            Ok(Err(e)) => notes.push(format!("netns {ns}: {e}")),
+            Err(e) => notes.push(format!("netns {ns}: {e}")),
+        }
+    }
+    (tables, notes)
+}

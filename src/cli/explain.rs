@@ -6,6 +6,7 @@ use crate::capture::decode::Observation;
 use crate::capture::file;
 use crate::db::nb::NbDb;
 use crate::db::{views, Conditions, Views};
+use crate::trace::connections;
 use crate::trace::report::{self, Report};
 use crate::wire;
 use clap::Args;
@@ -79,8 +80,9 @@ pub fn answer(
     names: &Names,
     validate: bool,
     format: Format,
+    conntrack: &[connections::Table],
 ) -> Result<(Outcome, Report), Failure> {
-    let r = match names {
+    let mut r = match names {
         Names::Zone(views) => {
             let validation = match (validate, views.nb.as_ref(), views.sb.as_ref()) {
                 (true, Some(nb), Some(sb)) => Some(report::validation(points, &observations, nb, sb, views.ovs.as_ref())?),
@@ -110,6 +112,7 @@ pub fn answer(
             Report::build_zones(points, observations, &refs, validation)
         }
     };
+    connections::cite(&mut r.packets, conntrack);
     let output = render(&r, format)?;
     let outcome = if r.disagrees() {
         Outcome::No { output, reason: None }
@@ -145,5 +148,6 @@ pub async fn run(a: ExplainArgs) -> Result<Outcome, Failure> {
         points.push(point.to_string());
     }
     let names = report_names(&a.db, a.validate).await?;
-    Ok(answer(&points, observations, &names, a.validate, a.format)?.0)
+    // Recorded captures: the tables' entries now would not be the ones of then.
+    Ok(answer(&points, observations, &names, a.validate, a.format, &[])?.0)
 }

@@ -46,7 +46,7 @@ pub enum Command {
     /// Recorded captures (pcap/pcapng, one per capture point) explained hop by hop; with
     /// --validate, checked against the logical flows.
     Explain(explain::ExplainArgs),
-    /// Live capture at several points (tcpdump, in network namespaces), explained, pcapng out.
+    /// Live capture at several points (libpcap in process, in network namespaces), explained, pcapng out.
     Capture(capture::CaptureArgs),
     /// The datapath's connection-tracking entries (ovs-vswitchd's dpctl/dump-conntrack), each
     /// zone named by the OVN object that owns it, each NAT by the rule behind it.

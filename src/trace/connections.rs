@@ -185,3 +185,148 @@ pub fn to_text(all: &[Explained]) -> String {
     }
     s
 }
+
+/// One place connection-tracking entries were read from (a datapath's table), explained.
+pub struct Table {
+    /// `kernel (netns X)` or the control socket.
+    pub source: String,
+    pub entries: Vec<Explained>,
+}
+
+/// The ICMP id a capture's packet key names (`icmp echo id N seq M`).
+fn icmp_id(what: &str) -> Option<&str> {
+    let rest = what.strip_prefix("icmp echo id ")?;
+    rest.split_whitespace().next()
+}
+
+/// An entry that holds the rewrite `old → new` of a packet's `side` (source or destination),
+/// seen in the packet's `forward` direction or in its reply.
+fn holds(x: &Explained, what: &str, forward: bool, dst_changed: bool, old: IpAddr, new: IpAddr) -> bool {
+    let e = &x.entry;
+    let proto = what.split_whitespace().next().unwrap_or_default();
+    if e.proto != proto || icmp_id(what).is_some_and(|id| e.orig.fields.get("id").is_some_and(|v| v != id)) {
+        return false;
+    }
+    match (forward, dst_changed) {
+        // SNAT: the original source, replies expected to the new one.
+        (true, false) => e.orig.src == old && e.reply.dst == new,
+        // DNAT: the original destination, replies from the new one.
+        (true, true) => e.orig.dst == old && e.reply.src == new,
+        // A reply's un-SNAT: the entry's original source is where it goes now.
+        (false, true) => e.orig.src == new && e.reply.dst == old,
+        // A reply's un-DNAT.
+        (false, false) => e.orig.dst == new && e.reply.src == old,
+    }
+}
+
+/// Adds to every address rewrite a capture report names the connection-tracking entry that
+/// holds it — the confirmation the guide gets from `conntrack -L` by hand — or says that none of
+/// the tables read holds one (a NAT the flows make but the datapath never committed, or one
+/// that expired before the capture ended).
+pub fn cite(packets: &mut [crate::trace::explain::Explained], tables: &[Table]) {
+    if tables.is_empty() {
+        return;
+    }
+    for p in packets {
+        let mut prev: Option<(Option<IpAddr>, Option<IpAddr>)> = None;
+        for r in &mut p.rows {
+            if !r.seen {
+                continue;
+            }
+            if let Some((ps, pd)) = prev {
+                let mut notes = vec![];
+                for (dst_changed, old, new) in [(false, ps, r.src), (true, pd, r.dst)] {
+                    let (Some(old), Some(new)) = (old, new) else { continue };
+                    if old == new {
+                        continue;
+                    }
+                    let found = tables.iter().find_map(|t| {
+                        t.entries
+                            .iter()
+                            .find(|x| holds(x, &p.key.what, p.key.forward, dst_changed, old, new))
+                            .map(|x| (t, x))
+                    });
+                    notes.push(match found {
+                        Some((t, x)) => format!(
+                            "conntrack ({}): zone {}{} holds it{}",
+                            t.source,
+                            x.entry.zone,
+                            x.owner
+                                .as_ref()
+                                .map(|o| format!(" = {o}"))
+                                .unwrap_or_else(|| " (not an OVN zone)".into()),
+                            x.entry.state.as_ref().map(|s| format!(", {s}")).unwrap_or_default()
+                        ),
+                        None => format!(
+                            "conntrack: no entry in {} holds {old} → {new} (never committed, or expired)",
+                            tables.iter().map(|t| t.source.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    });
+                }
+                if !notes.is_empty() {
+                    r.what = format!("{}; {}", r.what, notes.join("; "));
+                }
+            }
+            prev = Some((r.src, r.dst));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::conntrack::parse;
+    use crate::trace::explain::{Explained as Packet, Row};
+
+    fn row(point: &str, src: &str, dst: &str) -> Row {
+        Row {
+            point: point.into(),
+            seen: true,
+            number: Some(1),
+            src: src.parse().ok(),
+            dst: dst.parse().ok(),
+            src_mac: None,
+            dst_mac: None,
+            ttl: None,
+            vni: None,
+            what: "w".into(),
+            by: vec![],
+        }
+    }
+
+    #[test]
+    fn a_snat_is_cited_or_said_missing() {
+        let packet = |id: u32| Packet {
+            key: crate::capture::correlate::Key {
+                what: format!("icmp echo id {id} seq 1"),
+                forward: true,
+            },
+            rows: vec![row("pod", "10.128.2.43", "203.0.113.8"), row("nic", "198.18.0.9", "203.0.113.8")],
+            lost: None,
+        };
+        let entries = parse("icmp,orig=(src=10.128.2.43,dst=203.0.113.8,id=7,type=8,code=0),reply=(src=203.0.113.8,dst=198.18.0.9,id=7,type=0,code=0),zone=5,timeout=29\n").unwrap();
+        let owners = BTreeMap::from([(
+            5,
+            Owner::Router {
+                name: "GR_worker-1".into(),
+                snat: true,
+            },
+        )]);
+        let tables = [Table {
+            source: "vswitchd".into(),
+            entries: explain(entries, &owners, None),
+        }];
+        // Its entry (same ICMP id), and another ping's, that no entry holds.
+        let mut packets = vec![packet(7), packet(8)];
+        cite(&mut packets, &tables);
+        assert_eq!(packets[0].rows[0].what, "w");
+        assert_eq!(
+            packets[0].rows[1].what,
+            "w; conntrack (vswitchd): zone 5 = GR_worker-1 SNAT zone holds it"
+        );
+        assert_eq!(
+            packets[1].rows[1].what,
+            "w; conntrack: no entry in vswitchd holds 10.128.2.43 → 198.18.0.9 (never committed, or expired)"
+        );
+    }
+}

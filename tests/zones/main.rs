@@ -1805,9 +1805,37 @@ fn capture_chooses_its_points_and_sends_the_probe() {
         .collect();
     assert_eq!(forward.len(), 3, "three echoes");
     let rule = l.nbctl(z, &["--bare", "--columns=_uuid", "find", "NAT", "logical_ip=10.128.2.43"]);
+    // The SNAT zone ovn-controller gave the gateway router: `ct-zone-<its datapath>_snat`, the
+    // datapath by its Southbound uuid (23.03) or its name (25.03).
+    let ids = l.run(
+        "ovs-vsctl",
+        &[&format!("--db={}", l.ovs(z)), "get", "Bridge", "br-int", "external_ids"],
+    );
+    let dp = l.sbctl(
+        z,
+        &[
+            "--bare",
+            "--columns=_uuid",
+            "find",
+            "Datapath_Binding",
+            "external_ids:name=GR_worker-1",
+        ],
+    );
+    let snat_zone = [dp.trim(), "GR_worker-1"]
+        .iter()
+        .find_map(|d| {
+            let re = regex::Regex::new(&format!(r#"ct-zone-{d}_snat"?="?(\d+)"#)).unwrap();
+            re.captures(&ids).map(|c| c[1].to_string())
+        })
+        .unwrap_or_else(|| panic!("no SNAT zone of GR_worker-1 in {ids}"));
     for p in forward {
         let nic = p["rows"][2]["what"].as_str().unwrap();
         assert!(nic.contains(&format!("by snat rule {}", &rule.trim()[..8])), "{nic}");
+        // The entry that holds the SNAT, read from the node's datapath after the capture.
+        assert!(
+            nic.contains("ovs-vswitchd.") && nic.contains(&format!("): zone {snat_zone} = GR_worker-1 SNAT zone holds it")),
+            "{nic}"
+        );
         assert_eq!(p["rows"][3]["seen"], true, "seen at the bastion too");
     }
 }
