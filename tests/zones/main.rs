@@ -1734,37 +1734,20 @@ fn capture_chooses_its_points_and_sends_the_probe() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     // Per point: (source, destination, ICMP type, seq, TTL) of every packet, from tcpdump's
     // `-v` text and from ovnscope's progress lines; and libpcap's counters in ovnscope.
-    let header = regex::Regex::new(r"ttl (\d+),.*\n\s+(\S+) > (\S+): ICMP echo (request|reply), id \d+, seq (\d+)").unwrap();
-    let ours = regex::Regex::new(r"\[(.+?)\] (\S+) > (\S+) icmp echo (request|reply) id \d+ seq (\d+) ttl (\d+)").unwrap();
+    let header =
+        regex::Regex::new(r"ttl (?<ttl>\d+),.*\n\s+(?<src>\S+) > (?<dst>\S+): ICMP echo (?<kind>request|reply), id \d+, seq (?<seq>\d+)")
+            .unwrap();
+    let ours = regex::Regex::new(
+        r"\[(?<point>.+?)\] (?<src>\S+) > (?<dst>\S+) icmp echo (?<kind>request|reply) id \d+ seq (?<seq>\d+) ttl (?<ttl>\d+)",
+    )
+    .unwrap();
+    let fields = |m: regex::Captures| ["src", "dst", "kind", "seq", "ttl"].map(|k| m[k].to_string());
     for (point, mut c, file) in oracle {
         l.run("kill", &["-TERM", &c.id().to_string()]);
         let _ = c.wait();
         let text = l.run("tcpdump", &["-nn", "-v", "-r", &file.display().to_string()]);
-        let mut want: Vec<[String; 5]> = header
-            .captures_iter(&text)
-            .map(|m| {
-                [
-                    m[2].to_string(),
-                    m[3].to_string(),
-                    m[4].to_string(),
-                    m[5].to_string(),
-                    m[1].to_string(),
-                ]
-            })
-            .collect();
-        let mut got: Vec<[String; 5]> = ours
-            .captures_iter(&err)
-            .filter(|m| m[1] == point)
-            .map(|m| {
-                [
-                    m[2].to_string(),
-                    m[3].to_string(),
-                    m[4].to_string(),
-                    m[5].to_string(),
-                    m[6].to_string(),
-                ]
-            })
-            .collect();
+        let mut want: Vec<[String; 5]> = header.captures_iter(&text).map(fields).collect();
+        let mut got: Vec<[String; 5]> = ours.captures_iter(&err).filter(|m| m["point"] == point).map(fields).collect();
         want.sort();
         got.sort();
         assert_eq!(want.len(), 6, "three echoes and replies at {point}: {text}");
@@ -1777,6 +1760,42 @@ fn capture_chooses_its_points_and_sends_the_probe() {
         );
     }
     let veth = veth.as_str();
+    // `explain` of tcpdump's four files (taken by hand, as the guide does) gives capture's table:
+    // the same packets, rows and explanations (bar the conntrack entries only a live run reads).
+    let names = ["pod:network-trace/nettools-dual-pod", veth, "ens2f0np0", "bastion-in"];
+    let mut args: Vec<String> = vec![];
+    for (i, n) in names.iter().enumerate() {
+        args.push("--capture".into());
+        args.push(format!("{n}={}", dir.path().join(format!("{i}.pcap")).display()));
+    }
+    args.extend(["-f".to_string(), "json".to_string()]);
+    let explained = l.zone_json("explain", z, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let captured: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let table = |doc: &Value| -> Vec<Vec<(String, String, String)>> {
+        doc["packets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p["rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        let what = r["what"].as_str().unwrap_or_default();
+                        let what = what.split("; conntrack").next().unwrap().to_string();
+                        (
+                            r["point"].as_str().unwrap().to_string(),
+                            format!("{} {} {}", r["src"], r["dst"], r["ttl"]),
+                            what,
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(table(&explained), table(&captured));
+    assert_eq!(explained["packets"].as_array().unwrap().len(), 6);
     let addr = l.run("ip", &["-n", &l.ns("pod1"), "-o", "-4", "addr", "show", "dev", "eth0"]);
     assert!(addr.contains("10.128.2.43/"), "{addr}");
     let node_links = l.run("ip", &["-n", &l.ns(z), "-o", "link", "show"]);
