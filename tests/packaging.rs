@@ -52,7 +52,13 @@ fn image_has_every_guide_tool_graphviz_and_ovnscope() {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
+        // Fedora's name (the column this Containerfile installs); each line also names the
+        // Debian package and a command it provides.
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(cols.len(), 3, "fedora debian command: {l}");
+            cols[0].to_string()
+        })
         .collect();
     for t in GUIDE_TOOLS.iter().chain(&["graphviz", "python3"]) {
         assert!(list.iter().any(|p| p == t), "packaging/nettools-packages.txt lacks {t}");
@@ -60,7 +66,7 @@ fn image_has_every_guide_tool_graphviz_and_ovnscope() {
     let cf = read("Containerfile");
     // The list is installed as a whole, from the one file.
     assert!(cf.contains("COPY packaging/nettools-packages.txt /tmp/nettools-packages.txt"));
-    assert!(cf.contains("grep -v '^#' /tmp/nettools-packages.txt | xargs dnf -y install"));
+    assert!(cf.contains("awk '!/^#/ && NF {print $1}' /tmp/nettools-packages.txt | xargs dnf -y install"));
     // Multi-stage: ovnscope is compiled, then copied into the runtime image with its plugin
     // names, completions and man page.
     assert!(cf.contains("cargo build --release --locked --bin ovnscope"));
