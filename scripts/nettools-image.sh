@@ -55,5 +55,9 @@ ln -s ovnscope "$ctx/image/usr/local/bin/oc-ovnscope"
 "$bin" completions bash > "$ctx/image/usr/share/bash-completion/completions/ovnscope"
 "$bin" man > "$ctx/image/usr/local/share/man/man1/ovnscope.1"
 
+old=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 podman "${F[@]}" build "${U[@]}" --quiet -t "$IMAGE" -f "$ctx/Containerfile.debian" "$ctx" >/dev/null
+new=$(podman image inspect --format '{{.Id}}' "$IMAGE")
+# The image this one replaces (now untagged) goes; only that one, and only if nothing uses it.
+if [ -n "$old" ] && [ "$old" != "$new" ]; then podman rmi "$old" >/dev/null 2>&1 || true; fi
 echo "$IMAGE"
