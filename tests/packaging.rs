@@ -475,3 +475,26 @@ fn completions_man_version_and_plugin_names() {
         assert!(run(p.to_str().unwrap(), &["--version"]).starts_with(plugin));
     }
 }
+
+/// `serve` reads one zone's live databases: its help offers none of the other sources, and
+/// each is refused with a usage error (exit 2) naming what to give instead.
+#[test]
+fn serve_help_offers_only_what_serve_takes() {
+    let bin = env!("CARGO_BIN_EXE_ovnscope");
+    let help = std::process::Command::new(bin).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for hidden in ["--must-gather", "--cluster", "--serve ", "--kube", "--context", "--node"] {
+        assert!(!help.contains(hidden), "{hidden} in serve --help:\n{help}");
+    }
+    for shown in ["--ovs-db", "--nb-db", "--sb-db", "--listen", "--tls-cert"] {
+        assert!(help.contains(shown), "{shown} missing from serve --help");
+    }
+    for refused in [&["--kube"][..], &["--cluster", "/nonexistent"], &["--node", "worker-1"]] {
+        let o = std::process::Command::new(bin).arg("serve").args(refused).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "serve {refused:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("serve reads one zone's live databases"),
+            "serve {refused:?}"
+        );
+    }
+}

@@ -56,6 +56,17 @@ pub enum Command {
     Detrace(detrace::DetraceArgs),
     /// Serve this node's zone over JSON-RPC 2.0 (HTTP and WebSocket) from a live cache: the
     /// same questions as the commands, the same JSON; for the DaemonSet (see manifests/).
+    // serve reads one zone's live databases: the options naming other sources are refused
+    // there, so its help does not offer them.
+    #[command(
+        mut_arg("must_gather", |a| a.hide(true)),
+        mut_arg("node", |a| a.hide(true)),
+        mut_arg("cluster", |a| a.hide(true)),
+        mut_arg("serve", |a| a.hide(true)),
+        mut_arg("kube", |a| a.hide(true)),
+        mut_arg("context", |a| a.hide(true)),
+        mut_arg("kube_namespace", |a| a.hide(true))
+    )]
     Serve(serve::ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {

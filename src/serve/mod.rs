@@ -23,7 +23,7 @@ pub fn run(a: ServeArgs) -> Result<Outcome, Failure> {
 }
 
 async fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
-    if a.db.must_gather.is_some() || a.db.cluster.is_some() || a.db.serve.is_some() {
+    if a.db.must_gather.is_some() || a.db.cluster.is_some() || a.db.serve.is_some() || a.db.kube || a.db.node.is_some() {
         return Err(
             UsageError("serve reads one zone's live databases: give --ovs-db/--nb-db/--sb-db (or the default sockets)".into()).into(),
         );
