@@ -75,6 +75,12 @@ pub struct TraceArgs {
     /// first listed.
     #[arg(long, value_name = "IP[:PORT]")]
     pub lb_dst: Option<crate::lflow::LbDst>,
+    /// Skip the logical flows that use chassis template variables (`^NODEIP`, NodePort and
+    /// template load balancers), as ovn-trace does: it never fills them, so on that traffic it
+    /// is wrong. By default they are expanded with the values the inport's chassis has
+    /// (Chassis_Template_Var), as its ovn-controller does, and each such flow says so.
+    #[arg(long)]
+    pub ovn_trace_compat: bool,
     /// With --microflow on a live server: read the Southbound's logical flows all at once, or
     /// only for the datapaths the packet reaches (ovn-trace reads all; at 13k pods that is
     /// seconds and a gigabyte).
@@ -118,6 +124,7 @@ fn trace_options(a: &TraceArgs) -> Options {
         ct: a.ct.clone(),
         lb_dst: a.lb_dst,
         conntrack: false,
+        ovn_trace_compat: a.ovn_trace_compat,
     }
 }
 

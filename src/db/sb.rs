@@ -68,6 +68,10 @@ pub const PIPELINE: &[TableSpec] = &[
         table: "FDB",
         columns: &["mac", "dp_key", "port_key"],
     },
+    TableSpec {
+        table: "Chassis_Template_Var",
+        columns: &["chassis", "variables"],
+    },
 ];
 
 pub const LOGICAL_FLOWS: &[TableSpec] = &[
@@ -226,6 +230,9 @@ pub struct SbDb {
     pub port_groups: BTreeMap<String, Vec<String>>,
     pub load_balancers: BTreeMap<Uuid, SbLoadBalancer>,
     pub fdb: Vec<Fdb>,
+    /// Chassis template variables (`^NAME` in flows), by chassis name: ovn-controller on each
+    /// chassis expands them with its own values.
+    pub template_vars: BTreeMap<String, Map>,
 }
 
 fn rows<'a, T>(l: &'a Loaded, table: &'a str, f: impl Fn(RowView<'a>) -> T + 'a) -> BTreeMap<Uuid, T> {
@@ -319,6 +326,9 @@ impl SbDb {
                     dp_key: r.int("dp_key").unwrap_or(0),
                     port_key: r.int("port_key").unwrap_or(0),
                 })
+                .collect(),
+            template_vars: RowView::all(&l.snapshot, "Chassis_Template_Var")
+                .map(|r| (r.str("chassis"), r.map("variables")))
                 .collect(),
         }
     }

@@ -47,10 +47,18 @@ impl<'c> LiveSb<'c> {
     /// the number of datapaths.
     pub async fn start(client: &'c Client, whole: Option<bool>) -> Result<LiveSb<'c>> {
         let mut loaded = start_live(client, DbKind::Sb).await?;
-        let shared: Vec<TableSpec> = ["Address_Set", "Port_Group", "Load_Balancer", "FDB", "Logical_DP_Group"]
-            .into_iter()
-            .map(spec)
-            .collect();
+        let shared: Vec<TableSpec> = [
+            "Address_Set",
+            "Port_Group",
+            "Load_Balancer",
+            "FDB",
+            "Logical_DP_Group",
+            "Chassis_Template_Var",
+            "Chassis",
+        ]
+        .into_iter()
+        .map(spec)
+        .collect();
         let mut with_dps = shared.clone();
         with_dps.push(spec("Datapath_Binding"));
         fetch_into(client, &mut loaded, &with_dps, &Conditions::new()).await?;

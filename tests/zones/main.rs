@@ -1419,6 +1419,116 @@ fn conntrack_entries_named_like_ovn_controller_records_them() {
     assert!(err.contains("cannot connect to /nonexistent/ovs-vswitchd.1.ctl"), "{err}");
 }
 
+/// A NodePort-style template load balancer (`^NODEIP:^NODEPORT`, values in
+/// Chassis_Template_Var for the node's chassis, as OVN-Kubernetes writes them): real traffic
+/// reaches the backend (tcpdump at the backend pod), and so does ovnscope's trace — each flow with
+/// template variables says what it expanded and that ovn-trace skips it; ovn-trace cannot parse
+/// those flows and misses the load balancer; `--ovn-trace-compat` reproduces ovn-trace step for
+/// step.
+fn template_load_balancer_reaches_the_backend_where_ovn_trace_skips_it() {
+    let l = lab();
+    let z = "worker-1";
+    let chassis = l.sysid(z);
+    let tv = l.nbctl(
+        z,
+        &[
+            "create",
+            "Chassis_Template_Var",
+            &format!("chassis={chassis}"),
+            "variables:NODEIP=198.18.0.9",
+            "variables:NODEPORT=30080",
+        ],
+    );
+    let lb = l.nbctl(
+        z,
+        &[
+            "create",
+            "Load_Balancer",
+            "name=lb-nodeport-template",
+            "protocol=tcp",
+            "options:template=true",
+            "options:address-family=ipv4",
+            r#"vips:"^NODEIP:^NODEPORT"="10.128.2.44:8080""#,
+        ],
+    );
+    let (tv, lb) = (tv.trim().to_string(), lb.trim().to_string());
+    l.nbctl(z, &["ls-lb-add", z, &lb]);
+    l.nbctl(z, &["--wait=hv", "sync"]);
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 198.18.0.9 && ip.ttl == 64 && tcp.src == 40000 && tcp.dst == 30080 && tcp.flags == 2";
+    let trace = |extra: &[&str]| {
+        let mut a = vec!["trace", "--microflow", m, "--ct", "new"];
+        a.extend(extra);
+        let v = l.zone_args(a[0], z, &a[1..]);
+        let (code, out, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let ours = trace(&[]);
+    let ours_minimal = trace(&["--minimal"]);
+    // Real traffic: a SYN from the pod to the node port, as the backend pod sees it.
+    let seen = tcpdump_during(&l.ns("pod2"), "eth0", "tcp[tcpflags] & tcp-syn != 0", 1, || {
+        let _ = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &l.ns("pod1"),
+                "socat",
+                "-u",
+                "/dev/null",
+                "TCP:198.18.0.9:30080,connect-timeout=2",
+            ])
+            .output();
+    });
+    let theirs = Command::new("ovn-trace")
+        .args([&format!("--db={}", l.sb(z)), "--ct=new", z, m])
+        .output()
+        .unwrap();
+    let (theirs_out, theirs_err) = (
+        String::from_utf8_lossy(&theirs.stdout).to_string(),
+        String::from_utf8_lossy(&theirs.stderr).to_string(),
+    );
+    let compat = trace(&["--ovn-trace-compat"]);
+    for args in [&["lb-del", lb.as_str()][..], &["destroy", "Chassis_Template_Var", tv.as_str()]] {
+        l.nbctl(z, args);
+    }
+    l.nbctl(z, &["--wait=hv", "sync"]);
+
+    assert!(
+        seen.contains("10.128.2.43.") && seen.contains("> 10.128.2.44.8080: Flags [S]"),
+        "the backend gets the SYN: {seen}"
+    );
+    assert!(seen.contains("ttl 63"), "{seen}");
+    assert!(ours.contains("verdict: output network-trace_nettools-pod-2"), "{ours}");
+    assert!(
+        ours_minimal.contains(
+            "output(\"network-trace_nettools-pod-2\"); /* 0a:58:0a:80:02:01 > 0a:58:0a:80:02:2c, 10.128.2.43 > 10.128.2.44, ttl 63 */"
+        ),
+        "the headers tcpdump saw: {ours_minimal}"
+    );
+    assert!(ours.contains("ct_lb_mark(backends=10.128.2.44:8080);"), "{ours}");
+    assert!(
+        ours.contains(&format!(
+            "/* chassis template variables of {chassis}: ^NODEIP = 198.18.0.9, ^NODEPORT = 30080; ovn-trace skips this flow (it never fills them) */"
+        )),
+        "{ours}"
+    );
+    // ovn-trace cannot parse the template flows and never reaches the backend.
+    assert!(
+        theirs_err.contains("^NODEIP") && theirs_err.contains("parsing expression failed"),
+        "{theirs_err}"
+    );
+    assert!(!theirs_out.contains("network-trace_nettools-pod-2"), "{theirs_out}");
+    // --ovn-trace-compat: ovn-trace's steps, one for one.
+    let want = ovn_trace_steps(&theirs_out);
+    assert!(!want.is_empty(), "{theirs_out}");
+    assert_eq!(
+        ovn_trace_steps(&compat),
+        want,
+        "ovnscope --ovn-trace-compat:\n{compat}\novn-trace:\n{theirs_out}"
+    );
+    assert!(!compat.contains("template variables"), "{compat}");
+}
+
 /// The state and the four addresses of an event line of `conntrack -E` (`[NEW] tcp 6 120 SYN_SENT
 /// src=… dst=… sport=… dport=… [UNREPLIED] src=… dst=… …`), read by this test.
 fn conntrack_e_line(line: &str) -> (String, String, Vec<String>) {
@@ -1908,6 +2018,7 @@ fn main() {
         snat_port_range_is_named_and_used_on_the_wire,
         conntrack_entries_named_like_ovn_controller_records_them,
         conntrack_follow_streams_a_tcp_lifecycle_like_conntrack_e,
+        template_load_balancer_reaches_the_backend_where_ovn_trace_skips_it,
         capture_chooses_its_points_and_sends_the_probe,
         an_unnamed_namespace_is_found_through_its_process,
         serve::fan_out_over_serves_answers_like_the_zones,

@@ -42,6 +42,10 @@ pub struct Options {
     /// committed decides a later packet's state and a reply's un-NAT, instead of ovn-trace's
     /// fixed default. (`ct` states still come first.)
     pub conntrack: bool,
+    /// Skip the flows that use chassis template variables, as ovn-trace does (it never fills
+    /// them); by default they are expanded with the values of the inport's chassis, as that
+    /// chassis's ovn-controller does.
+    pub ovn_trace_compat: bool,
 }
 
 struct Port {
@@ -53,6 +57,7 @@ struct Port {
     peer_name: Option<String>,
     distributed: Option<String>,
     security: Vec<String>,
+    chassis: Option<Uuid>,
 }
 
 /// (datapath, egress?, table number).
@@ -63,6 +68,45 @@ struct Compiled<'a> {
     matcher: Result<Expr, String>,
     stmts: Vec<Stmt>,
     omit: bool,
+    /// The chassis template variables the flow uses, as expanded (`^NODEIP = 198.18.0.9`).
+    templates: Option<String>,
+    /// Not considered at all (`--ovn-trace-compat` and a flow with template variables).
+    skip: bool,
+}
+
+/// `text` with every `^NAME` of `vars` replaced by its value, and the names replaced (or left,
+/// when `vars` lacks them: ovn-controller then reads them as the literal string).
+fn expand_templates(text: &str, vars: Option<&BTreeMap<String, String>>) -> (String, Vec<(String, Option<String>)>) {
+    let mut out = String::with_capacity(text.len());
+    let mut used = vec![];
+    let mut rest = text;
+    while let Some(i) = rest.find('^') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let n = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        let name = &after[..n];
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            out.push('^');
+            rest = after;
+            continue;
+        }
+        let value = vars.and_then(|v| v.get(name)).cloned();
+        match &value {
+            Some(v) => out.push_str(v),
+            None => {
+                out.push('^');
+                out.push_str(name);
+            }
+        }
+        if !used.iter().any(|(u, _)| u == name) {
+            used.push((name.to_string(), value));
+        }
+        rest = &after[n..];
+    }
+    out.push_str(rest);
+    (out, used)
 }
 
 /// The executor over one Southbound database.
@@ -92,6 +136,8 @@ pub struct Executor<'a> {
     cluster: Option<Rc<Cluster<'a>>>,
     siblings: RefCell<HashMap<String, Rc<Executor<'a>>>>,
     options: Options,
+    /// The chassis this run's flows are expanded for (the inport's) and its template variables.
+    templates: RefCell<Option<(String, BTreeMap<String, String>)>>,
 }
 
 /// A load balancer backend as `--lb-dst` names it, as ovn-trace takes it: `IP`, `IP:PORT` or
@@ -231,6 +277,7 @@ impl<'a> Executor<'a> {
                         .then(|| pb.options.get("distributed-port").cloned())
                         .flatten(),
                     security: pb.port_security.clone(),
+                    chassis: pb.chassis,
                 },
             );
         }
@@ -294,7 +341,23 @@ impl<'a> Executor<'a> {
             cluster: None,
             siblings: RefCell::new(HashMap::new()),
             options: opts.clone(),
+            templates: RefCell::new(None),
         })
+    }
+
+    /// Expands template variables for the chassis `inport` is bound to (none: left as they are);
+    /// a different chassis than the last run's recompiles the tables.
+    fn use_chassis_of(&self, inport: &str) {
+        let now = self
+            .ports
+            .get(inport)
+            .and_then(|p| p.chassis)
+            .and_then(|c| self.sb.chassis.get(&c))
+            .and_then(|c| self.sb.template_vars.get(&c.name).map(|v| (c.name.clone(), v.clone())));
+        if *self.templates.borrow() != now {
+            self.compiled.borrow_mut().clear();
+            *self.templates.borrow_mut() = now;
+        }
     }
 
     /// An executor for `zone` of `cluster`: a packet sent to a `remote` port continues, as on
@@ -379,14 +442,47 @@ impl<'a> Executor<'a> {
             .map(|v| {
                 v.iter()
                     .map(|f| {
-                        let matcher = expr::parse(&f.match_).map_err(|e| e.to_string());
-                        let stmts = lang::parse(&f.actions);
+                        let templates = self.templates.borrow();
+                        let vars = templates.as_ref().map(|(_, v)| v);
+                        let (m, mut used) = expand_templates(&f.match_, vars);
+                        let (a, used_a) = expand_templates(&f.actions, vars);
+                        for u in used_a {
+                            if !used.iter().any(|(n, _)| *n == u.0) {
+                                used.push(u);
+                            }
+                        }
+                        let mut matcher = expr::parse(&m).map_err(|e| e.to_string());
+                        let undefined: Vec<&str> = used.iter().filter(|(_, v)| v.is_none()).map(|(n, _)| n.as_str()).collect();
+                        if !undefined.is_empty() {
+                            let on = templates
+                                .as_ref()
+                                .map(|(c, _)| format!("chassis {c}"))
+                                .unwrap_or_else(|| "the inport's chassis (none found)".into());
+                            matcher = Err(format!(
+                                "it uses chassis template variable(s) ^{} that {on} does not define",
+                                undefined.join(", ^")
+                            ));
+                        }
+                        let stmts = lang::parse(&a);
                         let omit = omittable(&matcher, &stmts, table);
+                        let note = (!used.is_empty()).then(|| {
+                            let vals: Vec<String> = used
+                                .iter()
+                                .map(|(n, v)| format!("^{n} = {}", v.as_deref().unwrap_or("?")))
+                                .collect();
+                            format!(
+                                "chassis template variables of {}: {}; ovn-trace skips this flow (it never fills them)",
+                                templates.as_ref().map(|(c, _)| c.as_str()).unwrap_or("?"),
+                                vals.join(", ")
+                            )
+                        });
                         Compiled {
                             flow: f,
                             matcher,
                             stmts,
-                            omit,
+                            omit: omit && note.is_none(),
+                            skip: note.is_some() && self.options.ovn_trace_compat,
+                            templates: note,
                         }
                     })
                     .collect()
@@ -413,6 +509,7 @@ impl<'a> Executor<'a> {
         let dp = self
             .datapath_of(&flow.inport)
             .ok_or_else(|| Error::UnknownPort(flow.inport.clone()))?;
+        self.use_chassis_of(&flow.inport);
         let mut f = flow.clone();
         let mut children = vec![];
         self.trace(dp, &mut f, 0, false, &mut children);
@@ -489,7 +586,7 @@ impl<'a> Executor<'a> {
             };
             let mut chosen: Option<&Compiled> = None;
             let mut tied = vec![];
-            for c in flows.iter() {
+            for c in flows.iter().filter(|c| !c.skip) {
                 if chosen.is_some_and(|ch| ch.flow.priority != c.flow.priority) {
                     break;
                 }
@@ -524,6 +621,11 @@ impl<'a> Executor<'a> {
                 continue;
             }
             let mut children = vec![];
+            if let Some(t) = &c.templates {
+                children.push(Node::Note {
+                    text: format!("/* {t} */"),
+                });
+            }
             self.actions(&self.at(dp, table, egress, c.flow), &c.stmts, flow, &mut children);
             out.push(Node::Table {
                 datapath: self.dp_name(dp),
@@ -741,6 +843,28 @@ impl<'a> Executor<'a> {
 mod tests {
     use super::fixture::{run, two_switches, PKT};
     use super::*;
+
+    #[test]
+    fn template_variables_expand_with_the_chassis_values() {
+        let vars = BTreeMap::from([
+            ("NODEIP".to_string(), "198.18.0.9".to_string()),
+            ("NODEPORT".to_string(), "30080".to_string()),
+        ]);
+        let (text, used) = expand_templates("ip4.dst == ^NODEIP && tcp.dst == ^NODEPORT && ^NODEIP", Some(&vars));
+        assert_eq!(text, "ip4.dst == 198.18.0.9 && tcp.dst == 30080 && 198.18.0.9");
+        assert_eq!(
+            used,
+            vec![
+                ("NODEIP".into(), Some("198.18.0.9".into())),
+                ("NODEPORT".into(), Some("30080".into()))
+            ]
+        );
+        // Undefined on this chassis: left as written (ovn-controller reads it as a literal).
+        let (text, used) = expand_templates("reg1 = ^VIP;", None);
+        assert_eq!((text.as_str(), used), ("reg1 = ^VIP;", vec![("VIP".into(), None)]));
+        // A caret that starts no name is not a variable.
+        assert_eq!(expand_templates("a ^ b ^1", Some(&vars)), ("a ^ b ^1".to_string(), vec![]));
+    }
 
     #[test]
     fn ct_states_are_tracked_and_lb_dst_takes_a_port() {
