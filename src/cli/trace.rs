@@ -79,6 +79,8 @@ pub struct TraceArgs {
     /// template load balancers), as ovn-trace does: it never fills them, so on that traffic it
     /// is wrong. By default they are expanded with the values the inport's chassis has
     /// (Chassis_Template_Var), as its ovn-controller does, and each such flow says so.
+    /// The text is then ovn-trace's alone: no headers comment after `output(…)` in --minimal,
+    /// no closing `verdict:` line.
     #[arg(long)]
     pub ovn_trace_compat: bool,
     /// With --microflow on a live server: read the Southbound's logical flows all at once, or
@@ -150,13 +152,20 @@ async fn run_pipeline(a: &TraceArgs, live: Option<&str>, sb: Option<&SbDb>, micr
     Ok(ex.run(&flow)?)
 }
 
-fn pipeline_text(t: &Trace, minimal: bool) -> String {
+/// ovn-trace's detailed or minimal text, plus ovnscope's additions (the headers after each
+/// output in the minimal form, the closing `verdict:` line) unless `compat` asks for ovn-trace's
+/// text alone.
+fn pipeline_text(t: &Trace, minimal: bool, compat: bool) -> String {
     let body = if minimal {
-        render::lflow::minimal(t)
+        render::lflow::minimal_text(t, !compat)
     } else {
         render::lflow::detailed(t)
     };
-    format!("{body}\nverdict: {}\n", t.verdicts().join("; "))
+    if compat {
+        body
+    } else {
+        format!("{body}\nverdict: {}\n", t.verdicts().join("; "))
+    }
 }
 
 /// The tables to read: for `--microflow` only the pipeline's (and only from a file: a live
@@ -194,7 +203,7 @@ fn cluster(a: &TraceArgs, zones: Vec<Zone>) -> Result<Outcome, Failure> {
         let t = run(&zone, m)?;
         return Ok(Outcome::Answer(match a.format {
             Format::Json => wire::pretty(&wire::trace::Pipeline::new(&t, m))?,
-            Format::Text => pipeline_text(&t, a.minimal),
+            Format::Text => pipeline_text(&t, a.minimal, a.ovn_trace_compat),
         }));
     }
     let (Some(from), Some(to)) = (a.from.as_deref(), a.to) else {
@@ -246,7 +255,10 @@ fn prediction_output(
                 None => p.to_text(),
             };
             if let Some((t, m)) = &pipeline {
-                s += &format!("\nLogical flows, table by table (microflow: {m}):\n{}", pipeline_text(t, a.minimal));
+                s += &format!(
+                    "\nLogical flows, table by table (microflow: {m}):\n{}",
+                    pipeline_text(t, a.minimal, a.ovn_trace_compat)
+                );
             }
             s
         }
@@ -278,7 +290,7 @@ pub async fn run(a: TraceArgs) -> Result<Outcome, Failure> {
         let t = run_pipeline(&a, live_sb.as_deref(), sb.as_ref(), m).await?;
         return Ok(Outcome::Answer(match a.format {
             Format::Json => wire::pretty(&wire::trace::Pipeline::new(&t, m))?,
-            Format::Text => pipeline_text(&t, a.minimal),
+            Format::Text => pipeline_text(&t, a.minimal, a.ovn_trace_compat),
         }));
     }
     let v = Views::from_loaded(&load_all(&a.db, &specs).await?);

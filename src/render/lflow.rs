@@ -81,21 +81,27 @@ pub fn detailed(t: &Trace) -> String {
 /// The minimal form (ovn-trace --minimal): header changes, forks and where the packet
 /// went; each output carries the headers it leaves with as a comment.
 pub fn minimal(t: &Trace) -> String {
+    minimal_text(t, true)
+}
+
+/// [`minimal`]; `headers`: after each `output(…)`, the headers it leaves with as a comment
+/// (ovnscope's addition; ovn-trace prints none).
+pub fn minimal_text(t: &Trace, headers: bool) -> String {
     let mut s = format!("# {}\n", t.microflow);
-    fn walk(nodes: &[Node], depth: usize, s: &mut String) {
+    fn walk(nodes: &[Node], depth: usize, s: &mut String, headers_on: bool) {
         for n in nodes {
             let pad = "    ".repeat(depth);
             match n {
-                Node::Table { children, .. } | Node::Pipeline { children, .. } => walk(children, depth, s),
+                Node::Table { children, .. } | Node::Pipeline { children, .. } => walk(children, depth, s, headers_on),
                 Node::Transform { what, children, .. } if children.is_empty() => s.push_str(&format!("{pad}{what};\n")),
                 Node::Transform { what, children, .. } => {
                     s.push_str(&format!("{pad}{what} {{\n"));
-                    walk(children, depth + 1, s);
+                    walk(children, depth + 1, s, headers_on);
                     s.push_str(&format!("{pad}}};\n"));
                 }
                 Node::Modify { text } => s.push_str(&format!("{pad}{text};\n")),
                 Node::Output { headers, .. } => {
-                    if s.ends_with(");\n") {
+                    if headers_on && s.ends_with(");\n") {
                         s.truncate(s.len() - 1);
                         s.push_str(&format!(" /* {headers} */\n"));
                     }
@@ -106,7 +112,7 @@ pub fn minimal(t: &Trace) -> String {
             }
         }
     }
-    walk(&t.nodes, 0, &mut s);
+    walk(&t.nodes, 0, &mut s, headers);
     s
 }
 
