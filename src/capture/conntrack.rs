@@ -253,12 +253,24 @@ fn entry_of(f: &::conntrack::model::Flow) -> Option<Entry> {
     })
 }
 
+/// A netlink error as people read it: the errno the kernel answered (`Nlmsgerr { error: -1 …`
+/// is "Operation not permitted"), else the error as the crate words it.
+fn netlink_text(e: &str) -> String {
+    e.find("error: -")
+        .and_then(|i| {
+            let digits: String = e[i + 8..].chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<i32>().ok()
+        })
+        .map(|errno| std::io::Error::from_raw_os_error(errno).to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
 /// The kernel's entries in network namespace `netns` (`None`: where ovnscope runs).
 pub fn kernel(netns: Option<&str>) -> Result<Vec<Entry>, KernelError> {
     let flows =
         super::netns::run_in(netns, || ::conntrack::Conntrack::connect().and_then(|c| c.dump()))?.map_err(|e| KernelError::Dump {
             ns: netns.map(|n| format!(" in {n}")).unwrap_or_default(),
-            error: e.to_string(),
+            error: netlink_text(&e.to_string()),
         })?;
     Ok(flows.iter().filter_map(entry_of).collect())
 }

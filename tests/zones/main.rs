@@ -1417,6 +1417,43 @@ fn conntrack_entries_named_like_ovn_controller_records_them() {
     let (code, _, err) = l.ovnscope(&["conntrack", "--ovs-db", &l.ovs(z), "--unixctl", "/nonexistent/ovs-vswitchd.1.ctl"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("cannot connect to /nonexistent/ovs-vswitchd.1.ctl"), "{err}");
+    // Without privileges (the same binary run as nobody): each way in is refused by the kernel
+    // and the error says which privilege is missing, exit 3.
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("ovnscope");
+    std::fs::copy(env!("CARGO_BIN_EXE_ovnscope"), &exe).unwrap();
+    let open = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    open(dir.path());
+    open(&exe);
+    let bastion = l.ns("bastion");
+    for (args, says) in [
+        (
+            &["conntrack", "--kernel"][..],
+            "cannot dump the kernel's connection tracking: Operation not permitted",
+        ),
+        (
+            &["conntrack", "--kernel", "--follow", "--duration", "1"],
+            "cannot follow the kernel's connection tracking",
+        ),
+        (&["conntrack", "--netns", &bastion], "this needs root (CAP_SYS_ADMIN)"),
+        (
+            &["capture", "--point", "x=lo", "--duration", "1"],
+            "capture needs root (CAP_NET_RAW)",
+        ),
+    ] {
+        let o = Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(&exe)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }
 
 /// A NodePort-style template load balancer (`^NODEIP:^NODEPORT`, values in
