@@ -66,6 +66,10 @@ pub struct TraceArgs {
     /// Print only header changes and where the packet went (ovn-trace --minimal).
     #[arg(long)]
     pub minimal: bool,
+    /// Print the actions without the tables, a block per pipeline and fork (ovn-trace
+    /// --summary: "less detailed, more parseable").
+    #[arg(long, conflicts_with = "minimal")]
+    pub summary: bool,
     /// Connection-tracking states for successive ct_next/ct_*nat/ct_lb actions, like
     /// ovn-trace --ct (e.g. --ct new --ct est,rpl); trk is always set, as ovn-trace sets it.
     /// After the list: est|trk, as ovn-trace.
@@ -155,9 +159,12 @@ async fn run_pipeline(a: &TraceArgs, live: Option<&str>, sb: Option<&SbDb>, micr
 /// ovn-trace's detailed or minimal text, plus ovnscope's additions (the headers after each
 /// output in the minimal form, the closing `verdict:` line) unless `compat` asks for ovn-trace's
 /// text alone.
-fn pipeline_text(t: &Trace, minimal: bool, compat: bool) -> String {
-    let body = if minimal {
+fn pipeline_text(t: &Trace, a: &TraceArgs) -> String {
+    let compat = a.ovn_trace_compat;
+    let body = if a.minimal {
         render::lflow::minimal_text(t, !compat)
+    } else if a.summary {
+        render::lflow::summary(t)
     } else {
         render::lflow::detailed(t)
     };
@@ -203,7 +210,7 @@ fn cluster(a: &TraceArgs, zones: Vec<Zone>) -> Result<Outcome, Failure> {
         let t = run(&zone, m)?;
         return Ok(Outcome::Answer(match a.format {
             Format::Json => wire::pretty(&wire::trace::Pipeline::new(&t, m))?,
-            Format::Text => pipeline_text(&t, a.minimal, a.ovn_trace_compat),
+            Format::Text => pipeline_text(&t, a),
         }));
     }
     let (Some(from), Some(to)) = (a.from.as_deref(), a.to) else {
@@ -255,10 +262,7 @@ fn prediction_output(
                 None => p.to_text(),
             };
             if let Some((t, m)) = &pipeline {
-                s += &format!(
-                    "\nLogical flows, table by table (microflow: {m}):\n{}",
-                    pipeline_text(t, a.minimal, a.ovn_trace_compat)
-                );
+                s += &format!("\nLogical flows, table by table (microflow: {m}):\n{}", pipeline_text(t, a));
             }
             s
         }
@@ -290,7 +294,7 @@ pub async fn run(a: TraceArgs) -> Result<Outcome, Failure> {
         let t = run_pipeline(&a, live_sb.as_deref(), sb.as_ref(), m).await?;
         return Ok(Outcome::Answer(match a.format {
             Format::Json => wire::pretty(&wire::trace::Pipeline::new(&t, m))?,
-            Format::Text => pipeline_text(&t, a.minimal, a.ovn_trace_compat),
+            Format::Text => pipeline_text(&t, &a),
         }));
     }
     let v = Views::from_loaded(&load_all(&a.db, &specs).await?);

@@ -78,6 +78,62 @@ pub fn detailed(t: &Trace) -> String {
     s
 }
 
+/// ovn-trace's summary form (`--summary`): its tree with the tables (and header changes)
+/// replaced by what they contain, one node per line, a block per pipeline and fork; `next(…)`
+/// actions left out; every node but an action ends in `;`. ovnscope's own notes (ties,
+/// template variables) are not in it.
+pub fn summary(t: &Trace) -> String {
+    let mut s = format!("# {}\n", t.microflow);
+    /// The nodes as ovn-trace's summary sees them: tables and header changes spliced into
+    /// their parents. `(text, is an action, children)`.
+    fn pruned(nodes: &[Node], out: &mut Vec<(String, bool, Vec<Node>)>) {
+        for n in nodes {
+            match n {
+                Node::Table { children, .. } => pruned(children, out),
+                Node::NoMatch { .. } | Node::Modify { .. } | Node::Drop { .. } => {}
+                Node::Pipeline { children, .. } => out.push((pipeline_title(n), false, children.clone())),
+                Node::Transform { what, children, .. } => out.push((what.clone(), false, children.clone())),
+                Node::Action { text } => out.push((text.clone(), true, vec![])),
+                // ovn-trace writes its output comments as output nodes, its other comments as actions.
+                Node::Note { text } if text.starts_with("/* Replacing type") || text.starts_with("/* omitting output") => {
+                    out.push((text.clone(), false, vec![]))
+                }
+                Node::Note { text } if text.starts_with("/* chassis template variables") => {}
+                Node::Note { text } => out.push((text.clone(), true, vec![])),
+                Node::Error { text } => out.push((text.clone(), false, vec![])),
+                Node::Output { port, kind, .. } => out.push((format!("/* output to \"{port}\", type \"{kind}\" */"), false, vec![])),
+                Node::Unmodelled { stage, what } => out.push((format!("*** not modelled: stage {stage}: {what}"), false, vec![])),
+            }
+        }
+    }
+    fn walk(nodes: &[Node], level: usize, s: &mut String) {
+        let mut list = vec![];
+        pruned(nodes, &mut list);
+        for (text, action, children) in list {
+            if action && text.starts_with("next(") {
+                continue;
+            }
+            let pad = "    ".repeat(level);
+            s.push_str(&pad);
+            s.push_str(&text);
+            let mut inner = String::new();
+            walk(&children, level + 1, &mut inner);
+            if !inner.is_empty() {
+                s.push_str(" {\n");
+                s.push_str(&inner);
+                s.push_str(&pad);
+                s.push('}');
+            }
+            if !action {
+                s.push(';');
+            }
+            s.push('\n');
+        }
+    }
+    walk(&t.nodes, 0, &mut s);
+    s
+}
+
 /// The minimal form (ovn-trace --minimal): header changes, forks and where the packet
 /// went; each output carries the headers it leaves with as a comment.
 pub fn minimal(t: &Trace) -> String {

@@ -1576,6 +1576,29 @@ fn template_load_balancer_reaches_the_backend_where_ovn_trace_skips_it() {
     );
 }
 
+/// `trace --summary --ovn-trace-compat` is `ovn-trace --summary`, line for line bar the first
+/// (the microflow as ovn-trace writes it), for packets to the internet, to a pod on the same
+/// node and to a pod on another node (to the transit switch).
+fn summary_is_ovn_trace_summary() {
+    let l = lab();
+    let z = "worker-1";
+    let from = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip.ttl == 64";
+    for rest in [
+        "ip4.dst == 203.0.113.8 && icmp4.type == 8",
+        "ip4.dst == 10.128.2.44 && tcp.src == 40000 && tcp.dst == 80 && tcp.flags == 2",
+        "ip4.dst == 10.128.4.5 && udp.src == 40000 && udp.dst == 53",
+    ] {
+        let m = format!("{from} && {rest}");
+        let v = l.zone_args("trace", z, &["--microflow", &m, "--summary", "--ovn-trace-compat"]);
+        let (code, ours, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 0, "{err}");
+        let theirs = l.run("ovn-trace", &[&format!("--db={}", l.sb(z)), "--summary", &m]);
+        let body = |t: &str| t.trim_end().lines().skip(1).map(String::from).collect::<Vec<_>>();
+        assert!(body(&theirs).len() > 10, "{theirs}");
+        assert_eq!(body(&ours), body(&theirs), "{rest}\novnscope:\n{ours}\novn-trace:\n{theirs}");
+    }
+}
+
 /// The state and the four addresses of an event line of `conntrack -E` (`[NEW] tcp 6 120 SYN_SENT
 /// src=… dst=… sport=… dport=… [UNREPLIED] src=… dst=… …`), read by this test.
 fn conntrack_e_line(line: &str) -> (String, String, Vec<String>) {
@@ -2066,6 +2089,7 @@ fn main() {
         conntrack_entries_named_like_ovn_controller_records_them,
         conntrack_follow_streams_a_tcp_lifecycle_like_conntrack_e,
         template_load_balancer_reaches_the_backend_where_ovn_trace_skips_it,
+        summary_is_ovn_trace_summary,
         capture_chooses_its_points_and_sends_the_probe,
         an_unnamed_namespace_is_found_through_its_process,
         serve::fan_out_over_serves_answers_like_the_zones,
