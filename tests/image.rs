@@ -129,15 +129,8 @@ fn main() {
         ),
     );
     let host = Command::new(env!("CARGO_BIN_EXE_ovnscope"))
-        .args([
-            "show",
-            "--ovs-db",
-            "file:demo/conf.db",
-            "--nb-db",
-            "file:demo/ovnnb_db.db",
-            "--sb-db",
-            "file:demo/ovnsb_db.db",
-        ])
+        .arg("show")
+        .args(dbs.map(|a| a.replace("/data/", "demo/")))
         .current_dir(root())
         .output()
         .unwrap();

@@ -1599,6 +1599,13 @@ fn summary_is_ovn_trace_summary() {
     }
 }
 
+/// A conntrack entry's original and reply source and destination, from ovnscope's JSON.
+fn four_addresses(x: &Value) -> Vec<String> {
+    [&x["orig"]["src"], &x["orig"]["dst"], &x["reply"]["src"], &x["reply"]["dst"]]
+        .map(|v| v.as_str().unwrap().to_string())
+        .to_vec()
+}
+
 /// The state and the four addresses of an event line of `conntrack -E` (`[NEW] tcp 6 120 SYN_SENT
 /// src=… dst=… sport=… dport=… [UNREPLIED] src=… dst=… …`), read by this test.
 fn conntrack_e_line(line: &str) -> (String, String, Vec<String>) {
@@ -1754,16 +1761,10 @@ fn conntrack_follow_streams_a_tcp_lifecycle_like_conntrack_e() {
         .iter()
         .map(|e| {
             let x = &e["entry"];
-            let a = |v: &Value| v.as_str().unwrap().to_string();
             (
                 e["event"].as_str().unwrap().to_uppercase(),
                 x["state"].as_str().unwrap_or_default().to_string(),
-                vec![
-                    a(&x["orig"]["src"]),
-                    a(&x["orig"]["dst"]),
-                    a(&x["reply"]["src"]),
-                    a(&x["reply"]["dst"]),
-                ],
+                four_addresses(x),
             )
         })
         .collect();
@@ -1814,16 +1815,7 @@ fn conntrack_follow_streams_a_tcp_lifecycle_like_conntrack_e() {
         .filter(|e| e["event"] == "new" && e["entry"]["orig"]["fields"]["dport"] == "8081")
         .map(|e| {
             let x = &e["entry"];
-            let a = |v: &Value| v.as_str().unwrap().to_string();
-            (
-                x["zone"].as_u64().unwrap(),
-                vec![
-                    a(&x["orig"]["src"]),
-                    a(&x["orig"]["dst"]),
-                    a(&x["reply"]["src"]),
-                    a(&x["reply"]["dst"]),
-                ],
-            )
+            (x["zone"].as_u64().unwrap(), four_addresses(x))
         })
         .collect();
     got.sort();
