@@ -70,6 +70,9 @@ pub struct TraceArgs {
     /// --summary: "less detailed, more parseable").
     #[arg(long, conflicts_with = "minimal")]
     pub summary: bool,
+    /// Print the detailed, summary and minimal forms one after the other (ovn-trace --all).
+    #[arg(long, conflicts_with_all = ["minimal", "summary"])]
+    pub all: bool,
     /// Connection-tracking states for successive ct_next/ct_*nat/ct_lb actions, like
     /// ovn-trace --ct (e.g. --ct new --ct est,rpl); trk is always set, as ovn-trace sets it.
     /// After the list: est|trk, as ovn-trace.
@@ -161,7 +164,17 @@ async fn run_pipeline(a: &TraceArgs, live: Option<&str>, sb: Option<&SbDb>, micr
 /// text alone.
 fn pipeline_text(t: &Trace, a: &TraceArgs) -> String {
     let compat = a.ovn_trace_compat;
-    let body = if a.minimal {
+    let body = if a.all {
+        // One microflow line, then each form under ovn-trace's own heading.
+        let rest = |form: String| form.split_once('\n').map(|(_, r)| r.to_string()).unwrap_or_default();
+        format!(
+            "# {}\n# Detailed trace.\n{}# Summary trace.\n{}# Minimal trace.\n{}",
+            t.microflow,
+            rest(render::lflow::detailed(t)),
+            rest(render::lflow::summary(t)),
+            rest(render::lflow::minimal_text(t, !compat))
+        )
+    } else if a.minimal {
         render::lflow::minimal_text(t, !compat)
     } else if a.summary {
         render::lflow::summary(t)

@@ -1576,7 +1576,8 @@ fn template_load_balancer_reaches_the_backend_where_ovn_trace_skips_it() {
     );
 }
 
-/// `trace --summary --ovn-trace-compat` is `ovn-trace --summary`, line for line bar the first
+/// `trace --summary --ovn-trace-compat` is `ovn-trace --summary` (and `--all` is `--all`), line
+/// for line bar the first
 /// (the microflow as ovn-trace writes it), for packets to the internet, to a pod on the same
 /// node and to a pod on another node (to the transit switch).
 fn summary_is_ovn_trace_summary() {
@@ -1596,6 +1597,16 @@ fn summary_is_ovn_trace_summary() {
         let body = |t: &str| t.trim_end().lines().skip(1).map(String::from).collect::<Vec<_>>();
         assert!(body(&theirs).len() > 10, "{theirs}");
         assert_eq!(body(&ours), body(&theirs), "{rest}\novnscope:\n{ours}\novn-trace:\n{theirs}");
+        // --all: the three forms under ovn-trace's headings, as ovn-trace --all prints them.
+        let v = l.zone_args("trace", z, &["--microflow", &m, "--all", "--ovn-trace-compat"]);
+        let (code, ours, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 0, "{err}");
+        let theirs = l.run("ovn-trace", &[&format!("--db={}", l.sb(z)), "--all", &m]);
+        assert!(
+            theirs.contains("# Summary trace.") && theirs.contains("# Minimal trace."),
+            "{theirs}"
+        );
+        assert_eq!(body(&ours), body(&theirs), "--all {rest}\novnscope:\n{ours}\novn-trace:\n{theirs}");
     }
 }
 
