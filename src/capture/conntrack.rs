@@ -311,7 +311,7 @@ const CT_DELETE: u16 = (1 << 8) | 2;
 /// dropped. Returns once it is subscribed, so traffic started after this is seen whole. The
 /// kernel drops events a slow reader has not taken (ENOBUFS); that is sent as
 /// [`KernelError::Lost`] and following goes on, as `conntrack -E` does.
-pub fn kernel_events(netns: Option<&str>) -> Result<std::sync::mpsc::Receiver<Result<Event, KernelError>>, KernelError> {
+pub fn kernel_events(netns: Option<&str>) -> Result<tokio::sync::mpsc::UnboundedReceiver<Result<Event, KernelError>>, KernelError> {
     use ::conntrack::attributes::ConntrackAttr;
     use ::conntrack::decoders::AttrDecoder;
     use ::conntrack::message::CtNetlinkMessage;
@@ -323,7 +323,13 @@ pub fn kernel_events(netns: Option<&str>) -> Result<std::sync::mpsc::Receiver<Re
 
     let ns = netns.map(super::netns::open).transpose()?;
     let where_ = netns.map(|n| format!(" in {n}")).unwrap_or_default();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let ended = KernelError::Events {
+        ns: where_.clone(),
+        error: "the event thread ended before subscribing".into(),
+    };
+    // Unbounded, so the kernel's socket is drained as fast as it fills (its own buffer is the
+    // bound that matters: ENOBUFS below); the tokio end lets the caller wait with a deadline.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
     std::thread::spawn(move || {
         let subscribed = ns.as_ref().map_or(Ok(()), |n| n.enter()).map_err(KernelError::from).and_then(|()| {
@@ -394,10 +400,7 @@ pub fn kernel_events(netns: Option<&str>) -> Result<std::sync::mpsc::Receiver<Re
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(rx),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(KernelError::Events {
-            ns: netns.map(|n| format!(" in {n}")).unwrap_or_default(),
-            error: "the event thread ended before subscribing".into(),
-        }),
+        Err(_) => Err(ended),
     }
 }
 

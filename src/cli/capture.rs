@@ -105,6 +105,8 @@ pub async fn run(a: CaptureArgs) -> Result<Outcome, Failure> {
     if let Some(pod) = &a.pod {
         (points, pod_ns) = chosen_points(&a, pod).await?;
     }
+    // The --point points (outside OVN, e.g. a bastion) follow the chosen ones.
+    let given = points.len();
     for p in &a.points {
         points.push(Point::parse(p).ok_or_else(|| UsageError(format!("--point {p:?}: expected NAME=IFACE or NAME=IFACE@NETNS")))?);
     }
@@ -154,7 +156,7 @@ pub async fn run(a: CaptureArgs) -> Result<Outcome, Failure> {
     let observations: Vec<_> = captured.iter().map(|c| c.obs.clone()).collect();
     // The entries that hold each NAT, read right after the capture (they outlive its packets by
     // their timeouts): the node's datapath, and the kernel tables where --point points are.
-    let mut outside: Vec<String> = a.points.iter().filter_map(|p| Point::parse(p)?.netns).collect();
+    let mut outside: Vec<String> = points[given..].iter().filter_map(|p| p.netns.clone()).collect();
     outside.sort();
     outside.dedup();
     let (tables, notes) = super::conntrack::tables(&a.db, &outside).await;

@@ -219,33 +219,22 @@ async fn follow(
             let mut rx = tokio::task::spawn_blocking(move || conntrack::kernel_events(ns.as_deref())).await??;
             eprintln!("following {source}: NEW, UPDATE and DESTROY as the kernel sends them…");
             loop {
-                let left = stop.left();
-                if left == Some(Duration::ZERO) {
-                    return Ok(());
-                }
-                // The receiver is a std channel fed by the event thread; wait for it off the runtime.
-                let (back, got) = tokio::task::spawn_blocking(move || {
-                    let got = match left {
-                        Some(l) => rx.recv_timeout(l),
-                        None => rx.recv().map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected),
-                    };
-                    (rx, got)
-                })
-                .await
-                .map_err(|e| Failure::Internal(e.into()))?;
-                rx = back;
+                let got = match stop.left() {
+                    Some(left) => match tokio::time::timeout(left, rx.recv()).await {
+                        Ok(got) => got,
+                        Err(_) => return Ok(()),
+                    },
+                    None => rx.recv().await,
+                };
                 match got {
-                    Ok(Ok(ev)) => {
+                    Some(Ok(ev)) => {
                         if !take(&ev) {
                             return Ok(());
                         }
                     }
-                    Ok(Err(conntrack::KernelError::Lost)) => eprintln!("warning: {}", conntrack::KernelError::Lost),
-                    Ok(Err(e)) => return Err(e.into()),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Ok(()),
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                        return Err(Failure::Internal(anyhow::anyhow!("the conntrack event thread ended")))
-                    }
+                    Some(Err(conntrack::KernelError::Lost)) => eprintln!("warning: {}", conntrack::KernelError::Lost),
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Err(Failure::Internal(anyhow::anyhow!("the conntrack event thread ended"))),
                 }
             }
         }
@@ -290,13 +279,8 @@ pub async fn tables(db: &DbArgs, netns: &[String]) -> (Vec<connections::Table>, 
     if let Some(ovs) = v.ovs.as_ref() {
         let read = async {
             let socket = unixctl::socket_in(&rundir(db), "ovs-vswitchd")?;
-            let text = unixctl::call(
-                &socket,
-                Command::DumpConntrack,
-                db.options().call_timeout.max(Duration::from_secs(1)),
-            )
-            .await?;
-            Ok::<_, Failure>((socket.display().to_string(), conntrack::parse(&text)?))
+            let source = Source::Userspace(socket, db.options().call_timeout.max(Duration::from_secs(1)));
+            Ok::<_, Failure>((source.to_string(), source.read().await?))
         };
         match read.await {
             Ok((source, entries)) => {
@@ -310,13 +294,12 @@ pub async fn tables(db: &DbArgs, netns: &[String]) -> (Vec<connections::Table>, 
         }
     }
     for ns in netns {
-        let n = ns.clone();
-        match tokio::task::spawn_blocking(move || conntrack::kernel(Some(&n))).await {
-            Ok(Ok(entries)) => tables.push(connections::Table {
-                source: format!("kernel (netns {ns})"),
+        let source = Source::Kernel(Some(ns.clone()));
+        match source.read().await {
+            Ok(entries) => tables.push(connections::Table {
+                source: source.to_string(),
                 entries: connections::explain(entries, &Default::default(), v.nb.as_ref()),
             }),
-            Ok(Err(e)) => notes.push(format!("netns {ns}: {e}")),
             Err(e) => notes.push(format!("netns {ns}: {e}")),
         }
     }

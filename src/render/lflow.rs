@@ -86,23 +86,23 @@ pub fn summary(t: &Trace) -> String {
     let mut s = format!("# {}\n", t.microflow);
     /// The nodes as ovn-trace's summary sees them: tables and header changes spliced into
     /// their parents. `(text, is an action, children)`.
-    fn pruned(nodes: &[Node], out: &mut Vec<(String, bool, Vec<Node>)>) {
+    fn pruned<'n>(nodes: &'n [Node], out: &mut Vec<(String, bool, &'n [Node])>) {
         for n in nodes {
             match n {
                 Node::Table { children, .. } => pruned(children, out),
                 Node::NoMatch { .. } | Node::Modify { .. } | Node::Drop { .. } => {}
-                Node::Pipeline { children, .. } => out.push((pipeline_title(n), false, children.clone())),
-                Node::Transform { what, children, .. } => out.push((what.clone(), false, children.clone())),
-                Node::Action { text } => out.push((text.clone(), true, vec![])),
+                Node::Pipeline { children, .. } => out.push((pipeline_title(n), false, children)),
+                Node::Transform { what, children, .. } => out.push((what.clone(), false, children)),
+                Node::Action { text } => out.push((text.clone(), true, &[])),
                 // ovn-trace writes its output comments as output nodes, its other comments as actions.
                 Node::Note { text } if text.starts_with("/* Replacing type") || text.starts_with("/* omitting output") => {
-                    out.push((text.clone(), false, vec![]))
+                    out.push((text.clone(), false, &[]))
                 }
                 Node::Note { text } if text.starts_with("/* chassis template variables") => {}
-                Node::Note { text } => out.push((text.clone(), true, vec![])),
-                Node::Error { text } => out.push((text.clone(), false, vec![])),
-                Node::Output { port, kind, .. } => out.push((format!("/* output to \"{port}\", type \"{kind}\" */"), false, vec![])),
-                Node::Unmodelled { stage, what } => out.push((format!("*** not modelled: stage {stage}: {what}"), false, vec![])),
+                Node::Note { text } => out.push((text.clone(), true, &[])),
+                Node::Error { text } => out.push((text.clone(), false, &[])),
+                Node::Output { port, kind, .. } => out.push((format!("/* output to \"{port}\", type \"{kind}\" */"), false, &[])),
+                Node::Unmodelled { stage, what } => out.push((format!("*** not modelled: stage {stage}: {what}"), false, &[])),
             }
         }
     }
@@ -117,7 +117,7 @@ pub fn summary(t: &Trace) -> String {
             s.push_str(&pad);
             s.push_str(&text);
             let mut inner = String::new();
-            walk(&children, level + 1, &mut inner);
+            walk(children, level + 1, &mut inner);
             if !inner.is_empty() {
                 s.push_str(" {\n");
                 s.push_str(&inner);

@@ -90,6 +90,15 @@ impl Lab {
     fn ns(&self, name: &str) -> String {
         format!("{}-{name}", self.prefix)
     }
+    /// The control socket of a zone's ovs-vswitchd, as its pidfile names it.
+    fn vswitchd_ctl(&self, zone: &str) -> String {
+        let pid = std::fs::read_to_string(self.dir.join(zone).join("ovs/ovs-vswitchd.pid")).unwrap();
+        self.dir
+            .join(zone)
+            .join(format!("ovs/ovs-vswitchd.{}.ctl", pid.trim()))
+            .display()
+            .to_string()
+    }
     /// The node's OVS system-id (its chassis name).
     fn sysid(&self, zone: &str) -> String {
         let db = format!("--db={}", self.ovs(zone));
@@ -1257,14 +1266,7 @@ fn conntrack_entries_named_like_ovn_controller_records_them() {
     let l = lab();
     let z = "worker-1";
     ping(&l.ns("pod1"), "203.0.113.8");
-    let ctl = {
-        let pid = std::fs::read_to_string(l.dir.join(z).join("ovs/ovs-vswitchd.pid")).unwrap();
-        l.dir
-            .join(z)
-            .join(format!("ovs/ovs-vswitchd.{}.ctl", pid.trim()))
-            .display()
-            .to_string()
-    };
+    let ctl = l.vswitchd_ctl(z);
     let j = l.zone_json(
         "conntrack",
         z,
@@ -1794,14 +1796,7 @@ fn conntrack_follow_streams_a_tcp_lifecycle_like_conntrack_e() {
 
     // The node: what the userspace datapath holds for the connection, from ovs-appctl.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let ctl = {
-        let pid = std::fs::read_to_string(l.dir.join(z).join("ovs/ovs-vswitchd.pid")).unwrap();
-        l.dir
-            .join(z)
-            .join(format!("ovs/ovs-vswitchd.{}.ctl", pid.trim()))
-            .display()
-            .to_string()
-    };
+    let ctl = l.vswitchd_ctl(z);
     let dump = l.run("ovs-appctl", &["-t", &ctl, "dpctl/dump-conntrack"]);
     let _ = node.kill();
     let _ = node.wait();
