@@ -84,6 +84,10 @@ pub fn question(command: &str, args: &[String]) -> Result<Command, Failure> {
             if a.unixctl.is_some() || a.kernel || a.netns.is_some() {
                 return Err(UsageError("serve reads its node's ovs-vswitchd only: drop --unixctl/--kernel/--netns".into()).into());
             }
+            // A question gets one answer; following would print on serve's own standard output.
+            if a.follow {
+                return Err(UsageError("serve answers once: drop --follow (run conntrack --follow on the node)".into()).into());
+            }
             &a.db
         }
         _ => unreachable!("QUESTIONS holds only these"),

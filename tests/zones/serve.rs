@@ -366,7 +366,12 @@ pub fn conntrack_over_json_rpc_is_the_nodes() {
     };
     assert!(!key(&served).is_empty(), "the ping's entries: {served}");
     assert_eq!(key(&served), key(&cli));
-    for bad in [json!(["--unixctl", "/run/other.ctl"]), json!(["--kernel"]), json!(["--netns", "x"])] {
+    for bad in [
+        json!(["--unixctl", "/run/other.ctl"]),
+        json!(["--kernel"]),
+        json!(["--netns", "x"]),
+        json!(["--follow", "--duration", "1"]),
+    ] {
         let r = rpc(&url, "conntrack", bad.clone());
         assert_eq!(r["error"]["code"], json!(-32002), "{bad}: {r}");
     }
