@@ -39,11 +39,16 @@ pub enum Proto {
 pub struct TraceArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    /// ovn-trace's own command line: `[DATAPATH] MICROFLOW`, the same as --microflow; a
+    /// DATAPATH (name, name2, or 4+ hex digits of its UUID) must be the inport's, else the
+    /// error is ovn-trace's (`unknown datapath "X"`).
+    #[arg(value_name = "DATAPATH] [MICROFLOW", num_args = 0..=2, conflicts_with_all = ["from", "to", "microflow"])]
+    pub positional: Vec<String>,
     /// The source: NAMESPACE/POD, a pod IP, or a logical switch port.
-    #[arg(long, value_name = "POD|IP|LSP", required_unless_present = "microflow")]
+    #[arg(long, value_name = "POD|IP|LSP", required_unless_present_any = ["microflow", "positional"])]
     pub from: Option<String>,
     /// The destination address.
-    #[arg(long, value_name = "IP", required_unless_present = "microflow")]
+    #[arg(long, value_name = "IP", required_unless_present_any = ["microflow", "positional"])]
     pub to: Option<IpAddr>,
     /// Also execute the Southbound logical flows for this packet, table by table (datapath,
     /// stage, priority, match, actions, lflow uuid), as ovn-trace's detailed output does.
@@ -63,15 +68,19 @@ pub struct TraceArgs {
     /// Source port for TCP/UDP.
     #[arg(long, default_value_t = 40000)]
     pub sport: u16,
+    /// Print the table-by-table form (the default; with --summary or --minimal, each form
+    /// under ovn-trace's heading, as ovn-trace prints them).
+    #[arg(long)]
+    pub detailed: bool,
     /// Print only header changes and where the packet went (ovn-trace --minimal).
     #[arg(long)]
     pub minimal: bool,
     /// Print the actions without the tables, a block per pipeline and fork (ovn-trace
     /// --summary: "less detailed, more parseable").
-    #[arg(long, conflicts_with = "minimal")]
+    #[arg(long)]
     pub summary: bool,
     /// Print the detailed, summary and minimal forms one after the other (ovn-trace --all).
-    #[arg(long, conflicts_with_all = ["minimal", "summary"])]
+    #[arg(long)]
     pub all: bool,
     /// Connection-tracking states for successive ct_next/ct_*nat/ct_lb actions, like
     /// ovn-trace --ct (e.g. --ct new --ct est,rpl); trk is always set, as ovn-trace sets it.
@@ -134,6 +143,7 @@ fn trace_options(a: &TraceArgs) -> Options {
         lb_dst: a.lb_dst,
         conntrack: false,
         ovn_trace_compat: a.ovn_trace_compat,
+        datapath: (a.positional.len() == 2).then(|| a.positional[0].clone()),
     }
 }
 
@@ -164,22 +174,30 @@ async fn run_pipeline(a: &TraceArgs, live: Option<&str>, sb: Option<&SbDb>, micr
 /// text alone.
 fn pipeline_text(t: &Trace, a: &TraceArgs) -> String {
     let compat = a.ovn_trace_compat;
-    let body = if a.all {
-        // One microflow line, then each form under ovn-trace's own heading.
-        let rest = |form: String| form.split_once('\n').map(|(_, r)| r.to_string()).unwrap_or_default();
-        format!(
-            "# {}\n# Detailed trace.\n{}# Summary trace.\n{}# Minimal trace.\n{}",
-            t.microflow,
-            rest(render::lflow::detailed(t)),
-            rest(render::lflow::summary(t)),
-            rest(render::lflow::minimal_text(t, !compat))
-        )
-    } else if a.minimal {
-        render::lflow::minimal_text(t, !compat)
-    } else if a.summary {
-        render::lflow::summary(t)
+    // ovn-trace's forms: any of the three (all with --all), the detailed one by default; with
+    // more than one, one microflow line and each form under its heading.
+    let (mut detailed, summary, minimal) = (a.detailed || a.all, a.summary || a.all, a.minimal || a.all);
+    if !detailed && !summary && !minimal {
+        detailed = true;
+    }
+    let forms: Vec<(&str, String)> = [
+        (detailed, "Detailed", render::lflow::detailed as fn(&Trace) -> String),
+        (summary, "Summary", render::lflow::summary),
+    ]
+    .into_iter()
+    .filter(|f| f.0)
+    .map(|(_, name, f)| (name, f(t)))
+    .chain(minimal.then(|| ("Minimal", render::lflow::minimal_text(t, !compat))))
+    .collect();
+    let body = if let [(_, one)] = &forms[..] {
+        one.clone()
     } else {
-        render::lflow::detailed(t)
+        let rest = |form: &str| form.split_once('\n').map(|(_, r)| r.to_string()).unwrap_or_default();
+        let mut s = format!("# {}\n", t.microflow);
+        for (name, form) in &forms {
+            s += &format!("# {name} trace.\n{}", rest(form));
+        }
+        s
     };
     if compat {
         body
@@ -282,7 +300,11 @@ fn prediction_output(
     })
 }
 
-pub async fn run(a: TraceArgs) -> Result<Outcome, Failure> {
+pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
+    // ovn-trace's positional form is --microflow (the datapath went into the options).
+    if let Some(m) = a.positional.last() {
+        a.microflow = Some(m.clone());
+    }
     let zone_tables = |k| {
         if a.microflow.is_some() {
             views::pipeline(k)

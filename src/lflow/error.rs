@@ -23,6 +23,12 @@ pub enum Error {
     /// The microflow's inport is not a logical port of this Southbound.
     #[error("the microflow's inport {0:?} is not a logical port of this Southbound database")]
     UnknownPort(String),
+    /// The DATAPATH argument names no datapath (ovn-trace's own words).
+    #[error("unknown datapath \"{0}\"")]
+    UnknownDatapath(String),
+    /// The microflow's inport is on another datapath than the DATAPATH argument.
+    #[error("the microflow's inport {port:?} is not a port of datapath {datapath:?}")]
+    PortNotInDatapath { port: String, datapath: String },
 }
 
 impl Error {
@@ -33,7 +39,7 @@ impl Error {
 
     /// The text is fine but the database has no such object (the answer is "no", exit 1).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::UnknownPort(_))
+        matches!(self, Error::UnknownPort(_) | Error::UnknownDatapath(_))
     }
 }
 

@@ -149,11 +149,15 @@ pub fn minimal_text(t: &Trace, headers: bool) -> String {
             let pad = "    ".repeat(depth);
             match n {
                 Node::Table { children, .. } | Node::Pipeline { children, .. } => walk(children, depth, s, headers_on),
-                Node::Transform { what, children, .. } if children.is_empty() => s.push_str(&format!("{pad}{what};\n")),
                 Node::Transform { what, children, .. } => {
-                    s.push_str(&format!("{pad}{what} {{\n"));
-                    walk(children, depth + 1, s, headers_on);
-                    s.push_str(&format!("{pad}}};\n"));
+                    // As ovn-trace prunes: a branch whose children print nothing is `X;`.
+                    let mut inner = String::new();
+                    walk(children, depth + 1, &mut inner, headers_on);
+                    if inner.is_empty() {
+                        s.push_str(&format!("{pad}{what};\n"));
+                    } else {
+                        s.push_str(&format!("{pad}{what} {{\n{inner}{pad}}};\n"));
+                    }
                 }
                 Node::Modify { text } => s.push_str(&format!("{pad}{text};\n")),
                 Node::Output { headers, .. } => {

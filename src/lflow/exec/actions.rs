@@ -223,7 +223,14 @@ impl<'a> Executor<'a> {
         let before = flow.header_values();
         let d = if dst { "dst" } else { "src" };
         let mut ct = flow.clone();
-        let mut what = format!("ct_{}nat{}", &d[..1], if in_czone { "_in_czone" } else { "" });
+        // ovn-trace (23.03 to 26.03) writes `ct_dnatin_czone`, without the underscore; the
+        // compatible text does too.
+        let czone = match (in_czone, self.options.ovn_trace_compat) {
+            (false, _) => "",
+            (true, false) => "_in_czone",
+            (true, true) => "in_czone",
+        };
+        let mut what = format!("ct_{}nat{czone}", &d[..1]);
         let dp_name = self.dp_name(at.dp);
         let unnat = match (addr, &self.conntrack) {
             (None, Some(t)) => t.borrow().unnat(&dp_name, flow, dst),

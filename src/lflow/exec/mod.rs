@@ -46,6 +46,10 @@ pub struct Options {
     /// them); by default they are expanded with the values of the inport's chassis, as that
     /// chassis's ovn-controller does.
     pub ovn_trace_compat: bool,
+    /// The datapath the microflow is traced in (ovn-trace's positional DATAPATH): its name,
+    /// `name2`, or at least 4 hex digits of its Southbound or Northbound UUID. The inport must
+    /// be one of its ports.
+    pub datapath: Option<String>,
 }
 
 struct Port {
@@ -420,6 +424,28 @@ impl<'a> Executor<'a> {
         (m.0.iter().copied().collect(), m.1.iter().cloned().collect())
     }
 
+    /// The datapath `name` names, as ovn-trace finds it: by `external_ids:name` or `name2`,
+    /// else by a prefix (4 hex digits or more) of exactly one Southbound or Northbound UUID.
+    pub fn find_datapath(&self, name: &str) -> Result<Uuid, Error> {
+        let dps = || self.sb.datapaths.values();
+        if let Some(d) = dps().find(|d| d.name() == name || d.external_ids.get("name2").is_some_and(|n| n == name)) {
+            return Ok(d.uuid);
+        }
+        let prefix = |u: Uuid| {
+            let hex = u.simple().to_string();
+            let want: String = name.chars().filter(|c| *c != '-').collect::<String>().to_ascii_lowercase();
+            want.len() >= 4 && hex.starts_with(&want)
+        };
+        let hits: Vec<Uuid> = dps()
+            .filter(|d| prefix(d.uuid) || d.nb_object().is_some_and(prefix))
+            .map(|d| d.uuid)
+            .collect();
+        match hits[..] {
+            [one] => Ok(one),
+            _ => Err(Error::UnknownDatapath(name.to_string())),
+        }
+    }
+
     /// The datapath a port belongs to.
     pub fn datapath_of(&self, port: &str) -> Option<Uuid> {
         self.ports.get(port).map(|p| p.datapath)
@@ -553,6 +579,15 @@ impl<'a> Executor<'a> {
                 why: Some(why),
             })?;
         let dp = self.datapath_of(&f.inport).ok_or_else(|| Error::UnknownPort(f.inport.clone()))?;
+        if let Some(name) = &self.options.datapath {
+            let named = self.find_datapath(name)?;
+            if named != dp {
+                return Err(Error::PortNotInDatapath {
+                    port: f.inport.clone(),
+                    datapath: name.clone(),
+                });
+            }
+        }
         if f.eval(&e, &self.context(dp)) != Truth::True {
             return Err(Error::Unsatisfiable {
                 text: text.to_string(),
