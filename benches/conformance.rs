@@ -39,7 +39,7 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 /// Stand-ins for the test suite's shell helpers (our own; the suite's would start hypervisors).
 const PRELUDE: &str = r#"# ovnscope conformance replay: stand-ins for the OVN test suite's helpers.
 HAVE_SCAPY=yes; HAVE_PYTHON3=yes; HAVE_OPENSSL=yes; IS_WIN32=no; IS_BSD=no
-check() { "$@"; }
+check() { "$@"; }; check_uuid() { "$@"; }
 ovn_start() { :; }; net_add() { :; }; sim_add() { :; }; net_attach() { :; }
 as() { [ $# -gt 1 ] || return 0; shift; "$@"; }
 ovn_as() { [ $# -gt 1 ] || return 0; shift; "$@"; }

@@ -49,6 +49,26 @@ pub enum Expr {
     Resident(String),
 }
 
+impl Expr {
+    /// The address sets (`$name`) the expression names.
+    pub fn address_sets(&self) -> Vec<&str> {
+        let mut out = vec![];
+        fn walk<'e>(e: &'e Expr, out: &mut Vec<&'e str>) {
+            match e {
+                Expr::Cmp { values, .. } => out.extend(values.iter().filter_map(|v| match v {
+                    Value::AddrSet(n) => Some(n.as_str()),
+                    _ => None,
+                })),
+                Expr::Not(e) => walk(e, out),
+                Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| walk(e, out)),
+                Expr::Bool(_) | Expr::Field(_) | Expr::Resident(_) => {}
+            }
+        }
+        walk(self, &mut out);
+        out
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Eq,

@@ -1253,6 +1253,80 @@ fn ovn_trace_option_semantics() {
     assert_eq!(ovnscope_steps_all(&ours), theirs, "vlan.present == 0");
 }
 
+/// ovn-trace's own command line, and the texts where the conformance runner (benches/
+/// conformance.rs) found ovnscope differing (issue #18), each against ovn-trace on the same
+/// Southbound: `ovnscope trace --ovn-trace-compat [DATAPATH] MICROFLOW` with ovn-trace's flags
+/// prints ovn-trace's text (bar the `# ` flow line, OVS's own formatter), one form alone or
+/// several under their headings; an unknown DATAPATH is refused in ovn-trace's words; a flow
+/// that names an address set the Southbound lacks is skipped, as ovn-controller never installs
+/// it (ovnscope said "cannot be decided"); a conntrack branch whose packet is then dropped is
+/// `ct_next(…);` in --minimal (ovnscope printed an empty block).
+fn ovn_trace_command_line_and_texts() {
+    let l = lab();
+    let z = "worker-1";
+    let sb = format!("--db={}", l.sb(z));
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.99 && ip.ttl == 64 && icmp4.type == 8";
+    let text = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with("# ") && !l.trim().is_empty())
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    };
+    let both = |args: &[&str]| -> Vec<String> {
+        let theirs = l.run("ovn-trace", &[&[sb.as_str()], args].concat());
+        let (rc, ours, err) = l.ovnscope(&[&["trace", "--sb-db", &l.sb(z), "--ovn-trace-compat"], args].concat());
+        assert_eq!(rc, 0, "{args:?}: {err}");
+        assert_eq!(text(&ours), text(&theirs), "ovnscope trace --ovn-trace-compat {args:?}");
+        text(&theirs)
+    };
+    for args in [
+        &[z, m][..],
+        &["--minimal", z, m],
+        &["--summary", m],
+        &["--detailed", "--minimal", z, m],
+        &["--ct=new", "--summary", "--minimal", z, m],
+    ] {
+        both(args);
+    }
+    // ovn-trace says it on standard output and exits 0; ovnscope on standard error, exit 1.
+    let theirs = l.run("ovn-trace", &[&sb, "no-such-switch", m]);
+    assert_eq!(theirs.trim(), "unknown datapath \"no-such-switch\"");
+    let (rc, _, err) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "no-such-switch", m]);
+    assert_eq!(rc, 1, "{err}");
+    assert!(err.contains(theirs.trim()), "{err}");
+    let (rc, _, err) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "join", m]);
+    assert_eq!(rc, 2, "the inport is not on datapath join: {err}");
+
+    let unknown = "ip4.dst == 203.0.113.99 && ip4.src == $ovnscope_no_such_set";
+    let known = "ip4.dst == 203.0.113.99";
+    let check = || {
+        l.nbctl(z, &["acl-add", z, "from-lport", "2000", unknown, "allow"]);
+        l.nbctl(z, &["acl-add", z, "from-lport", "1999", known, "drop"]);
+        l.nbctl(z, &["--wait=hv", "sync"]);
+        let minimal = both(&["--ct=new", "--minimal", z, m]);
+        assert!(
+            minimal.iter().all(|l| !l.contains("not modelled") && !l.ends_with('{')),
+            "{minimal:?}"
+        );
+        let detailed = both(&["--ct=new", z, m]);
+        assert!(detailed.iter().any(|l| l.contains("ls_in_acl_eval") || l.contains("ls_in_acl")), "{detailed:?}");
+        let (_, ours, _) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "--ct=new", z, m]);
+        assert!(
+            ours.contains("$ovnscope_no_such_set, which the Southbound does not have"),
+            "without --ovn-trace-compat the skipped flow is named: {ours}"
+        );
+    };
+    restoring(check, || {
+        let _ = Command::new("ovn-nbctl")
+            .args([&format!("--db={}", l.nb(z)), "acl-del", z, "from-lport", "2000", unknown])
+            .status();
+        let _ = Command::new("ovn-nbctl")
+            .args([&format!("--db={}", l.nb(z)), "acl-del", z, "from-lport", "1999", known])
+            .status();
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
+}
+
 /// Every step of a one-zone run.
 fn ovnscope_steps_all(j: &Value) -> Vec<(String, String, String)> {
     steps_where(j, |_| true)
@@ -2082,6 +2156,7 @@ fn main() {
         explain_across_zones_names_both_zones,
         capture_across_zones,
         ovn_trace_option_semantics,
+        ovn_trace_command_line_and_texts,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,
         conntrack_entries_named_like_ovn_controller_records_them,

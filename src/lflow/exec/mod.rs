@@ -74,8 +74,12 @@ struct Compiled<'a> {
     omit: bool,
     /// The chassis template variables the flow uses, as expanded (`^NODEIP = 198.18.0.9`).
     templates: Option<String>,
-    /// Not considered at all (`--ovn-trace-compat` and a flow with template variables).
+    /// Not considered at all (`--ovn-trace-compat` and a flow with template variables; a
+    /// flow naming an address set the Southbound does not have).
     skip: bool,
+    /// The address sets the match names that the Southbound does not have: ovn-controller
+    /// cannot parse the flow, so it installs nothing for it (and ovn-trace skips it too).
+    unknown_sets: Vec<String>,
 }
 
 /// `text` with every `^NAME` of `vars` replaced by its value, and the names replaced (or left,
@@ -496,6 +500,16 @@ impl<'a> Executor<'a> {
                                 undefined.join(", ^")
                             ));
                         }
+                        let unknown_sets: Vec<String> = matcher
+                            .as_ref()
+                            .map(|m| {
+                                m.address_sets()
+                                    .into_iter()
+                                    .filter(|n| !self.sb.address_sets.contains_key(*n))
+                                    .map(|n| format!("${n}"))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
                         let stmts = lang::parse(&a);
                         let omit = omittable(&matcher, &stmts, table);
                         let note = (!used.is_empty()).then(|| {
@@ -514,7 +528,8 @@ impl<'a> Executor<'a> {
                             matcher,
                             stmts,
                             omit: omit && note.is_none(),
-                            skip: note.is_some() && self.options.ovn_trace_compat,
+                            skip: (note.is_some() && self.options.ovn_trace_compat) || !unknown_sets.is_empty(),
+                            unknown_sets,
                             templates: note,
                         }
                     })
@@ -628,9 +643,16 @@ impl<'a> Executor<'a> {
             };
             let mut chosen: Option<&Compiled> = None;
             let mut tied = vec![];
-            for c in flows.iter().filter(|c| !c.skip) {
+            let mut uninstalled = vec![];
+            for c in flows.iter() {
                 if chosen.is_some_and(|ch| ch.flow.priority != c.flow.priority) {
                     break;
+                }
+                if !c.unknown_sets.is_empty() {
+                    uninstalled.push(c);
+                }
+                if c.skip {
+                    continue;
                 }
                 let t = match &c.matcher {
                     Ok(m) => flow.eval(m, &ctx),
@@ -663,6 +685,18 @@ impl<'a> Executor<'a> {
                 continue;
             }
             let mut children = vec![];
+            if !self.options.ovn_trace_compat {
+                for u in uninstalled {
+                    children.push(Node::Note {
+                        text: format!(
+                            "/* skipped flow {} (priority {}): it names {}, which the Southbound does not have, so ovn-controller installs nothing for it */",
+                            u.flow.uuid,
+                            u.flow.priority,
+                            u.unknown_sets.join(", ")
+                        ),
+                    });
+                }
+            }
             if let Some(t) = &c.templates {
                 children.push(Node::Note {
                     text: format!("/* {t} */"),
