@@ -444,6 +444,26 @@ impl Microflow {
                 }
                 Resolved::Predicate(_) => Err(format!("predicate {field} compared with a value")),
             },
+            // `field == {a, b}` (a predicate such as `nd` expands to one): true already, or
+            // made true with the first value, as a disjunction is.
+            Expr::Cmp { field, op: Op::Eq, values } if values.len() > 1 => {
+                let whole = Expr::Cmp {
+                    field: field.clone(),
+                    op: Op::Eq,
+                    values: values.clone(),
+                };
+                if self.eval(&whole, ctx) == Truth::True {
+                    return Ok(());
+                }
+                self.satisfy(
+                    &Expr::Cmp {
+                        field: field.clone(),
+                        op: Op::Eq,
+                        values: vec![values[0].clone()],
+                    },
+                    ctx,
+                )
+            }
             other => Err(format!("a microflow is a conjunction of field == value; not {other:?}")),
         }
     }

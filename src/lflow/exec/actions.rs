@@ -63,7 +63,7 @@ impl<'a> Executor<'a> {
         }
         for s in stmts {
             out.push(Node::Action {
-                text: format!("{};", s.text),
+                text: format!("{};", echoed(&s.text)),
             });
             let before = flow.header_values();
             match self.action(at, s, flow, out) {
@@ -365,7 +365,9 @@ impl<'a> Executor<'a> {
                 out.push(n);
             }
             write(flow, dst, v.clone())?;
-            if let (true, Value::Bits(b, _)) = (func.starts_with("chk_lb_hairpin"), v) {
+            // ovn-trace shows what these write (its other functions write silently).
+            let shown = func.starts_with("chk_lb_hairpin") || func == "ct_proto" || func == "ct_tp_dst";
+            if let (true, Value::Bits(b, _)) = (shown, v) {
                 out.push(Node::Modify {
                     text: format!("{dst} = {b}"),
                 });
@@ -396,6 +398,15 @@ impl<'a> Executor<'a> {
             children: kids,
         });
         Flow::Continue
+    }
+}
+
+/// A statement as ovn-trace echoes it (its formatter, not the stored text): an empty nested
+/// block is dropped (`ct_commit { };` is `ct_commit;`, as OVN 26.03 writes it).
+fn echoed(text: &str) -> &str {
+    match text.strip_suffix('}').map(str::trim_end).and_then(|t| t.strip_suffix('{')) {
+        Some(head) if !head.trim().is_empty() && !head.contains('{') => head.trim_end(),
+        _ => text,
     }
 }
 
