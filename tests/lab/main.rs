@@ -43,6 +43,10 @@ macro_rules! trials {
 
 fn main() {
     let args = Arguments::from_args();
+    // OVNLAB_OVN=25.03 (or 26.03): the lab's daemons and every real tool compared with come
+    // from that generation.
+    let generation = generation::select();
+    eprintln!("lab: OVN generation {generation}");
     let trials = trials![
         show::ovs_section_matches_ovs_vsctl,
         show::nb_section_matches_ovn_nbctl,
