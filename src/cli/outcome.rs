@@ -210,7 +210,8 @@ unreachable_errors!(
     LiveError,
     std::io::Error,
     crate::ovsdb::unixctl::Error,
-    crate::capture::conntrack::KernelError
+    crate::capture::conntrack::KernelError,
+    crate::trace::openflow::Error
 );
 
 /// A daemon's answer that is not the format it documents: what it sent could not be read.

@@ -99,6 +99,11 @@ pub struct TraceArgs {
     /// no closing `verdict:` line.
     #[arg(long)]
     pub ovn_trace_compat: bool,
+    /// Under each logical flow, the OpenFlow flows it became (by cookie) on the bridge at
+    /// REMOTE, as ovn-trace --ovs shows them; default unix:$OVS_RUNDIR/br-int.mgmt (the node's
+    /// integration bridge). Read with ovs-ofctl dump-flows.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "REMOTE")]
+    pub ovs: Option<String>,
     /// With --microflow on a live server: read the Southbound's logical flows all at once, or
     /// only for the datapaths the packet reaches (ovn-trace reads all; at 13k pods that is
     /// seconds and a gigabyte).
@@ -326,7 +331,11 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
                 v.sb
             }
         };
-        let t = run_pipeline(&a, live_sb.as_deref(), sb.as_ref(), m).await?;
+        let mut t = run_pipeline(&a, live_sb.as_deref(), sb.as_ref(), m).await?;
+        if let Some(remote) = &a.ovs {
+            let remote = if remote.is_empty() { crate::trace::openflow::default_remote() } else { remote.clone() };
+            crate::trace::openflow::annotate(&mut t, &remote)?;
+        }
         return Ok(Outcome::Answer(match a.format {
             Format::Json => wire::pretty(&wire::trace::Pipeline::new(&t, m))?,
             Format::Text => pipeline_text(&t, &a),

@@ -1327,6 +1327,45 @@ fn ovn_trace_command_line_and_texts() {
     });
 }
 
+/// `trace --ovs`: under each logical flow, the OpenFlow flows it became on the node's br-int,
+/// the same lines as `ovn-trace --ovs` prints on the same node (bar the statistics, which move
+/// between the two reads); a bridge that cannot be reached is a clear error, exit 3.
+fn trace_ovs_shows_the_openflow_flows_ovn_trace_shows() {
+    let l = lab();
+    let z = "worker-1";
+    let rundir = format!("{}/{z}/ovs", l.dir.display());
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.8 && ip.ttl == 64 && icmp4.type == 8";
+    let out = Command::new("ovn-trace")
+        .args([&format!("--db={}", l.sb(z)), "--ovs", m])
+        .env("OVS_RUNDIR", &rundir)
+        .output()
+        .unwrap();
+    let theirs = String::from_utf8(out.stdout).unwrap();
+    // The counters and ages change between two reads; the flows themselves do not.
+    let stable = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with("# ") && !l.trim().is_empty())
+            .map(|l| {
+                l.split(", ")
+                    .filter(|f| !["duration=", "n_packets=", "n_bytes=", "idle_age=", "hard_age="].iter().any(|p| f.trim_start().starts_with(p)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    .trim_end()
+                    .to_string()
+            })
+            .collect()
+    };
+    let cookies = theirs.lines().filter(|l| l.trim_start().starts_with("cookie=")).count();
+    assert!(cookies > 10, "ovn-trace --ovs shows OpenFlow flows: {theirs:.3000}");
+    let remote = format!("--ovs=unix:{rundir}/br-int.mgmt");
+    let (rc, ours, err) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "--ovn-trace-compat", &remote, m]);
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(stable(&ours), stable(&theirs), "trace --ovs = ovn-trace --ovs");
+    let (rc, _, err) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "--ovs=unix:/nonexistent/br-int.mgmt", m]);
+    assert_eq!(rc, 3, "{err}");
+    assert!(err.contains("cannot read OpenFlow flows from unix:/nonexistent/br-int.mgmt"), "{err}");
+}
+
 /// Every step of a one-zone run.
 fn ovnscope_steps_all(j: &Value) -> Vec<(String, String, String)> {
     steps_where(j, |_| true)
@@ -2157,6 +2196,7 @@ fn main() {
         capture_across_zones,
         ovn_trace_option_semantics,
         ovn_trace_command_line_and_texts,
+        trace_ovs_shows_the_openflow_flows_ovn_trace_shows,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,
         conntrack_entries_named_like_ovn_controller_records_them,
