@@ -8,9 +8,10 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ovnscope-target}
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets "$@"
-# The interconnect and NAT suites again on OVN 25.03 / OVS 3.5 (Debian 13's packages, installed
-# next to the system's by setup.sh): the same comparisons with that generation's own tools.
+# The lab, interconnect and NAT suites again on OVN 25.03 / OVS 3.5 (Debian 13's packages,
+# installed next to the system's by setup.sh): the same comparisons with that generation's tools.
 if [ $# -eq 0 ]; then
+    OVNLAB_OVN=25.03 cargo test --test lab
     OVNLAB_OVN=25.03 cargo test --test zones
     OVNLAB_OVN=25.03 cargo test --test nat
 fi

@@ -598,7 +598,13 @@ impl Client {
         match self.call("get_schema", vec![json!(db)]).await {
             Ok(v) => Ok(DatabaseSchema::from_json(&v)?),
             Err(Error::Server { error, .. }) if super::proto::message::describe_error(&error).starts_with("unknown database") => {
-                let available = self.list_dbs().await.map(|l| l.join(", ")).unwrap_or_else(|_| "?".into());
+                // ovsdb-server's own `_Server` (listed since OVS 3.2 or so) is no answer to "which
+                // database did you mean".
+                let available = self
+                    .list_dbs()
+                    .await
+                    .map(|l| l.into_iter().filter(|d| !d.starts_with('_')).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_else(|_| "?".into());
                 Err(Error::NoSuchDatabase {
                     peer: self.peer.to_string(),
                     db: db.into(),

@@ -297,9 +297,25 @@ pub fn ovn_trace_path(text: &str) -> Path {
         .into_iter()
         .map(|s| (s.datapath, s.stage, s.uuid8))
         .collect();
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let raw: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = raw.iter().map(|l| l.trim()).collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    // A table whose actions send the packet nowhere (no next, output, drop, conntrack or
+    // nested action: OVN 24.03+ writes an ACL drop as register clears) drops it, and ovn-trace
+    // prints no line for that.
+    let goes_nowhere = |i: usize| {
+        let head = indent(raw[i]);
+        let acts: Vec<&str> = raw[i + 1..].iter().take_while(|l| indent(l) > head).map(|l| l.trim()).collect();
+        let moves = ["next", "output", "drop", "ct_", "clone", "arp", "icmp", "nd_", "reject", "tcp_reset", "*** "];
+        !acts.iter().any(|a| moves.iter().any(|m| a.starts_with(m)))
+    };
+    let is_table = |l: &str| l.split_once(". ").is_some_and(|(n, _)| n.parse::<u32>().is_ok()) && l.contains(", uuid ");
     let mut verdicts = vec![];
     for (i, l) in lines.iter().enumerate() {
+        if is_table(l) && goes_nowhere(i) {
+            verdicts.push("drop".into());
+            continue;
+        }
         if let Some(rest) = l.strip_prefix("/* output to \"") {
             let crossing = lines.get(i + 1).is_some_and(|n| n.starts_with("ingress("));
             if !crossing {
@@ -447,7 +463,11 @@ pub fn compare(
     };
     let detailed = detailed.map_or_else(|| ovn_trace("--detailed"), str::to_string);
     let theirs = ovn_trace_path(&detailed);
-    let ours = ovnscope_path(&serde_json::from_str(&ovnscope(&["-f", "json"])).unwrap());
+    // A trace tree nests a table per step: deeper than serde_json's default limit of 128.
+    let json = ovnscope(&["-f", "json"]);
+    let mut de = serde_json::Deserializer::from_str(&json);
+    de.disable_recursion_limit();
+    let ours = ovnscope_path(&serde::Deserialize::deserialize(&mut de).unwrap_or_else(|e| panic!("{e}: {json:.500}")));
     assert!(theirs.steps.len() >= 3, "ovn-trace took {} steps for {flow}", theirs.steps.len());
     if let Some(d) = path_difference(&ours, &theirs) {
         return Some(format!("{flow}: {d}"));

@@ -174,7 +174,10 @@ impl Lab {
     pub fn ovnscope_json(&self, args: &[&str]) -> Value {
         let (code, out, err) = self.ovnscope(args);
         assert_eq!(code, 0, "ovnscope {args:?}: {err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+        // A trace tree nests a table per step: deeper than serde_json's default limit of 128.
+        let mut de = serde_json::Deserializer::from_str(&out);
+        de.disable_recursion_limit();
+        serde::Deserialize::deserialize(&mut de).unwrap_or_else(|e| panic!("{e}: {out}"))
     }
 }
 

@@ -287,8 +287,12 @@ pub fn container_to_container_over_loopback() {
     assert_eq!(&got[..3], ["handshake: SYN", "handshake: SYN-ACK", "handshake: ACK"], "{got:?}");
     assert!(got.iter().any(|x| x.starts_with("request: GET / HTTP/1.1")), "{got:?}");
     assert!(got.iter().any(|x| x.starts_with("response: HTTP/1.0 200 OK")), "{got:?}");
-    // Teardown: the server's FIN, then the client's FIN or a reset (Python's client may reset).
-    assert!(got.iter().any(|x| x.starts_with("teardown: FIN")), "{got:?}");
+    // Teardown: the server's FIN, then the client's FIN or a reset (Python's client may reset,
+    // and when it resets before the server's FIN is sent, the reset is all there is).
+    assert!(
+        got.iter().any(|x| x.starts_with("teardown: FIN") || x.starts_with("reset")),
+        "{got:?}"
+    );
     assert!(
         got.last()
             .is_some_and(|x| x.starts_with("teardown") || x.starts_with("reset") || x == "ACK"),

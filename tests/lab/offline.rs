@@ -403,6 +403,10 @@ fn stable(mut doc: Value) -> Value {
 /// The recorded databases in demo/ (scripts/demo.sh's offline default) still describe what
 /// the lab builds: regenerate them with `lab/ovnlab snapshot` and compare.
 pub fn demo_files_match_a_fresh_lab_snapshot() {
+    if crate::generation::current() != "23.03" {
+        eprintln!("skipped: demo/ records the system's OVN 23.03 lab, not this generation's");
+        return;
+    }
     let l = lab();
     let fresh = tempfile::tempdir().unwrap();
     let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/ovnlab"))

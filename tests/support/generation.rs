@@ -19,6 +19,21 @@ pub fn ovn_share() -> PathBuf {
     }
 }
 
+/// Where the running generation keeps its Open vSwitch schema (`vswitch.ovsschema`).
+#[allow(dead_code)]
+pub fn ovs_share() -> PathBuf {
+    match std::env::var("OVNLAB_OVN").ok().filter(|g| g != "23.03") {
+        Some(g) => cache().join(g).join("root/usr/share/openvswitch"),
+        None => PathBuf::from("/usr/share/openvswitch"),
+    }
+}
+
+/// The generation running (the system's "23.03" unless `OVNLAB_OVN` names another).
+#[allow(dead_code)]
+pub fn current() -> String {
+    std::env::var("OVNLAB_OVN").unwrap_or_else(|_| "23.03".into())
+}
+
 /// The generation asked for ("23.03", the system's, by default); for a newer one, its tools
 /// are put first on PATH. Panics with the fix when it is not installed.
 pub fn select() -> String {
