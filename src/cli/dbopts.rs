@@ -70,6 +70,11 @@ pub struct DbArgs {
     /// Seconds to wait for any one reply from a server.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
+    /// Log each OVSDB request on standard error as its reply arrives: server, method, tables,
+    /// bytes sent and received, milliseconds — where a slow answer's time goes. (`serve -v`
+    /// also prints the address it listens on and each resynchronisation.)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 /// Where a chosen method came from, for messages.
@@ -153,6 +158,7 @@ impl DbArgs {
                 certificate: self.certificate.clone(),
                 ca_cert: self.ca_cert.clone(),
             },
+            log_requests: self.verbose,
             ..Default::default()
         }
     }

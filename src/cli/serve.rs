@@ -43,9 +43,6 @@ pub struct ServeArgs {
     /// Questions computed at once; more wait their turn.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub max_concurrent: usize,
-    /// Print the address listened on, then one line per resynchronisation, on standard error.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
 }
 
 /// The commands serve answers (`--format json` unless the arguments say otherwise).

@@ -51,12 +51,17 @@ impl From<std::io::Error> for CodecError {
 #[derive(Debug)]
 pub struct OvsdbCodec {
     scanner: FrameScanner,
+    /// Bytes of the last frame decoded and of the last message encoded (for the request log).
+    last_in: usize,
+    last_out: usize,
 }
 
 impl OvsdbCodec {
     pub fn new(max_message: usize) -> Self {
         OvsdbCodec {
             scanner: FrameScanner::new(max_message),
+            last_in: 0,
+            last_out: 0,
         }
     }
 }
@@ -71,6 +76,7 @@ impl Decoder for OvsdbCodec {
             None => Ok(None),
             Some((skip, end)) => {
                 let frame = src.split_to(end);
+                self.last_in = end - skip;
                 parse_frame(&frame[skip..], offset + skip as u64)
                     .map(Some)
                     .map_err(CodecError::Frame)
@@ -90,7 +96,9 @@ impl Decoder for OvsdbCodec {
 impl Encoder<Message> for OvsdbCodec {
     type Error = CodecError;
     fn encode(&mut self, item: Message, dst: &mut BytesMut) -> Result<(), CodecError> {
-        dst.extend_from_slice(&item.to_bytes());
+        let bytes = item.to_bytes();
+        self.last_out = bytes.len();
+        dst.extend_from_slice(&bytes);
         Ok(())
     }
 }
@@ -106,6 +114,8 @@ pub struct Options {
     pub max_message: usize,
     /// Key, certificate and CA for `ssl:` methods.
     pub tls: super::tls::TlsFiles,
+    /// One line per request on standard error when its reply arrives ([`request_line`]).
+    pub log_requests: bool,
 }
 
 impl Default for Options {
@@ -115,6 +125,7 @@ impl Default for Options {
             call_timeout: Duration::from_secs(120),
             max_message: DEFAULT_MAX_MESSAGE,
             tls: Default::default(),
+            log_requests: false,
         }
     }
 }
@@ -185,6 +196,47 @@ pub struct Connection<S> {
     peer: Arc<str>,
     ended: Arc<Mutex<Option<String>>>,
     probe: Option<Duration>,
+    /// With [`Options::log_requests`]: per pending request, what it asked (method and tables),
+    /// bytes sent, and when.
+    log: Option<HashMap<u64, (String, usize, Instant)>>,
+}
+
+/// What a request asks, for the log: the method and the tables it names.
+fn request_summary(method: &str, params: &[Value]) -> String {
+    let tables: Vec<String> = match method {
+        "transact" => params
+            .iter()
+            .skip(1)
+            .filter_map(|op| {
+                let t = op.get("table")?.as_str()?;
+                let op = op.get("op")?.as_str()?;
+                Some(if op == "select" { t.to_string() } else { format!("{op} {t}") })
+            })
+            .collect(),
+        m if m.starts_with("monitor") && m != "monitor_cancel" => params
+            .get(2)
+            .and_then(Value::as_object)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default(),
+        _ => vec![],
+    };
+    let db = params.first().and_then(Value::as_str).filter(|_| method != "echo");
+    let mut s = method.to_string();
+    if let Some(db) = db {
+        s += &format!(" {db}");
+    }
+    if !tables.is_empty() {
+        s += &format!(" [{}]", tables.join(", "));
+    }
+    s
+}
+
+/// One line of the request log.
+pub fn request_line(peer: &str, what: &str, sent: usize, received: usize, ms: f64, error: bool) -> String {
+    format!(
+        "ovnscope: ovsdb {peer}: {what}: {sent} B sent, {received} B received, {ms:.1} ms{}",
+        if error { " (error)" } else { "" }
+    )
 }
 
 /// Builds a client and its connection over an already-open stream.
@@ -208,6 +260,7 @@ pub fn over_stream<S: Stream>(stream: S, peer: &str, opts: &Options) -> (Client,
         peer,
         ended,
         probe: opts.probe_interval,
+        log: opts.log_requests.then(HashMap::new),
     };
     (client, conn)
 }
@@ -358,7 +411,11 @@ impl<S: Stream> Connection<S> {
                         }
                     }
                     self.pending.insert(id, (call.method.clone(), call.reply));
+                    let what = self.log.is_some().then(|| request_summary(&call.method, &call.params));
                     self.send(Message::Request { id: json!(id), method: call.method, params: call.params }).await?;
+                    if let (Some(log), Some(what)) = (self.log.as_mut(), what) {
+                        log.insert(id, (what, self.framed.codec().last_out, Instant::now()));
+                    }
                 }
                 frame = self.framed.next() => {
                     let v = match frame {
@@ -380,6 +437,15 @@ impl<S: Stream> Connection<S> {
                     self.send(Message::Request { id: json!("echo"), method: "echo".into(), params: vec![] }).await?;
                 }
             }
+        }
+    }
+
+    /// The request log's line for the reply to `id`, when logging.
+    fn log_reply(&mut self, id: &Value, error: bool) {
+        let received = self.framed.codec().last_in;
+        let Some(log) = self.log.as_mut() else { return };
+        if let Some((what, sent, at)) = id.as_u64().and_then(|i| log.remove(&i)) {
+            eprintln!("{}", request_line(&self.peer, &what, sent, received, at.elapsed().as_secs_f64() * 1000.0, error));
         }
     }
 
@@ -421,12 +487,14 @@ impl<S: Stream> Connection<S> {
                 }
             }
             Message::Reply { id, result } => {
+                self.log_reply(&id, false);
                 if let Some((_, tx)) = id.as_u64().and_then(|i| self.pending.remove(&i)) {
                     let _ = tx.send(Ok(result));
                 }
                 // Replies to our own "echo" probe, or to a call whose caller gave up, are dropped.
             }
             Message::Error { id, error } => {
+                self.log_reply(&id, true);
                 if let Some((method, tx)) = id.as_u64().and_then(|i| self.pending.remove(&i)) {
                     let _ = tx.send(Err(Error::Server {
                         peer: self.peer.to_string(),

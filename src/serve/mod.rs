@@ -86,7 +86,7 @@ async fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
         .await
         .map_err(|e| Failure::Unreachable(anyhow::anyhow!("cannot listen on {}: {e}", a.listen)))?;
     eprintln!("ovnscope serve: listening on {}", listener.url(tls.is_some()));
-    if a.verbose {
+    if a.db.verbose {
         for c in &zone.caches {
             spawn_progress(c.clone());
         }

@@ -58,6 +58,7 @@ fn main() {
         protocol::live_schemas_match_the_committed_files,
         protocol::list_dbs_and_server_database_match_ovsdb_client,
         protocol::only_read_operations_go_on_the_wire,
+        protocol::request_log_counts_the_bytes_socat_relays,
         protocol::idle_tcp_connection_survives_server_probes,
         dataplane::ping_from_pod_crosses_both_snats,
         errors::missing_socket,

@@ -343,3 +343,58 @@ pub fn idle_tcp_connection_survives_server_probes() {
         "server dropped an idle client:\n{log}"
     );
 }
+
+/// `-v` logs one line per OVSDB request with the bytes each way; socat relaying the same
+/// connection (`socat -v`, which logs every chunk it passes) counts the same bytes in each
+/// direction, and every logged method is a read.
+pub fn request_log_counts_the_bytes_socat_relays() {
+    let l = lab();
+    let dir = tempfile::tempdir().unwrap();
+    let relay = dir.path().join("relay.sock");
+    let log = std::fs::File::create(dir.path().join("socat.log")).unwrap();
+    let mut socat = std::process::Command::new("socat")
+        .args([
+            "-v".to_string(),
+            format!("UNIX-LISTEN:{}", relay.display()),
+            format!("UNIX-CONNECT:{}", l.nb_sock().trim_start_matches("unix:")),
+        ])
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if relay.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, out, err) = l.ovnscope(&["show", "-v", "--nb-db", &format!("unix:{}", relay.display())]);
+    let _ = socat.wait(); // socat ends with the (single) connection
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("router"), "{out:.300}");
+    let line = regex::Regex::new(r"^ovnscope: ovsdb unix:\S+: (\w+)[^:]*: (\d+) B sent, (\d+) B received, [\d.]+ ms$").unwrap();
+    let (mut sent, mut received, mut methods) = (0u64, 0u64, vec![]);
+    for l in err.lines().filter(|l| l.starts_with("ovnscope: ovsdb ")) {
+        let c = line.captures(l).unwrap_or_else(|| panic!("a request line: {l:?}"));
+        methods.push(c[1].to_string());
+        sent += c[2].parse::<u64>().unwrap();
+        received += c[3].parse::<u64>().unwrap();
+    }
+    assert!(methods.len() >= 2, "{err}");
+    let reads = ["get_schema", "list_dbs", "transact", "monitor", "monitor_cond", "monitor_cond_since", "monitor_cancel", "echo"];
+    assert!(methods.iter().all(|m| reads.contains(&m.as_str())), "{methods:?}");
+    // socat -v: "> DATE TIME length=N from=… to=…" before each chunk client → server, "<" the
+    // way back (the chunk's data follows; JSON ends with no newline, so a header can follow
+    // data on the same line).
+    let relayed = std::fs::read_to_string(dir.path().join("socat.log")).unwrap();
+    let header = regex::Regex::new(r"([<>]) \d{4}/\d\d/\d\d [\d:.]+\s+length=(\d+) from=").unwrap();
+    let (mut to_server, mut to_client) = (0u64, 0u64);
+    for c in header.captures_iter(&relayed) {
+        let n: u64 = c[2].parse().unwrap();
+        if &c[1] == ">" {
+            to_server += n;
+        } else {
+            to_client += n;
+        }
+    }
+    assert_eq!((sent, received), (to_server, to_client), "{err}");
+}
