@@ -4,6 +4,9 @@
 //! every packet (no database, so no OVN names), tcpdump decodes and prints every packet.
 //! Only under `cargo bench --bench explain`.
 
+#[path = "support/ratio.rs"]
+mod ratio;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use std::process::{Command, Stdio};
@@ -84,6 +87,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+    ratio::report("explain_200k_packets", &[("ovnscope_explain", "tcpdump_-nn_-r")]);
 }
 
 criterion_group!(benches, bench);

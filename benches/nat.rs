@@ -10,6 +10,9 @@
 #[path = "support/scale.rs"]
 mod scale;
 
+#[path = "support/ratio.rs"]
+mod ratio;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::process::Command;
 
@@ -99,6 +102,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+    ratio::report("nat_answer_13k_pods", &[("ovnscope_nat_with_lflow_evidence", "ovn-nbctl_find_NAT"), ("ovnscope_nat_nb_only", "ovn-nbctl_find_NAT"), ("ovnscope_nat_by_ip", "ovn-nbctl_find_NAT"), ("ovnscope_nat_with_lflow_evidence", "ovn-nbctl_lr-nat-list_grep")]);
 }
 
 criterion_group!(benches, bench);

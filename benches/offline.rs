@@ -10,6 +10,9 @@
 //! Uses the real Northbound file in `../shared/data/real/` (3.0 MB, 7,214 records); skipped
 //! with a note when it is absent or ovsdb-server is not installed.
 
+#[path = "support/ratio.rs"]
+mod ratio;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -77,6 +80,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| ovsdb_server_dump(&file, dir.path()))
     });
     g.finish();
+    ratio::report("replay_real_nb_3MB", &[("ovnscope_show_process", "copy+ovsdb-server+ovsdb-client_dump")]);
 }
 
 criterion_group!(benches, bench);
