@@ -99,6 +99,10 @@ pub struct TraceArgs {
     /// no closing `verdict:` line.
     #[arg(long)]
     pub ovn_trace_compat: bool,
+    /// The ID a `select()` action (ECMP routes) takes when it is one of the choices, as
+    /// ovn-trace --select-id; default: the first listed (OVN picks by a hash of the packet).
+    #[arg(long, value_name = "ID")]
+    pub select_id: Option<u16>,
     /// Under each logical flow, the OpenFlow flows it became (by cookie) on the bridge at
     /// REMOTE, as ovn-trace --ovs shows them; default unix:$OVS_RUNDIR/br-int.mgmt (the node's
     /// integration bridge). Read with ovs-ofctl dump-flows.
@@ -149,6 +153,7 @@ fn trace_options(a: &TraceArgs) -> Options {
         conntrack: false,
         ovn_trace_compat: a.ovn_trace_compat,
         datapath: (a.positional.len() == 2).then(|| a.positional[0].clone()),
+        select_id: a.select_id,
     }
 }
 

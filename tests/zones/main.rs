@@ -1366,6 +1366,49 @@ fn trace_ovs_shows_the_openflow_flows_ovn_trace_shows() {
     assert!(err.contains("cannot read OpenFlow flows from unix:/nonexistent/br-int.mgmt"), "{err}");
 }
 
+/// ECMP routes: the gateway router's `select()` between two next hops; with `--select-id`
+/// ovnscope and ovn-trace take the same one, and print the same text, for each of the two
+/// (the texts of the two differ: the next hop's ARP request asks for another address).
+fn select_id_picks_the_ecmp_next_hop_ovn_trace_picks() {
+    let l = lab();
+    let z = "worker-1";
+    let gr = format!("GR_{z}");
+    let sb = format!("--db={}", l.sb(z));
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.99 && ip.ttl == 64 && icmp4.type == 8";
+    let text = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with("# ") && !l.trim().is_empty())
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    };
+    let check = || {
+        for hop in ["198.18.0.1", "198.18.0.2"] {
+            l.nbctl(z, &["--ecmp", "lr-route-add", &gr, "203.0.113.99/32", hop]);
+        }
+        l.nbctl(z, &["--wait=hv", "sync"]);
+        let mut seen = vec![];
+        for id in ["1", "2"] {
+            let sel = format!("--select-id={id}");
+            let theirs = l.run("ovn-trace", &[&sb, "--minimal", &sel, m]);
+            assert!(theirs.contains(&format!("= {id}")), "ovn-trace selects {id}: {theirs}");
+            let (rc, ours, err) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "--ovn-trace-compat", "--minimal", &sel, m]);
+            assert_eq!(rc, 0, "{err}");
+            assert_eq!(text(&ours), text(&theirs), "--select-id={id}");
+            seen.push(text(&theirs));
+        }
+        assert_ne!(seen[0], seen[1], "the two next hops are different paths");
+        // Without --select-id ovnscope takes the first and says so (ovn-trace picks at random).
+        let (_, ours, _) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "--minimal", m]);
+        assert!(ours.contains("Use --select-id to specify."), "{ours}");
+    };
+    restoring(check, || {
+        let _ = Command::new("ovn-nbctl")
+            .args([&format!("--db={}", l.nb(z)), "--if-exists", "lr-route-del", &gr, "203.0.113.99/32"])
+            .status();
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
+}
+
 /// Every step of a one-zone run.
 fn ovnscope_steps_all(j: &Value) -> Vec<(String, String, String)> {
     steps_where(j, |_| true)
@@ -2197,6 +2240,7 @@ fn main() {
         ovn_trace_option_semantics,
         ovn_trace_command_line_and_texts,
         trace_ovs_shows_the_openflow_flows_ovn_trace_shows,
+        select_id_picks_the_ecmp_next_hop_ovn_trace_picks,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,
         conntrack_entries_named_like_ovn_controller_records_them,

@@ -379,6 +379,9 @@ impl<'a> Executor<'a> {
 
     /// `dst = func(args);`
     fn call_action(&self, at: &At, dst: &str, func: &str, args: &[String], flow: &mut Microflow, out: &mut Vec<Node>) -> Result<Flow, Why> {
+        if func == "select" {
+            return self.select(at, dst, args, flow, out);
+        }
         if let Some(v) = self.call(at.dp, flow, func, args)? {
             if let Some(n) = call_note(func, &v, flow) {
                 out.push(n);
@@ -392,6 +395,29 @@ impl<'a> Executor<'a> {
                 });
             }
         }
+        Ok(Flow::Continue)
+    }
+
+    /// `dst = select(ID[=WEIGHT], …);` (ECMP routes, load-balancer groups): the packet goes on
+    /// to the next table with one ID in `dst`, as ovn-trace forks it. OVN picks by a hash of the
+    /// packet, which no trace knows; `--select-id N` picks N (as ovn-trace's option does),
+    /// else the first listed, said so (ovn-trace picks at random).
+    fn select(&self, at: &At, dst: &str, args: &[String], flow: &Microflow, out: &mut Vec<Node>) -> Result<Flow, Why> {
+        let ids = args
+            .iter()
+            .map(|a| a.split('=').next().unwrap_or("").trim().parse::<u128>())
+            .collect::<Result<Vec<u128>, _>>()
+            .map_err(|_| format!("select() arguments {args:?}"))?;
+        let asked = self.options.select_id.map(u128::from).filter(|id| ids.contains(id));
+        let id = asked.or(ids.first().copied()).ok_or("select() with nothing to select")?;
+        let mut f = flow.clone();
+        write(&mut f, dst, Value::Bits(id, 16))?;
+        let why = if asked.is_some() {
+            ""
+        } else {
+            " /* the first listed: OVN picks by a hash of the packet. Use --select-id to specify. */"
+        };
+        out.push(self.fork(at, f, format!("select: {dst} = {id}{why}"), None));
         Ok(Flow::Continue)
     }
 

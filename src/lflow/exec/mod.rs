@@ -50,6 +50,8 @@ pub struct Options {
     /// `name2`, or at least 4 hex digits of its Southbound or Northbound UUID. The inport must
     /// be one of its ports.
     pub datapath: Option<String>,
+    /// The ID `select()` takes when it is one of the choices (ovn-trace `--select-id`).
+    pub select_id: Option<u16>,
 }
 
 struct Port {
