@@ -79,6 +79,9 @@ cat "$d/$n.theirs"; cat "$d/$n.theirs.err" >&2
 exit $rc
 "#;
 
+/// One test's microflows, or why it could not be replayed.
+type Replayed = Result<Vec<Case>, String>;
+
 struct Case {
     test: String,
     args: Vec<String>,
@@ -104,7 +107,11 @@ enum Verdict {
 }
 
 fn text_of(s: &str) -> Vec<&str> {
-    s.lines().filter(|l| !l.starts_with("# ")).map(str::trim_end).filter(|l| !l.is_empty()).collect()
+    s.lines()
+        .filter(|l| !l.starts_with("# "))
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 fn judge(c: &Case) -> Verdict {
@@ -114,7 +121,11 @@ fn judge(c: &Case) -> Verdict {
         .iter()
         .any(|p| first.starts_with(p));
     if refused {
-        return if c.ours_rc != 0 { Verdict::BothRefuse } else { Verdict::TheirsError(first) };
+        return if c.ours_rc != 0 {
+            Verdict::BothRefuse
+        } else {
+            Verdict::TheirsError(first)
+        };
     }
     if c.ours_rc != 0 {
         let first = c.ours_err.lines().find(|l| !l.trim().is_empty()).unwrap_or("(nothing)");
@@ -139,7 +150,9 @@ fn suite(src: &Path, version: &str) -> Result<Vec<(String, String)>, String> {
         .map(|f| {
             let tree = src.join("tests").join(f);
             if tree.exists() {
-                return std::fs::read_to_string(&tree).map(|t| (f.to_string(), t)).map_err(|e| e.to_string());
+                return std::fs::read_to_string(&tree)
+                    .map(|t| (f.to_string(), t))
+                    .map_err(|e| e.to_string());
             }
             let out = Command::new("git")
                 .arg("-C")
@@ -297,7 +310,9 @@ fn main() {
         .expect("a version in ovn-nbctl --version")
         .to_string();
     let files = suite(&src, &version).unwrap_or_else(|e| panic!("conformance: {e}"));
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
     let base = std::env::temp_dir().join(format!("ovnscope-conformance-{version}"));
     let _ = std::fs::remove_dir_all(&base);
     let shims = base.join("shims");
@@ -324,7 +339,10 @@ fn main() {
                 continue;
             }
             if t.body.contains("ovn-ic-nbctl") || t.body.contains("ovn_start az") {
-                not_replayable.entry("several availability zones (ovn-ic)".into()).or_default().push(t.name.clone());
+                not_replayable
+                    .entry("several availability zones (ovn-ic)".into())
+                    .or_default()
+                    .push(t.name.clone());
                 continue;
             }
             match atfile::shell(&t.body) {
@@ -339,7 +357,7 @@ fn main() {
         tests.len()
     );
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<Vec<Case>, String>)>> = Mutex::new(vec![]);
+    let results: Mutex<Vec<(usize, Replayed)>> = Mutex::new(vec![]);
     let jobs: usize = std::env::var("CONFORMANCE_JOBS").ok().and_then(|j| j.parse().ok()).unwrap_or(2);
     let started = Instant::now();
     std::thread::scope(|s| {

@@ -102,7 +102,15 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
-    ratio::report("nat_answer_13k_pods", &[("ovnscope_nat_with_lflow_evidence", "ovn-nbctl_find_NAT"), ("ovnscope_nat_nb_only", "ovn-nbctl_find_NAT"), ("ovnscope_nat_by_ip", "ovn-nbctl_find_NAT"), ("ovnscope_nat_with_lflow_evidence", "ovn-nbctl_lr-nat-list_grep")]);
+    ratio::report(
+        "nat_answer_13k_pods",
+        &[
+            ("ovnscope_nat_with_lflow_evidence", "ovn-nbctl_find_NAT"),
+            ("ovnscope_nat_nb_only", "ovn-nbctl_find_NAT"),
+            ("ovnscope_nat_by_ip", "ovn-nbctl_find_NAT"),
+            ("ovnscope_nat_with_lflow_evidence", "ovn-nbctl_lr-nat-list_grep"),
+        ],
+    );
 }
 
 criterion_group!(benches, bench);

@@ -80,7 +80,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| ovsdb_server_dump(&file, dir.path()))
     });
     g.finish();
-    ratio::report("replay_real_nb_3MB", &[("ovnscope_show_process", "copy+ovsdb-server+ovsdb-client_dump")]);
+    ratio::report(
+        "replay_real_nb_3MB",
+        &[("ovnscope_show_process", "copy+ovsdb-server+ovsdb-client_dump")],
+    );
 }
 
 criterion_group!(benches, bench);

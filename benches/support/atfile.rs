@@ -147,7 +147,7 @@ fn expand(text: &str) -> Result<String, String> {
                     continue;
                 }
                 let known = NOTHING.contains(&word) || HANDLED.contains(&word);
-                if !known && !(is_macro_name(word) && b.get(j) == Some(&b'(')) {
+                if !(known || is_macro_name(word) && b.get(j) == Some(&b'(')) {
                     // A shell word, or a variable such as OVN_NB_DB.
                     out.push_str(word);
                     i = j;
@@ -169,8 +169,7 @@ fn expand(text: &str) -> Result<String, String> {
 
 /// Autotest and OVN test macros are upper case with an underscore, or m4_*.
 fn is_macro_name(w: &str) -> bool {
-    w.starts_with("m4_")
-        || (w.contains('_') && w.len() > 3 && w.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_'))
+    w.starts_with("m4_") || (w.contains('_') && w.len() > 3 && w.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_'))
 }
 
 fn close_quote(b: &[u8], open: usize) -> Result<usize, String> {

@@ -548,6 +548,7 @@ mod tests {
             certificate: None,
             ca_cert: None,
             timeout: 60,
+            verbose: false,
             cluster: None,
             serve: None,
             cached: None,

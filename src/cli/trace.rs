@@ -338,7 +338,11 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
         };
         let mut t = run_pipeline(&a, live_sb.as_deref(), sb.as_ref(), m).await?;
         if let Some(remote) = &a.ovs {
-            let remote = if remote.is_empty() { crate::trace::openflow::default_remote() } else { remote.clone() };
+            let remote = if remote.is_empty() {
+                crate::trace::openflow::default_remote()
+            } else {
+                remote.clone()
+            };
             crate::trace::openflow::annotate(&mut t, &remote)?;
         }
         return Ok(Outcome::Answer(match a.format {

@@ -445,7 +445,10 @@ impl<S: Stream> Connection<S> {
         let received = self.framed.codec().last_in;
         let Some(log) = self.log.as_mut() else { return };
         if let Some((what, sent, at)) = id.as_u64().and_then(|i| log.remove(&i)) {
-            eprintln!("{}", request_line(&self.peer, &what, sent, received, at.elapsed().as_secs_f64() * 1000.0, error));
+            eprintln!(
+                "{}",
+                request_line(&self.peer, &what, sent, received, at.elapsed().as_secs_f64() * 1000.0, error)
+            );
         }
     }
 

@@ -67,7 +67,14 @@ fn dump(remote: &str, cookie: &str) -> Result<Vec<String>, Error> {
         why,
     };
     let out = Command::new("ovs-ofctl")
-        .args(["-O", "OpenFlow15", "--no-names", "dump-flows", remote, &format!("cookie=0x{cookie}/-1")])
+        .args([
+            "-O",
+            "OpenFlow15",
+            "--no-names",
+            "dump-flows",
+            remote,
+            &format!("cookie=0x{cookie}/-1"),
+        ])
         .output()
         .map_err(|e| err(format!("ovs-ofctl: {e} (it comes with Open vSwitch: openvswitch-common)")))?;
     if !out.status.success() {

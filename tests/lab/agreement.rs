@@ -306,7 +306,19 @@ pub fn ovn_trace_path(text: &str) -> Path {
     let goes_nowhere = |i: usize| {
         let head = indent(raw[i]);
         let acts: Vec<&str> = raw[i + 1..].iter().take_while(|l| indent(l) > head).map(|l| l.trim()).collect();
-        let moves = ["next", "output", "drop", "ct_", "clone", "arp", "icmp", "nd_", "reject", "tcp_reset", "*** "];
+        let moves = [
+            "next",
+            "output",
+            "drop",
+            "ct_",
+            "clone",
+            "arp",
+            "icmp",
+            "nd_",
+            "reject",
+            "tcp_reset",
+            "*** ",
+        ];
         !acts.iter().any(|a| moves.iter().any(|m| a.starts_with(m)))
     };
     let is_table = |l: &str| l.split_once(". ").is_some_and(|(n, _)| n.parse::<u32>().is_ok()) && l.contains(", uuid ");

@@ -124,7 +124,11 @@ pub fn executor_agrees_with_ovn_trace() {
     );
     // ls_out_acl; since OVN 24.03 ls_out_acl_eval.
     assert!(
-        acl["steps"].as_array().unwrap().iter().any(|s| s["stage"].as_str().is_some_and(|st| st.starts_with("ls_out_acl"))),
+        acl["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["stage"].as_str().is_some_and(|st| st.starts_with("ls_out_acl"))),
         "{acl}"
     );
     let lb = l.ovnscope_json(&[

@@ -380,7 +380,16 @@ pub fn request_log_counts_the_bytes_socat_relays() {
         received += c[3].parse::<u64>().unwrap();
     }
     assert!(methods.len() >= 2, "{err}");
-    let reads = ["get_schema", "list_dbs", "transact", "monitor", "monitor_cond", "monitor_cond_since", "monitor_cancel", "echo"];
+    let reads = [
+        "get_schema",
+        "list_dbs",
+        "transact",
+        "monitor",
+        "monitor_cond",
+        "monitor_cond_since",
+        "monitor_cancel",
+        "echo",
+    ];
     assert!(methods.iter().all(|m| reads.contains(&m.as_str())), "{methods:?}");
     // socat -v: "> DATE TIME length=N from=… to=…" before each chunk client → server, "<" the
     // way back (the chunk's data follows; JSON ends with no newline, so a header can follow

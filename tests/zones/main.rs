@@ -1309,7 +1309,10 @@ fn ovn_trace_command_line_and_texts() {
             "{minimal:?}"
         );
         let detailed = both(&["--ct=new", z, m]);
-        assert!(detailed.iter().any(|l| l.contains("ls_in_acl_eval") || l.contains("ls_in_acl")), "{detailed:?}");
+        assert!(
+            detailed.iter().any(|l| l.contains("ls_in_acl_eval") || l.contains("ls_in_acl")),
+            "{detailed:?}"
+        );
         let (_, ours, _) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "--ct=new", z, m]);
         assert!(
             ours.contains("$ovnscope_no_such_set, which the Southbound does not have"),
@@ -1347,7 +1350,11 @@ fn trace_ovs_shows_the_openflow_flows_ovn_trace_shows() {
             .filter(|l| !l.starts_with("# ") && !l.trim().is_empty())
             .map(|l| {
                 l.split(", ")
-                    .filter(|f| !["duration=", "n_packets=", "n_bytes=", "idle_age=", "hard_age="].iter().any(|p| f.trim_start().starts_with(p)))
+                    .filter(|f| {
+                        !["duration=", "n_packets=", "n_bytes=", "idle_age=", "hard_age="]
+                            .iter()
+                            .any(|p| f.trim_start().starts_with(p))
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
                     .trim_end()
@@ -1363,7 +1370,10 @@ fn trace_ovs_shows_the_openflow_flows_ovn_trace_shows() {
     assert_eq!(stable(&ours), stable(&theirs), "trace --ovs = ovn-trace --ovs");
     let (rc, _, err) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "--ovs=unix:/nonexistent/br-int.mgmt", m]);
     assert_eq!(rc, 3, "{err}");
-    assert!(err.contains("cannot read OpenFlow flows from unix:/nonexistent/br-int.mgmt"), "{err}");
+    assert!(
+        err.contains("cannot read OpenFlow flows from unix:/nonexistent/br-int.mgmt"),
+        "{err}"
+    );
 }
 
 /// ECMP routes: the gateway router's `select()` between two next hops; with `--select-id`
