@@ -99,6 +99,14 @@ pub struct TraceArgs {
     /// no closing `verdict:` line.
     #[arg(long)]
     pub ovn_trace_compat: bool,
+    /// Names as ovn-trace's default text does (a name ending in a UUID cut to 6 of its digits,
+    /// `provnet-42b85d`); the default.
+    #[arg(long, overrides_with = "no_friendly_names")]
+    pub friendly_names: bool,
+    /// Names as ovn-trace --no-friendly-names: datapaths by their Northbound UUID, names that
+    /// end in a UUID whole. (JSON always has the names as stored.)
+    #[arg(long, overrides_with = "friendly_names")]
+    pub no_friendly_names: bool,
     /// The ID a `select()` action (ECMP routes) takes when it is one of the choices, as
     /// ovn-trace --select-id; default: the first listed (OVN picks by a hash of the packet).
     #[arg(long, value_name = "ID")]
@@ -154,6 +162,7 @@ fn trace_options(a: &TraceArgs) -> Options {
         ovn_trace_compat: a.ovn_trace_compat,
         datapath: (a.positional.len() == 2).then(|| a.positional[0].clone()),
         select_id: a.select_id,
+        no_friendly_names: a.no_friendly_names,
     }
 }
 

@@ -75,7 +75,7 @@ pub fn detailed(t: &Trace) -> String {
         }
     }
     walk(&t.nodes, 0, false, &mut s);
-    s
+    t.text_names.apply(s)
 }
 
 /// ovn-trace's summary form (`--summary`): its tree with the tables (and header changes)
@@ -131,7 +131,7 @@ pub fn summary(t: &Trace) -> String {
         }
     }
     walk(&t.nodes, 0, &mut s);
-    s
+    t.text_names.apply(s)
 }
 
 /// The minimal form (ovn-trace --minimal): header changes, forks and where the packet
@@ -173,7 +173,7 @@ pub fn minimal_text(t: &Trace, headers: bool) -> String {
         }
     }
     walk(&t.nodes, 0, &mut s, headers);
-    s
+    t.text_names.apply(s)
 }
 
 fn pipeline_title(n: &Node) -> String {

@@ -371,8 +371,9 @@ pub fn ovnscope_path(j: &Value) -> Path {
 }
 
 /// ovn-trace prints a name that contains a uuid with the uuid cut to 6 hex digits
-/// ("friendly names": `provnet-42b85dcc-4feb-…` becomes `provnet-42b85d`); ovnscope prints
-/// names whole. This applies ovn-trace's shortening so the two can be compared.
+/// ("friendly names": `provnet-42b85dcc-4feb-…` becomes `provnet-42b85d`); ovnscope's text does
+/// too, its JSON keeps names whole. This applies the shortening to the JSON's names so the
+/// steps can be compared with ovn-trace's text.
 pub fn shorten_uuids(s: &str) -> String {
     let b = s.as_bytes();
     let is_uuid = |w: &[u8]| {
@@ -487,11 +488,18 @@ pub fn compare(
     if !texts {
         return None;
     }
+    // The names as ovn-trace writes them too: cut to 6 digits of a UUID they end in, or with
+    // --no-friendly-names datapaths by Northbound UUID.
     for (form, theirs, ours) in [
         ("detailed", detailed, ovnscope(&[])),
         ("minimal", ovn_trace("--minimal"), ovnscope(&["--minimal"])),
+        (
+            "no-friendly-names",
+            ovn_trace("--no-friendly-names"),
+            ovnscope(&["--no-friendly-names"]),
+        ),
     ] {
-        let (t, o) = (body(&theirs), body(&shorten_uuids(&ours)));
+        let (t, o) = (body(&theirs), body(&ours));
         if let Some(i) = (0..t.len().max(o.len())).find(|&i| t.get(i) != o.get(i)) {
             return Some(format!(
                 "{flow}: {form} text, line {}: ovn-trace {:?}, ovnscope {:?}",

@@ -52,6 +52,9 @@ pub struct Options {
     pub datapath: Option<String>,
     /// The ID `select()` takes when it is one of the choices (ovn-trace `--select-id`).
     pub select_id: Option<u16>,
+    /// ovn-trace `--no-friendly-names`: the text names datapaths by Northbound UUID and keeps
+    /// names that end in a UUID whole (by default they are cut as ovn-trace cuts them).
+    pub no_friendly_names: bool,
 }
 
 struct Port {
@@ -452,6 +455,32 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// What ovn-trace's text calls ports and datapaths (`--friendly-names`, or not).
+    fn text_names(&self) -> tree::TextNames {
+        let mut names = tree::TextNames::default();
+        let friendly = !self.options.no_friendly_names;
+        if friendly {
+            for p in self.ports.keys() {
+                let short = tree::shorten_uuid(p);
+                if short != *p {
+                    names.ports.insert(p.clone(), short);
+                }
+            }
+        }
+        for d in self.sb.datapaths.values() {
+            let name = self.dp_name(d.uuid);
+            let text = if friendly {
+                tree::shorten_uuid(&name)
+            } else {
+                d.nb_object().unwrap_or(d.uuid).to_string()
+            };
+            if text != name {
+                names.datapaths.insert(name, text);
+            }
+        }
+        names
+    }
+
     /// The datapath a port belongs to.
     pub fn datapath_of(&self, port: &str) -> Option<Uuid> {
         self.ports.get(port).map(|p| p.datapath)
@@ -565,6 +594,7 @@ impl<'a> Executor<'a> {
         self.trace(dp, &mut f, 0, false, &mut children);
         Ok(Trace {
             microflow: flow.headers(),
+            text_names: self.text_names(),
             nodes: vec![Node::Pipeline {
                 zone: self.zone.clone(),
                 entry: None,

@@ -126,6 +126,60 @@ pub enum Node {
 pub struct Trace {
     pub microflow: String,
     pub nodes: Vec<Node>,
+    /// What ovn-trace's text calls the ports and datapaths whose names it changes (the JSON
+    /// keeps the names; only the text forms use these).
+    pub text_names: TextNames,
+}
+
+/// ovn-trace's `--friendly-names` (its default) and `--no-friendly-names` for the text forms:
+/// friendly, a name that ends in a UUID is cut to that UUID's first 6 digits
+/// (`provnet-42b85d…` → `provnet-42b85d`); not friendly, a datapath is its Northbound UUID. Only
+/// the names that change are kept.
+#[derive(Debug, Clone, Default)]
+pub struct TextNames {
+    pub ports: std::collections::BTreeMap<String, String>,
+    pub datapaths: std::collections::BTreeMap<String, String>,
+}
+
+/// ovn-trace's shortening: a name whose last 36 characters are a UUID keeps 6 of its digits.
+pub fn shorten_uuid(name: &str) -> String {
+    const UUID_LEN: usize = 36;
+    let n = name.len();
+    let is_uuid = n >= UUID_LEN
+        && name.is_char_boundary(n - UUID_LEN)
+        && name[n - UUID_LEN..].chars().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if is_uuid {
+        name[..n - (UUID_LEN - 6)].to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+impl TextNames {
+    /// `text` with each quoted port name replaced (as ovn-trace rewrites the string tokens of
+    /// matches and actions) and each `dp="…"` datapath.
+    pub fn apply(&self, text: String) -> String {
+        if self.ports.is_empty() && self.datapaths.is_empty() {
+            return text;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(open) = rest.find('"') {
+            let Some(len) = rest[open + 1..].find('"') else { break };
+            let inner = &rest[open + 1..open + 1 + len];
+            let is_dp = rest[..open].ends_with("dp=");
+            let named = if is_dp { self.datapaths.get(inner) } else { self.ports.get(inner) };
+            out.push_str(&rest[..=open]);
+            out.push_str(named.map(String::as_str).unwrap_or(inner));
+            out.push('"');
+            rest = &rest[open + len + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
 }
 
 /// One table step, flattened from the tree in the order ovn-trace prints them.
