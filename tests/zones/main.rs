@@ -1253,6 +1253,17 @@ fn ovn_trace_option_semantics() {
     assert_eq!(ovnscope_steps_all(&ours), theirs, "vlan.present == 0");
 }
 
+/// A pod's ping to an address nothing on the lab owns (203.0.113.99), as an ovn-trace microflow.
+const TO_99: &str = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.99 && ip.ttl == 64 && icmp4.type == 8";
+
+/// A trace's text lines bar ovn-trace's `# ` flow line (OVS's own formatter) and blank lines.
+fn trace_text(s: &str) -> Vec<String> {
+    s.lines()
+        .filter(|l| !l.starts_with("# ") && !l.trim().is_empty())
+        .map(|l| l.trim_end().to_string())
+        .collect()
+}
+
 /// ovn-trace's own command line, and the texts where the conformance runner (benches/
 /// conformance.rs) found ovnscope differing (issue #18), each against ovn-trace on the same
 /// Southbound: `ovnscope trace --ovn-trace-compat [DATAPATH] MICROFLOW` with ovn-trace's flags
@@ -1265,19 +1276,13 @@ fn ovn_trace_command_line_and_texts() {
     let l = lab();
     let z = "worker-1";
     let sb = format!("--db={}", l.sb(z));
-    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.99 && ip.ttl == 64 && icmp4.type == 8";
-    let text = |s: &str| -> Vec<String> {
-        s.lines()
-            .filter(|l| !l.starts_with("# ") && !l.trim().is_empty())
-            .map(|l| l.trim_end().to_string())
-            .collect()
-    };
+    let m = TO_99;
     let both = |args: &[&str]| -> Vec<String> {
         let theirs = l.run("ovn-trace", &[&[sb.as_str()], args].concat());
         let (rc, ours, err) = l.ovnscope(&[&["trace", "--sb-db", &l.sb(z), "--ovn-trace-compat"], args].concat());
         assert_eq!(rc, 0, "{args:?}: {err}");
-        assert_eq!(text(&ours), text(&theirs), "ovnscope trace --ovn-trace-compat {args:?}");
-        text(&theirs)
+        assert_eq!(trace_text(&ours), trace_text(&theirs), "ovnscope trace --ovn-trace-compat {args:?}");
+        trace_text(&theirs)
     };
     for args in [
         &[z, m][..],
@@ -1384,13 +1389,7 @@ fn select_id_picks_the_ecmp_next_hop_ovn_trace_picks() {
     let z = "worker-1";
     let gr = format!("GR_{z}");
     let sb = format!("--db={}", l.sb(z));
-    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.99 && ip.ttl == 64 && icmp4.type == 8";
-    let text = |s: &str| -> Vec<String> {
-        s.lines()
-            .filter(|l| !l.starts_with("# ") && !l.trim().is_empty())
-            .map(|l| l.trim_end().to_string())
-            .collect()
-    };
+    let m = TO_99;
     let check = || {
         for hop in ["198.18.0.1", "198.18.0.2"] {
             l.nbctl(z, &["--ecmp", "lr-route-add", &gr, "203.0.113.99/32", hop]);
@@ -1403,8 +1402,8 @@ fn select_id_picks_the_ecmp_next_hop_ovn_trace_picks() {
             assert!(theirs.contains(&format!("= {id}")), "ovn-trace selects {id}: {theirs}");
             let (rc, ours, err) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "--ovn-trace-compat", "--minimal", &sel, m]);
             assert_eq!(rc, 0, "{err}");
-            assert_eq!(text(&ours), text(&theirs), "--select-id={id}");
-            seen.push(text(&theirs));
+            assert_eq!(trace_text(&ours), trace_text(&theirs), "--select-id={id}");
+            seen.push(trace_text(&theirs));
         }
         assert_ne!(seen[0], seen[1], "the two next hops are different paths");
         // Without --select-id ovnscope takes the first and says so (ovn-trace picks at random).
