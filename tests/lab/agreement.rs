@@ -31,8 +31,13 @@ pub fn steps(text: &str, start: &Packet) -> Vec<Step> {
     let mut pkt = start.clone();
     let mut dp = String::new();
     let mut out = vec![];
+    // The pipeline headers open at each indentation: a table line belongs to the last header
+    // not deeper than itself (after a nested `arp { … }` the outer pipeline goes on, as OVN
+    // 26.03's `arp { … }; next;` does).
+    let mut open: Vec<(usize, String, Option<String>, Option<String>)> = vec![];
     for line in text.lines() {
         let t = line.trim();
+        let indent = line.len() - line.trim_start().len();
         let header = t.strip_prefix("ingress(").or_else(|| t.strip_prefix("egress("));
         if let Some(h) = header {
             let attr = |k: &str| {
@@ -44,6 +49,10 @@ pub fn steps(text: &str, start: &Packet) -> Vec<Step> {
             dp = attr("dp").unwrap_or_default();
             pkt.inport = attr("inport");
             pkt.outport = attr("outport");
+            while open.last().is_some_and(|o| o.0 >= indent) {
+                open.pop();
+            }
+            open.push((indent, dp.clone(), pkt.inport.clone(), pkt.outport.clone()));
             continue;
         }
         // " 13. lr_in_ip_routing (northd.c:10388): MATCH, priority 69, uuid 86a49ca7"
@@ -51,6 +60,17 @@ pub fn steps(text: &str, start: &Packet) -> Vec<Step> {
             .split_once(". ")
             .filter(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
         if let Some((_, rest)) = numbered.filter(|_| t.contains(", uuid ")) {
+            // Table numbers are right-aligned in 2 columns: " 0." sits one column in.
+            let mut closed = false;
+            while open.len() > 1 && open.last().is_some_and(|o| o.0 > indent + 1) {
+                open.pop();
+                closed = true;
+            }
+            if let (true, Some(o)) = (closed, open.last()) {
+                dp = o.1.clone();
+                pkt.inport = o.2.clone();
+                pkt.outport = o.3.clone();
+            }
             let stage = rest.split_whitespace().next().unwrap_or_default().to_string();
             let body = rest.split_once("): ").map_or("", |(_, b)| b);
             let (m, tail) = body.rsplit_once(", priority ").unwrap_or((body, ""));
