@@ -1406,6 +1406,9 @@ fn select_id_picks_the_ecmp_next_hop_ovn_trace_picks() {
             seen.push(trace_text(&theirs));
         }
         assert_ne!(seen[0], seen[1], "the two next hops are different paths");
+        // The select() fork is where the packet goes on: no drop of the original after it.
+        let j = l.json(&["trace", "--sb-db", &l.sb(z), "--select-id=2", "--microflow", m, "-f", "json"]);
+        assert!(!j["verdicts"].as_array().unwrap().iter().any(|v| v == "drop"), "{}", j["verdicts"]);
         // Without --select-id ovnscope takes the first and says so (ovn-trace picks at random).
         let (_, ours, _) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "--minimal", m]);
         assert!(ours.contains("Use --select-id to specify."), "{ours}");

@@ -85,18 +85,18 @@ impl<'a> Executor<'a> {
         // Actions that end without sending the packet anywhere drop it (OVN 24.03+ writes an
         // ACL drop as register clears and a `/* drop */` comment): the verdict says so, the
         // text, like ovn-trace's, shows nothing more.
-        let goes_on = stmts.iter().any(|s| {
-            matches!(
-                s.action,
-                Action::Next { .. }
-                    | Action::Output
-                    | Action::Drop
-                    | Action::CtNext
-                    | Action::CtNat { .. }
-                    | Action::CtLb { .. }
-                    | Action::Nested { .. }
-                    | Action::Unmodelled(_)
-            )
+        let goes_on = stmts.iter().any(|s| match &s.action {
+            Action::Next { .. }
+            | Action::Output
+            | Action::Drop
+            | Action::CtNext
+            | Action::CtNat { .. }
+            | Action::CtLb { .. }
+            | Action::Nested { .. }
+            | Action::Unmodelled(_) => true,
+            // select() resubmits to the next table, like ct_next.
+            Action::Call { func, .. } => func == "select",
+            _ => false,
         });
         if !goes_on {
             out.push(self.drop_node(at));
