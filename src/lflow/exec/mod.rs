@@ -145,6 +145,9 @@ pub struct Executor<'a> {
     ct: RefCell<VecDeque<u128>>,
     lb_dst: Option<LbDst>,
     steps: RefCell<usize>,
+    /// The text's names, worked out over every port once per executor (not per run: explain
+    /// runs one trace per packet).
+    text_names: std::cell::OnceCell<tree::TextNames>,
     conntrack: Option<RefCell<crate::lflow::conntrack::Conntrack>>,
     /// With a partly read Southbound ([`crate::lflow::load`]): the datapaths whose flows are here,
     /// and what a run reached that is not.
@@ -354,6 +357,7 @@ impl<'a> Executor<'a> {
             ct: RefCell::new(ct),
             lb_dst: opts.lb_dst,
             steps: RefCell::new(0),
+            text_names: std::cell::OnceCell::new(),
             conntrack: opts.conntrack.then(Default::default),
             loaded: None,
             missing: RefCell::new(Default::default()),
@@ -456,7 +460,7 @@ impl<'a> Executor<'a> {
     }
 
     /// What ovn-trace's text calls ports and datapaths (`--friendly-names`, or not).
-    fn text_names(&self) -> tree::TextNames {
+    fn compute_text_names(&self) -> tree::TextNames {
         let mut names = tree::TextNames::default();
         let friendly = !self.options.no_friendly_names;
         if friendly {
@@ -594,7 +598,7 @@ impl<'a> Executor<'a> {
         self.trace(dp, &mut f, 0, false, &mut children);
         Ok(Trace {
             microflow: flow.headers(),
-            text_names: self.text_names(),
+            text_names: self.text_names.get_or_init(|| self.compute_text_names()).clone(),
             nodes: vec![Node::Pipeline {
                 zone: self.zone.clone(),
                 entry: None,
