@@ -238,9 +238,26 @@ fn tables(a: &TraceArgs, live_sb: bool, kind: DbKind) -> Vec<TableSpec> {
     }
 }
 
+/// `--ovs`: the OpenFlow flows under each step, from the one bridge given (or the default).
+fn with_openflow(a: &TraceArgs, t: &mut Trace) -> Result<(), Failure> {
+    if let Some(remote) = &a.ovs {
+        let remote = if remote.is_empty() {
+            crate::trace::openflow::default_remote()
+        } else {
+            remote.clone()
+        };
+        crate::trace::openflow::annotate(t, &remote)?;
+    }
+    Ok(())
+}
+
 /// A cluster: the run starts in the zone that holds the inport (or the pod) and continues,
 /// across the transit switch, in the zone where the packet arrives.
 fn cluster(a: &TraceArgs, zones: Vec<Zone>) -> Result<Outcome, Failure> {
+    if a.ovs.is_some() {
+        // Each zone's flows are on its own node's bridge; one REMOTE cannot answer for all.
+        return Err(UsageError("--ovs reads one node's bridge: give that zone's databases (--sb-db) instead of a cluster".into()).into());
+    }
     let views: Vec<(String, Views)> = zones.into_iter().map(|z| (z.name, Views::from_loaded(&z.loaded))).collect();
     for (z, v) in &views {
         let w: Vec<String> = v.warnings.iter().map(|w| format!("zone {z}: {w}")).collect();
@@ -346,14 +363,7 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
             }
         };
         let mut t = run_pipeline(&a, live_sb.as_deref(), sb.as_ref(), m).await?;
-        if let Some(remote) = &a.ovs {
-            let remote = if remote.is_empty() {
-                crate::trace::openflow::default_remote()
-            } else {
-                remote.clone()
-            };
-            crate::trace::openflow::annotate(&mut t, &remote)?;
-        }
+        with_openflow(&a, &mut t)?;
         return Ok(Outcome::Answer(match a.format {
             Format::Json => wire::pretty(&wire::trace::Pipeline::new(&t, m))?,
             Format::Text => pipeline_text(&t, &a),
@@ -372,7 +382,9 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
     let pipeline = match (a.lflows, p.points.first()) {
         (true, Some(first)) => {
             let m = microflow_of(&a, &port.name, first);
-            Some((run_pipeline(&a, live_sb.as_deref(), v.sb.as_ref(), &m).await?, m))
+            let mut t = run_pipeline(&a, live_sb.as_deref(), v.sb.as_ref(), &m).await?;
+            with_openflow(&a, &mut t)?;
+            Some((t, m))
         }
         _ => None,
     };

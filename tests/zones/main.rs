@@ -1379,6 +1379,10 @@ fn trace_ovs_shows_the_openflow_flows_ovn_trace_shows() {
         err.contains("cannot read OpenFlow flows from unix:/nonexistent/br-int.mgmt"),
         "{err}"
     );
+    // A cluster's zones are on different nodes' bridges: refused, not ignored.
+    let (rc, _, err) = l.ovnscope(&["trace", "--cluster", &l.cluster_file(), &remote, "--microflow", m]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("--ovs reads one node's bridge"), "{err}");
 }
 
 /// ECMP routes: the gateway router's `select()` between two next hops; with `--select-id`
