@@ -310,6 +310,63 @@ pub struct NbDb {
     pub acls: BTreeMap<Uuid, Acl>,
     pub port_groups: BTreeMap<Uuid, PortGroup>,
     pub address_sets: BTreeMap<Uuid, AddressSet>,
+    /// Off for a whole read; on for a partial one, where the lookups below note what they
+    /// looked for and did not find (see [`Demand`]).
+    pub demand: Demand,
+}
+
+/// A row (or a set of rows) a walk over a partial Northbound looked for and did not find:
+/// what the next read must fetch. Each names the select that finds it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lack {
+    /// A switch port by uuid (a switch's `ports`, a port group's member).
+    SwitchPort(Uuid),
+    /// The switch whose `ports` include this port.
+    SwitchOf(Uuid),
+    /// The switch port whose `options:router-port` names this router port.
+    SwitchPortTo(String),
+    /// A router port by name.
+    RouterPortNamed(String),
+    /// A router port by uuid.
+    RouterPort(Uuid),
+    /// The router whose `ports` include this router port.
+    RouterOf(Uuid),
+    Route(Uuid),
+    Policy(Uuid),
+    Nat(Uuid),
+    AddressSet(Uuid),
+    AddressSetNamed(String),
+    PortGroupNamed(String),
+}
+
+/// The record of what a walk lacked. A walk over the whole Northbound never lacks anything
+/// that exists, so whole reads leave it off and nothing is recorded; a targeted read
+/// ([`crate::nat::load`]) turns it on, walks, fetches what was lacked, and walks again until
+/// nothing more is — the walk itself decides what is read, so it sees every row it would see in
+/// a whole read.
+#[derive(Debug, Clone, Default)]
+pub struct Demand(Option<std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<Lack>>>>);
+
+impl Demand {
+    pub fn on() -> Self {
+        Demand(Some(Default::default()))
+    }
+
+    fn note(&self, lack: impl FnOnce() -> Lack) {
+        if let Some(set) = &self.0 {
+            set.lock().unwrap_or_else(|e| e.into_inner()).insert(lack());
+        }
+    }
+
+    /// What was lacked since the last call.
+    pub fn take(&self) -> Vec<Lack> {
+        match &self.0 {
+            Some(set) => std::mem::take(&mut *set.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect(),
+            None => vec![],
+        }
+    }
 }
 
 fn rows<'a, T>(l: &'a Loaded, table: &'a str, f: impl Fn(RowView<'a>) -> T + 'a) -> BTreeMap<Uuid, T> {
@@ -449,7 +506,101 @@ impl NbDb {
                 name: r.str("name"),
                 addresses: r.strs("addresses"),
             }),
+            demand: Demand::default(),
         }
+    }
+
+    /// Notes each address set (`$name`) and port group (`@name`) a match names that is not
+    /// here, and each member port of a named group that is not.
+    pub fn want_names(&self, m: &crate::lflow::expr::Expr) {
+        if self.demand.0.is_none() {
+            return;
+        }
+        for n in m.address_sets() {
+            if !self.address_sets.values().any(|a| a.name == n) {
+                self.demand.note(|| Lack::AddressSetNamed(n.into()));
+            }
+        }
+        for n in m.port_groups() {
+            match self.port_groups.values().find(|g| g.name == n) {
+                Some(g) => {
+                    for u in g.ports.iter().filter(|u| !self.switch_ports.contains_key(u)) {
+                        self.demand.note(|| Lack::SwitchPort(*u));
+                    }
+                }
+                None => self.demand.note(|| Lack::PortGroupNamed(n.into())),
+            }
+        }
+    }
+
+    /// The switch that holds port `u`.
+    pub fn switch_of(&self, u: Uuid) -> Option<&Switch> {
+        let s = self.switches.values().find(|s| s.ports.contains(&u));
+        if s.is_none() {
+            self.demand.note(|| Lack::SwitchOf(u));
+        }
+        s
+    }
+
+    /// The switch port that attaches router port `lrp` (its `options:router-port`), and its
+    /// switch.
+    pub fn switch_port_to(&self, lrp: &str) -> Option<(&Switch, &SwitchPort)> {
+        let Some(p) = self
+            .switch_ports
+            .values()
+            .find(|p| p.options.get("router-port").map(String::as_str) == Some(lrp))
+        else {
+            self.demand.note(|| Lack::SwitchPortTo(lrp.into()));
+            return None;
+        };
+        Some((self.switch_of(p.uuid)?, p))
+    }
+
+    pub fn router_port_named(&self, name: &str) -> Option<&RouterPort> {
+        let p = self.router_ports.values().find(|p| p.name == name);
+        if p.is_none() {
+            self.demand.note(|| Lack::RouterPortNamed(name.into()));
+        }
+        p
+    }
+
+    /// The router that holds router port `u`.
+    pub fn router_of(&self, u: Uuid) -> Option<&Router> {
+        let r = self.routers.values().find(|r| r.ports.contains(&u));
+        if r.is_none() {
+            self.demand.note(|| Lack::RouterOf(u));
+        }
+        r
+    }
+
+    /// Address set `u`, by uuid.
+    pub fn address_set(&self, u: Uuid) -> Option<&AddressSet> {
+        let a = self.address_sets.get(&u);
+        if a.is_none() {
+            self.demand.note(|| Lack::AddressSet(u));
+        }
+        a
+    }
+
+    /// A router's reroute policies, highest priority first.
+    pub fn policies_of(&self, r: &Router) -> Vec<&Policy> {
+        let mut v = self.present(&r.policies, &self.policies, Lack::Policy);
+        v.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.match_.cmp(&b.match_)));
+        v
+    }
+
+    /// The rows of `uuids` in `table`, noting the absent ones.
+    fn present<'a, T>(&self, uuids: &[Uuid], table: &'a BTreeMap<Uuid, T>, lack: fn(Uuid) -> Lack) -> Vec<&'a T> {
+        uuids
+            .iter()
+            .filter_map(|u| {
+                let row = table.get(u);
+                if row.is_none() {
+                    self.demand.note(|| lack(*u));
+                }
+                row
+            })
+            .collect()
     }
 
     /// Address sets by name, as a match expression's `$name` refers to them.
@@ -487,7 +638,7 @@ impl NbDb {
     }
 
     pub fn ports_of(&self, s: &Switch) -> Vec<&SwitchPort> {
-        let mut v: Vec<&SwitchPort> = s.ports.iter().filter_map(|u| self.switch_ports.get(u)).collect();
+        let mut v = self.present(&s.ports, &self.switch_ports, Lack::SwitchPort);
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -502,20 +653,20 @@ impl NbDb {
     }
 
     pub fn router_ports_of(&self, r: &Router) -> Vec<&RouterPort> {
-        let mut v: Vec<&RouterPort> = r.ports.iter().filter_map(|u| self.router_ports.get(u)).collect();
+        let mut v = self.present(&r.ports, &self.router_ports, Lack::RouterPort);
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
 
     /// A router's NAT rules, ordered by type, external IP, logical IP (like `lr-nat-list`).
     pub fn nats_of(&self, r: &Router) -> Vec<&Nat> {
-        let mut v: Vec<&Nat> = r.nat.iter().filter_map(|u| self.nats.get(u)).collect();
+        let mut v = self.present(&r.nat, &self.nats, Lack::Nat);
         v.sort_by(|a, b| (&a.kind, &a.external_ip, &a.logical_ip).cmp(&(&b.kind, &b.external_ip, &b.logical_ip)));
         v
     }
 
     pub fn routes_of(&self, r: &Router) -> Vec<&StaticRoute> {
-        let mut v: Vec<&StaticRoute> = r.static_routes.iter().filter_map(|u| self.static_routes.get(u)).collect();
+        let mut v = self.present(&r.static_routes, &self.static_routes, Lack::Route);
         v.sort_by(|a, b| (&a.route_table, &a.ip_prefix, &a.nexthop).cmp(&(&b.route_table, &b.ip_prefix, &b.nexthop)));
         v
     }

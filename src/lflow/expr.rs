@@ -52,19 +52,31 @@ pub enum Expr {
 impl Expr {
     /// The address sets (`$name`) the expression names.
     pub fn address_sets(&self) -> Vec<&str> {
-        let mut out = vec![];
-        fn walk<'e>(e: &'e Expr, out: &mut Vec<&'e str>) {
+        self.names(|v| match v {
+            Value::AddrSet(n) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The port groups (`@name`) the expression names.
+    pub fn port_groups(&self) -> Vec<&str> {
+        self.names(|v| match v {
+            Value::PortGroup(n) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+
+    fn names<'e>(&'e self, pick: fn(&'e Value) -> Option<&'e str>) -> Vec<&'e str> {
+        fn walk<'e>(e: &'e Expr, pick: fn(&'e Value) -> Option<&'e str>, out: &mut Vec<&'e str>) {
             match e {
-                Expr::Cmp { values, .. } => out.extend(values.iter().filter_map(|v| match v {
-                    Value::AddrSet(n) => Some(n.as_str()),
-                    _ => None,
-                })),
-                Expr::Not(e) => walk(e, out),
-                Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| walk(e, out)),
+                Expr::Cmp { values, .. } => out.extend(values.iter().filter_map(pick)),
+                Expr::Not(e) => walk(e, pick, out),
+                Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| walk(e, pick, out)),
                 Expr::Bool(_) | Expr::Field(_) | Expr::Resident(_) => {}
             }
         }
-        walk(self, &mut out);
+        let mut out = vec![];
+        walk(self, pick, &mut out);
         out
     }
 }

@@ -190,8 +190,7 @@ fn route(
     }
     let mut decision = best.into_iter().next();
     // Reroute policies run after routing (lr_in_policy), highest priority first.
-    let mut pols: Vec<_> = r.policies.iter().filter_map(|u| nb.policies.get(u)).collect();
-    pols.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.match_.cmp(&b.match_)));
+    let pols = nb.policies_of(r);
     let mut pkt = packet.clone();
     pkt.inport = inport.map(str::to_string);
     for pol in pols {
@@ -202,6 +201,7 @@ fn route(
                 continue;
             }
         };
+        nb.want_names(&m);
         match pkt.eval(&m) {
             Truth::False => continue,
             Truth::Unknown(what) => {
@@ -263,8 +263,7 @@ struct SnatFlow<'a> {
 }
 
 fn address_set(nb: &NbDb, u: Option<uuid::Uuid>) -> Option<(String, Vec<String>)> {
-    u.and_then(|u| nb.address_sets.get(&u))
-        .map(|a| (a.name.clone(), a.addresses.clone()))
+    u.and_then(|u| nb.address_set(u)).map(|a| (a.name.clone(), a.addresses.clone()))
 }
 
 fn in_list(ip: IpAddr, list: &[String]) -> bool {
@@ -380,7 +379,10 @@ fn snat_at(nb: &NbDb, sb: Option<&SbDb>, r: &Router, dgp: bool, src: IpAddr, dst
                 port_groups: nb.port_group_map(),
                 ..Default::default()
             };
-            let why = match expr::parse(&n.match_).map(|m| packet.eval(&m)) {
+            let why = match expr::parse(&n.match_).map(|m| {
+                nb.want_names(&m);
+                packet.eval(&m)
+            }) {
                 Err(e) => Some(format!("its match {:?} does not parse ({e}); northd skips the rule", n.match_)),
                 Ok(Truth::False) => Some(format!("its match ({}) does not hold for this packet", n.match_)),
                 Ok(Truth::Unknown(what)) => {
@@ -485,13 +487,13 @@ pub fn outbound(nb: &NbDb, sb: Option<&SbDb>, src: IpAddr, dst: IpAddr, lsp: Opt
     // The pod's switch: the one holding its port, or the one whose router port network contains it.
     let port = lsp.and_then(|l| nb.switch_ports.values().find(|p| p.name == l));
     let switch = match port {
-        Some(p) => nb.switches.values().find(|s| s.ports.contains(&p.uuid)),
+        Some(p) => nb.switch_of(p.uuid),
         None => nb.switches_sorted().into_iter().find(|s| {
             nb.ports_of(s).iter().any(|p| {
                 lsp_kind(p) == LspKind::Router
                     && p.options
                         .get("router-port")
-                        .and_then(|rp| nb.router_ports.values().find(|x| &x.name == rp))
+                        .and_then(|rp| nb.router_port_named(rp))
                         .is_some_and(|x| x.networks.iter().any(|n| contains(n, src)))
             })
         }),
@@ -550,11 +552,7 @@ pub fn outbound(nb: &NbDb, sb: Option<&SbDb>, src: IpAddr, dst: IpAddr, lsp: Opt
             .ports_of(cur_switch)
             .into_iter()
             .filter(|p| lsp_kind(p) == LspKind::Router && Some(&p.name) != from_port.as_ref())
-            .filter_map(|p| {
-                p.options
-                    .get("router-port")
-                    .and_then(|rp| nb.router_ports.values().find(|x| &x.name == rp))
-            })
+            .filter_map(|p| p.options.get("router-port").and_then(|rp| nb.router_port_named(rp)))
             .collect();
         let next_hop = a.path.last().and_then(|h| h.nexthop.clone()).and_then(|h| h.parse::<IpAddr>().ok());
         let entry = match (a.path.is_empty(), next_hop) {
@@ -600,9 +598,7 @@ pub fn outbound(nb: &NbDb, sb: Option<&SbDb>, src: IpAddr, dst: IpAddr, lsp: Opt
             break;
         };
         let r = nb
-            .routers
-            .values()
-            .find(|r| r.ports.contains(&entry.uuid))
+            .router_of(entry.uuid)
             .ok_or_else(|| NotFound(format!("router port {} belongs to no router", entry.name)))?;
         let Some(d) = route(nb, r, src_now, dst, Some(&entry.name), &packet, &mut a.warnings) else {
             a.path.push(Hop {
@@ -647,25 +643,13 @@ pub fn outbound(nb: &NbDb, sb: Option<&SbDb>, src: IpAddr, dst: IpAddr, lsp: Opt
             }
         }
         // Across to the next switch (or straight to a peer router port).
-        let out_lrp = nb.router_ports.values().find(|p| p.name == d.outport);
-        let next_switch = nb.switches.values().find(|s| {
-            s.ports
-                .iter()
-                .filter_map(|u| nb.switch_ports.get(u))
-                .any(|p| p.options.get("router-port") == Some(&d.outport))
-        });
-        match next_switch {
-            Some(s) => {
-                from_port = s
-                    .ports
-                    .iter()
-                    .filter_map(|u| nb.switch_ports.get(u))
-                    .find(|p| p.options.get("router-port") == Some(&d.outport))
-                    .map(|p| p.name.clone());
+        match nb.switch_port_to(&d.outport) {
+            Some((s, p)) => {
+                from_port = Some(p.name.clone());
                 cur_switch = s;
             }
             None => {
-                a.exit = match out_lrp.and_then(|p| p.peer.clone()) {
+                a.exit = match nb.router_port_named(&d.outport).and_then(|p| p.peer.clone()) {
                     Some(peer) => format!("continues to router port {peer} (router-to-router peers are not followed yet)"),
                     None => format!("leaves {} through {}, which is attached to no switch", r.name, d.outport),
                 };

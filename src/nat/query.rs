@@ -124,7 +124,7 @@ pub async fn read_targeted(
     nb_client: &Client,
     sb_client: Option<&Client>,
 ) -> Result<(NbDb, Option<SbDb>, Vec<String>), ReadError> {
-    use super::load::{nb_nats, nb_topology, sb_evidence, Who as Read};
+    use super::load::{nb_demanded, nb_nats, nb_topology, sb_evidence, Who as Read};
     let on = |kind| move |error| ReadError { kind, error };
     let port_name = match &q.who {
         Who::Pod(p) => Some(p.replacen('/', "_", 1)),
@@ -137,18 +137,50 @@ pub async fn read_targeted(
         (_, Who::Ip(ip)) => Read::Ip(*ip),
         _ => unreachable!("a port name for Pod and Lsp"),
     };
-    let mut nb_loaded = nb_topology(nb_client, &read).await.map_err(on(DbKind::Nb))?;
-    let mut nb = NbDb::from_loaded(&nb_loaded);
-    // Walk once without NAT rows to learn the routers on the path, then fetch their rules.
-    if !matches!(q.who, Who::External(_)) {
-        if let Ok(first) = answer(q, &nb, None) {
-            let routers: Vec<&str> = first.path.iter().map(|h| h.router.as_str()).collect();
-            nb_nats(nb_client, &mut nb_loaded, &routers).await.map_err(on(DbKind::Nb))?;
-            nb = NbDb::from_loaded(&nb_loaded);
+    // A port or an address: the walk decides what is read. Inbound (and an address in no
+    // switch's subnet): the topology, then the routers on the path and their rules.
+    // The Southbound's schema is asked for meanwhile (its connection is otherwise idle).
+    let nb_walk = async {
+        match read {
+            Read::External(_) => Ok(None),
+            _ => {
+                nb_demanded(nb_client, &read, |nb| {
+                    let _ = answer(q, nb, None);
+                })
+                .await
+            }
         }
-    }
+    };
+    let sb_start = async {
+        match sb_client {
+            Some(c) => Some(crate::db::start_live(c, DbKind::Sb).await),
+            None => None,
+        }
+    };
+    let (demanded, sb_start) = futures::join!(nb_walk, sb_start);
+    let demanded = demanded.map_err(on(DbKind::Nb))?;
+    let (nb_loaded, nb) = match demanded {
+        Some(l) => {
+            let nb = NbDb::from_loaded(&l);
+            (l, nb)
+        }
+        None => {
+            let mut l = nb_topology(nb_client, &read).await.map_err(on(DbKind::Nb))?;
+            let mut nb = NbDb::from_loaded(&l);
+            // Walk once without NAT rows to learn the routers on the path, then fetch their rules.
+            if !matches!(q.who, Who::External(_)) {
+                if let Ok(first) = answer(q, &nb, None) {
+                    let routers: Vec<&str> = first.path.iter().map(|h| h.router.as_str()).collect();
+                    nb_nats(nb_client, &mut l, &routers).await.map_err(on(DbKind::Nb))?;
+                    nb = NbDb::from_loaded(&l);
+                }
+            }
+            (l, nb)
+        }
+    };
     let mut sb = None;
-    if let Some(client) = sb_client {
+    if let (Some(client), Some(sb_loaded)) = (sb_client, sb_start) {
+        let sb_loaded = sb_loaded.map_err(on(DbKind::Sb))?;
         // Each candidate rule's flows, looked for on its own router.
         let pairs: Vec<(uuid::Uuid, uuid::Uuid)> = match answer(q, &nb, None) {
             Ok(ans) => ans
@@ -159,7 +191,7 @@ pub async fn read_targeted(
                 .collect(),
             Err(_) => vec![],
         };
-        sb = Some(sb_evidence(client, &pairs).await.map_err(on(DbKind::Sb))?);
+        sb = Some(sb_evidence(client, sb_loaded, &pairs).await.map_err(on(DbKind::Sb))?);
     }
     Ok((nb, sb, nb_loaded.warnings))
 }

@@ -306,6 +306,64 @@ fn not_found_and_offline() {
     assert_eq!(off["applies"], live["applies"]);
 }
 
+/// A live answer is read by the walk's own demand (`nat --pod/--lsp/--ip`: only the rows the walk
+/// looks at) or by the topology plus the path's rules (`--external-ip`); a database file is read
+/// whole. For every switch port of the lab with an address, toward the internet, another pod,
+/// the node and an address on no network, asked by port and by address, and for every NAT
+/// rule's external address inbound, the live JSON is the file's, byte for byte.
+fn targeted_equals_whole() {
+    let l = lab();
+    let nb = format!("file:{}", l.dir.join("ovn/ovnnb_db.db").display());
+    let sb = format!("file:{}", l.dir.join("ovn/ovnsb_db.db").display());
+    let whole = |args: &[&str]| {
+        let mut a = vec!["nat", "--nb-db", &nb, "--sb-db", &sb, "-f", "json"];
+        a.extend(args);
+        l.ovnscope_json(&a)
+    };
+    // The ports and addresses as ovn-nbctl lists them.
+    let ports = nbctl(&[
+        "--bare",
+        "--columns=name,addresses",
+        "--format=csv",
+        "--no-headings",
+        "list",
+        "Logical_Switch_Port",
+    ]);
+    let mut asked = 0;
+    let dsts = [INTERNET, P2.3, "172.18.0.2", "10.128.2.1"];
+    for line in ports.lines() {
+        let Some((name, addrs)) = line.split_once(',') else { continue };
+        let Some(ip) = addrs
+            .trim_matches('"')
+            .split_whitespace()
+            .find(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+        else {
+            continue;
+        };
+        for dst in dsts {
+            for who in [["--lsp", name], ["--ip", ip]] {
+                let q = [who[0], who[1], "--dst", dst];
+                assert_eq!(nat(l, &q), whole(&q), "nat {q:?}: live (targeted) vs file (whole)");
+                asked += 1;
+            }
+        }
+    }
+    let externals = nbctl(&["--bare", "--columns=external_ip", "list", "NAT"]);
+    let mut externals: Vec<&str> = externals.split_whitespace().collect();
+    externals.sort();
+    externals.dedup();
+    for e in &externals {
+        let q = ["--external-ip", *e];
+        assert_eq!(nat(l, &q), whole(&q), "nat {q:?}: live vs file");
+        asked += 1;
+    }
+    assert!(
+        asked > 4 * dsts.len(),
+        "only {asked} questions: the lab has fewer ports than it should"
+    );
+    eprintln!("{asked} NAT questions: the targeted live answer is the whole-file answer");
+}
+
 fn main() {
     let args = Arguments::from_args();
     let trials = vec![
@@ -319,6 +377,10 @@ fn main() {
         }),
         Trial::test("lab::not_found_and_offline", || {
             not_found_and_offline();
+            Ok(())
+        }),
+        Trial::test("lab::targeted_equals_whole", || {
+            targeted_equals_whole();
             Ok(())
         }),
         Trial::test("real::real_nb_answers_match_ovn_trace", || {
