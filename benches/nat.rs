@@ -101,6 +101,18 @@ fn bench(c: &mut Criterion) {
             .success())
         })
     });
+    // The floor: the one select that finds the rule, as a process (what any client pays).
+    let q_nat = format!(r#"["OVN_Northbound",{{"op":"select","table":"NAT","where":[["logical_ip","==","{ip}"]]}}]"#);
+    g.bench_function("ovsdb-client_one_select", |b| {
+        b.iter(|| {
+            assert!(Command::new("ovsdb-client")
+                .args(["transact", &nb, &q_nat])
+                .output()
+                .unwrap()
+                .status
+                .success())
+        })
+    });
     g.finish();
     ratio::report(
         "nat_answer_13k_pods",
@@ -109,6 +121,8 @@ fn bench(c: &mut Criterion) {
             ("ovnscope_nat_nb_only", "ovn-nbctl_find_NAT"),
             ("ovnscope_nat_by_ip", "ovn-nbctl_find_NAT"),
             ("ovnscope_nat_with_lflow_evidence", "ovn-nbctl_lr-nat-list_grep"),
+            ("ovnscope_nat_nb_only", "ovsdb-client_one_select"),
+            ("ovnscope_nat_with_lflow_evidence", "ovsdb-client_one_select"),
         ],
     );
 }

@@ -534,6 +534,21 @@ impl Condition {
             value,
         }
     }
+    pub fn ne(column: &str, value: Value) -> Self {
+        Condition {
+            column: column.into(),
+            function: "!=",
+            value,
+        }
+    }
+    /// For a map: none of the given key-value pairs is in the column.
+    pub fn excludes(column: &str, value: Value) -> Self {
+        Condition {
+            column: column.into(),
+            function: "excludes",
+            value,
+        }
+    }
     fn to_json(&self) -> Value {
         json!([self.column, self.function, self.value])
     }
