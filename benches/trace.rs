@@ -21,6 +21,9 @@ mod generation;
 #[path = "support/scale.rs"]
 mod scale;
 
+#[path = "support/ratio.rs"]
+mod ratio;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -97,6 +100,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("ovn_trace", |b| b.iter(theirs));
     g.bench_function("ovnscope_trace_lflows", |b| b.iter(ours));
     g.finish();
+    ratio::report(
+        "trace_pod_to_internet",
+        &[("ovnscope_trace_microflow", "ovn_trace"), ("ovnscope_trace_lflows", "ovn_trace")],
+    );
     lab("down");
 
     let real = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real/neutron-ovnnb_db.db");
@@ -128,6 +135,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("ovnscope_trace_microflow", |b| b.iter(|| microflow(&sb.sock, flow)));
     g.bench_function("ovn_trace", |b| b.iter(theirs));
     g.finish();
+    ratio::report("trace_real_nb", &[("ovnscope_trace_microflow", "ovn_trace")]);
 
     let Some(d) = scale::scale_dir() else { return };
     let info = scale::info(&d);
@@ -158,13 +166,65 @@ fn bench(c: &mut Criterion) {
         let out = Command::new("ovn-trace").args([&format!("--db={sb}"), &flow]).output().unwrap();
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("lr_out_snat"));
     };
+    let pod = s("pod0", "lsp").replacen('_', "/", 1);
+    let from_args = [
+        "trace",
+        "--nb-db",
+        &nb,
+        "--sb-db",
+        &sb,
+        "--from",
+        &pod,
+        "--to",
+        "203.0.113.8",
+        "--lflows",
+    ];
+    let from = || {
+        let out = Command::new(bin).args(from_args).stderr(Stdio::null()).output().unwrap();
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("lr_out_snat"));
+    };
     microflow(&sb, &flow);
     theirs();
+    from();
+    // Peak memory, once each (criterion times only): GNU time's maximum resident set.
+    let peak = |args: &[&str]| -> Option<u64> {
+        let out = Command::new("/usr/bin/time")
+            .arg("-f")
+            .arg("%M")
+            .args(args)
+            .stdout(Stdio::null())
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stderr).lines().last()?.trim().parse().ok()
+    };
+    let ovn_trace_db = format!("--db={sb}");
+    let peaks = [
+        (
+            "ovnscope trace --microflow",
+            peak(&[bin, "trace", "--sb-db", &sb, "--microflow", &flow]),
+        ),
+        ("ovnscope trace --from --lflows", peak(&[&[bin][..], &from_args[..]].concat())),
+        ("ovn-trace", peak(&["ovn-trace", &ovn_trace_db, &flow])),
+    ];
+    for (what, kb) in peaks {
+        match kb {
+            Some(kb) => println!("peak trace_13k_pods: {what}: {} MiB", kb / 1024),
+            None => println!("peak trace_13k_pods: {what}: not measured (no /usr/bin/time)"),
+        }
+    }
     let mut g = c.benchmark_group("trace_13k_pods");
     g.sample_size(10);
     g.bench_function("ovnscope_trace_microflow", |b| b.iter(|| microflow(&sb, &flow)));
+    g.bench_function("ovnscope_trace_from_lflows", |b| b.iter(from));
     g.bench_function("ovn_trace", |b| b.iter(theirs));
     g.finish();
+    ratio::report(
+        "trace_13k_pods",
+        &[
+            ("ovnscope_trace_microflow", "ovn_trace"),
+            ("ovnscope_trace_from_lflows", "ovnscope_trace_microflow"),
+        ],
+    );
 }
 
 criterion_group!(benches, bench);

@@ -139,8 +139,9 @@ fn expand_templates<'t>(
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Neighbour {
     pub datapath: Uuid,
-    /// The IPv4 and IPv6 forms of the flow's match for this packet.
-    pub matches: [String; 2],
+    /// The flow's match for this packet: the IPv4 form, the IPv6 form, or (when the packet's
+    /// `eth.type` is neither) both.
+    pub matches: Vec<String>,
 }
 
 impl Neighbour {
@@ -149,12 +150,15 @@ impl Neighbour {
         let v4 = std::net::Ipv4Addr::from(flow.get_base(Base::Reg(0)) as u32);
         let v6 = std::net::Ipv6Addr::from(flow.get_base(Base::XXReg(0)));
         let out = &flow.outport;
+        let v4 = format!("outport == \"{out}\" && reg0 == {v4}");
+        let v6 = format!("outport == \"{out}\" && xxreg0 == {v6}");
         Neighbour {
             datapath: dp,
-            matches: [
-                format!("outport == \"{out}\" && reg0 == {v4}"),
-                format!("outport == \"{out}\" && xxreg0 == {v6}"),
-            ],
+            matches: match flow.get_base(Base::EthType) {
+                0x0800 => vec![v4],
+                0x86dd => vec![v6],
+                _ => vec![v4, v6],
+            },
         }
     }
 }
