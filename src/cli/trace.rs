@@ -3,6 +3,7 @@
 
 use super::dbopts::{load_all, load_zones, DbArgs, DbError, Zone};
 use super::{Failure, Format, Outcome, UsageError};
+use crate::db::nb::NbDb;
 use crate::db::sb::SbDb;
 use crate::db::{views, Conditions, DbKind, TableSpec, Views};
 use crate::lflow::exec::Cluster;
@@ -234,7 +235,7 @@ fn tables(a: &TraceArgs, live_sb: bool, kind: DbKind) -> Vec<TableSpec> {
         (true, true) => views::pipeline(kind),
         (true, false) => vec![],
         (false, true) => views::with_pipeline(kind),
-        (false, false) => views::everything(kind),
+        (false, false) => views::prediction(kind),
     }
 }
 
@@ -336,6 +337,36 @@ fn prediction_output(
     })
 }
 
+/// The Northbound rows the prediction from `from` to `to` looks at (all of them when `from` is
+/// an address in no switch's subnet).
+async fn demanded_nb(a: &TraceArgs, method: &str, v: &Views, from: &str, to: IpAddr) -> Result<NbDb, Failure> {
+    use crate::nat::load::{nb_demanded, Who};
+    let client = a.db.connect(DbKind::Nb, method).await?;
+    let wrap = DbError::wrap(DbKind::Nb, method);
+    let name = from.replacen('/', "_", 1);
+    let who = match from.parse::<IpAddr>() {
+        Ok(ip) => Who::Ip(ip),
+        Err(_) => Who::Port(&name),
+    };
+    let walk = |nb: &NbDb| {
+        if from.parse::<IpAddr>().is_ok() {
+            // find_port looks among the ports read; this says which to read.
+            nb.switch_port_with_address(from);
+        }
+        if let Ok(port) = find_port(nb, from) {
+            let _ = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl);
+        }
+    };
+    let loaded = match nb_demanded(&client, &who, walk).await.map_err(&wrap)? {
+        Some(l) => l,
+        None => crate::db::load_live(&client, DbKind::Nb, &views::everything(DbKind::Nb))
+            .await
+            .map_err(&wrap)?,
+    };
+    super::warn(&loaded.warnings);
+    Ok(NbDb::from_loaded(&loaded))
+}
+
 pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
     // ovn-trace's positional form is --microflow (the datapath went into the options).
     if let Some(m) = a.positional.last() {
@@ -369,16 +400,41 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
             Format::Text => pipeline_text(&t, &a),
         }));
     }
-    let v = Views::from_loaded(&load_all(&a.db, &specs).await?);
-    super::warn(&v.warnings);
     let (Some(from), Some(to)) = (a.from.as_deref(), a.to) else {
         return Err(UsageError("--from and --to are required without --microflow".into()).into());
     };
+    // A live Northbound is read by the prediction's own demand (the rows its walk looks at, as
+    // `nat` reads them); the Open_vSwitch and Southbound databases first, whole, since the
+    // prediction looks at them too.
+    let live_nb = a.db.live(DbKind::Nb).filter(|_| !a.db.any_file());
+    let specs = |k| match k {
+        DbKind::Nb if live_nb.is_some() => vec![],
+        k => specs(k),
+    };
+    let mut v = Views::from_loaded(&load_all(&a.db, &specs).await?);
+    if let Some(method) = &live_nb {
+        v.nb = Some(demanded_nb(&a, method, &v, from, to).await?);
+    }
+    super::warn(&v.warnings);
     let nb =
         v.nb.as_ref()
             .ok_or_else(|| UsageError("ovnscope trace needs the Northbound database (--nb-db)".into()))?;
     let port = find_port(nb, from)?;
-    let p = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl)?;
+    let mut p = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl)?;
+    if let (Some(method), Some(sb)) = (&live_sb, v.sb.as_mut()) {
+        // The NAT rules' logical flows, as `nat` reads them (the prediction's Southbound tables
+        // have none), then the prediction again with them.
+        let pairs = crate::nat::query::evidence_pairs(nb, &p.nat);
+        if !pairs.is_empty() {
+            let wrap = DbError::wrap(DbKind::Sb, method);
+            let client = a.db.connect(DbKind::Sb, method).await?;
+            let loaded = crate::db::start_live(&client, DbKind::Sb).await.map_err(&wrap)?;
+            let ev = crate::nat::load::sb_evidence(&client, loaded, &pairs).await.map_err(&wrap)?;
+            sb.logical_flows.extend(ev.logical_flows);
+            sb.dp_groups.extend(ev.dp_groups);
+            p = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl)?;
+        }
+    }
     let pipeline = match (a.lflows, p.points.first()) {
         (true, Some(first)) => {
             let m = microflow_of(&a, &port.name, first);

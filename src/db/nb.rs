@@ -337,6 +337,12 @@ pub enum Lack {
     AddressSet(Uuid),
     AddressSetNamed(String),
     PortGroupNamed(String),
+    SwitchNamed(String),
+    /// Every switch port with this address in its `addresses`.
+    SwitchPortsWithAddress(String),
+    /// Every router port (one with a given address in its `networks` cannot be selected: the
+    /// prefix length is not known).
+    AllRouterPorts,
 }
 
 /// The record of what a walk lacked. A walk over the whole Northbound never lacks anything
@@ -554,6 +560,34 @@ impl NbDb {
             return None;
         };
         Some((self.switch_of(p.uuid)?, p))
+    }
+
+    pub fn switch_named(&self, name: &str) -> Option<&Switch> {
+        let s = self.switches.values().find(|s| s.name == name);
+        if s.is_none() {
+            self.demand.note(|| Lack::SwitchNamed(name.into()));
+        }
+        s
+    }
+
+    /// The first switch port (in uuid order) with address `ip` in its `addresses`. Which is
+    /// first depends on every such port, so a partial read always notes them all.
+    pub fn switch_port_with_address(&self, ip: &str) -> Option<&SwitchPort> {
+        self.demand.note(|| Lack::SwitchPortsWithAddress(ip.into()));
+        let has = |p: &&SwitchPort| {
+            p.addresses
+                .iter()
+                .any(|a| a.split_whitespace().skip(1).any(|i| i.split('/').next() == Some(ip)))
+        };
+        self.switch_ports.values().find(has)
+    }
+
+    /// The first router port (in uuid order) with address `ip` in its `networks`.
+    pub fn router_port_with_address(&self, ip: &str) -> Option<&RouterPort> {
+        self.demand.note(|| Lack::AllRouterPorts);
+        self.router_ports
+            .values()
+            .find(|p| p.networks.iter().any(|n| n.split('/').next() == Some(ip)))
     }
 
     pub fn router_port_named(&self, name: &str) -> Option<&RouterPort> {

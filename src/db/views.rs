@@ -34,6 +34,27 @@ pub fn everything(kind: DbKind) -> Vec<TableSpec> {
     }
 }
 
+/// What a path prediction (`trace --from`) looks at: [`everything`], but of the Southbound
+/// only the chassis, their encaps, the datapaths, the MAC bindings, and where each port is
+/// bound with its tunnel key.
+pub fn prediction(kind: DbKind) -> Vec<TableSpec> {
+    match kind {
+        DbKind::Sb => {
+            let mut v: Vec<TableSpec> = super::sb::TABLES
+                .iter()
+                .filter(|t| matches!(t.table, "Chassis" | "Encap" | "Datapath_Binding" | "MAC_Binding"))
+                .copied()
+                .collect();
+            v.push(TableSpec {
+                table: "Port_Binding",
+                columns: &["logical_port", "chassis", "datapath", "tunnel_key"],
+            });
+            v
+        }
+        k => everything(k),
+    }
+}
+
 /// What `show` prints: [`everything`], but of the Southbound only the chassis, their encaps
 /// and which ports are bound where (Port_Binding's other columns are most of its bytes on a
 /// large cluster, and `show` prints none of them).

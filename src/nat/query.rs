@@ -182,18 +182,23 @@ pub async fn read_targeted(
     if let (Some(client), Some(sb_loaded)) = (sb_client, sb_start) {
         let sb_loaded = sb_loaded.map_err(on(DbKind::Sb))?;
         // Each candidate rule's flows, looked for on its own router.
-        let pairs: Vec<(uuid::Uuid, uuid::Uuid)> = match answer(q, &nb, None) {
-            Ok(ans) => ans
-                .candidates
-                .iter()
-                .chain(ans.applies.iter())
-                .filter_map(|c| Some((nb.routers.values().find(|r| r.name == c.router)?.uuid, c.uuid.parse().ok()?)))
-                .collect(),
+        let pairs = match answer(q, &nb, None) {
+            Ok(ans) => evidence_pairs(&nb, &ans),
             Err(_) => vec![],
         };
         sb = Some(sb_evidence(client, sb_loaded, &pairs).await.map_err(on(DbKind::Sb))?);
     }
     Ok((nb, sb, nb_loaded.warnings))
+}
+
+/// The (router, rule) pairs whose logical flows are an answer's evidence: every candidate rule
+/// and the one that applies, each on its own router ([`super::load::sb_evidence`]).
+pub fn evidence_pairs(nb: &NbDb, ans: &Answer) -> Vec<(uuid::Uuid, uuid::Uuid)> {
+    ans.candidates
+        .iter()
+        .chain(ans.applies.iter())
+        .filter_map(|c| Some((nb.routers.values().find(|r| r.name == c.router)?.uuid, c.uuid.parse().ok()?)))
+        .collect()
 }
 
 /// Which of the live zones holds the subject of `q`, by one small select per zone, all at

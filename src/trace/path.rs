@@ -68,18 +68,10 @@ fn mac_of(p: &SwitchPort) -> Option<String> {
 /// address, or a learned MAC_Binding.
 fn resolve(nb: &NbDb, sb: Option<&SbDb>, port: &str, ip: IpAddr) -> Option<String> {
     let s = ip.to_string();
-    if let Some(p) = nb
-        .router_ports
-        .values()
-        .find(|p| p.networks.iter().any(|n| n.split('/').next() == Some(s.as_str())))
-    {
+    if let Some(p) = nb.router_port_with_address(&s) {
         return Some(p.mac.clone());
     }
-    if let Some(p) = nb
-        .switch_ports
-        .values()
-        .find(|p| port_ips(p).iter().any(|i| i.split('/').next() == Some(s.as_str())))
-    {
+    if let Some(p) = nb.switch_port_with_address(&s) {
         return mac_of(p);
     }
     sb.and_then(|sb| {
@@ -111,12 +103,9 @@ pub fn predict(
         .path
         .first()
         .and_then(|h| h.inport.as_deref())
-        .and_then(|n| nb.router_ports.values().find(|p| p.name == n));
+        .and_then(|n| nb.router_port_named(n));
     // East-west on one switch: the destination's MAC; otherwise the router's.
-    let dst_on_switch = nb
-        .switch_ports
-        .values()
-        .find(|p| port_ips(p).iter().any(|i| i.split('/').next() == Some(dst.to_string().as_str())));
+    let dst_on_switch = nb.switch_port_with_address(&dst.to_string());
     let (mut src_mac, mut dst_mac) = (
         mac_of(port),
         first_lrp.map(|p| p.mac.clone()).or_else(|| dst_on_switch.and_then(mac_of)),
@@ -174,7 +163,7 @@ pub fn predict(
     for h in &ans.path {
         let Some(out) = h.outport.as_deref() else { break };
         cur_ttl = cur_ttl.saturating_sub(1);
-        src_mac = nb.router_ports.values().find(|p| p.name == out).map(|p| p.mac.clone());
+        src_mac = nb.router_port_named(out).map(|p| p.mac.clone());
         let next = h.nexthop.as_deref().and_then(|n| n.parse::<IpAddr>().ok()).unwrap_or(dst);
         dst_mac = resolve(nb, sb, out, next);
         if dst_mac.is_none() {
@@ -208,7 +197,7 @@ pub fn predict(
         .map(str::to_string);
     let localnet = last_switch
         .as_ref()
-        .and_then(|s| nb.switches.values().find(|x| &x.name == s))
+        .and_then(|s| nb.switch_named(s))
         .and_then(|s| nb.ports_of(s).into_iter().find(|p| p.kind == "localnet"));
     if let (Some(ln), Some(o)) = (localnet, ovs) {
         let net = ln.options.get("network_name").cloned().unwrap_or_default();
@@ -260,9 +249,8 @@ pub fn predict(
             let dpb = pb.and_then(|b| b.datapath).and_then(|d| sb.datapaths.get(&d));
             // Routed traffic enters the destination switch through its router port.
             let ingress = ans.path.last().and_then(|h| h.outport.as_deref()).and_then(|out| {
-                nb.switch_ports
-                    .values()
-                    .find(|p| p.options.get("router-port").map(String::as_str) == Some(out))
+                nb.switch_port_to(out)
+                    .map(|(_, p)| p)
                     .and_then(|p| sb.port_bindings.values().find(|b| b.logical_port == p.name))
             });
             let mut p = mk(

@@ -86,6 +86,7 @@ fn main() {
         explain::pod_to_pod_on_one_node_is_switched,
         trace::predicted_headers_match_tcpdump,
         trace::key_lflows_are_the_ones_ovn_trace_takes,
+        trace::live_prediction_equals_the_files,
         trace::every_lflow_match_northd_wrote_parses,
         trace::evaluator_agrees_with_ovn_trace,
         pipeline::executor_agrees_with_ovn_trace,
