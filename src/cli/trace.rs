@@ -4,8 +4,9 @@
 use super::dbopts::{load_all, load_zones, DbArgs, DbError, Zone};
 use super::{Failure, Format, Outcome, UsageError};
 use crate::db::nb::NbDb;
+use crate::db::ovs::OvsDb;
 use crate::db::sb::SbDb;
-use crate::db::{views, Conditions, DbKind, TableSpec, Views};
+use crate::db::{views, Conditions, DbKind, Loaded, TableSpec, Views};
 use crate::lflow::exec::Cluster;
 use crate::lflow::load::LiveSb;
 use crate::lflow::packet::{L4Text, MicroflowText};
@@ -227,8 +228,8 @@ fn pipeline_text(t: &Trace, a: &TraceArgs) -> String {
 }
 
 /// The tables to read: for `--microflow` only the pipeline's (and only from a file: a live
-/// Southbound is read as the packet goes); otherwise everything, with the pipeline's when
-/// `--lflows` runs on a file.
+/// Southbound is read as the packet goes); otherwise what the prediction looks at
+/// ([`views::prediction`]), with the pipeline's when `--lflows` runs on a file.
 fn tables(a: &TraceArgs, live_sb: bool, kind: DbKind) -> Vec<TableSpec> {
     let flows = (a.lflows || a.microflow.is_some()) && !live_sb;
     match (a.microflow.is_some(), flows) {
@@ -337,34 +338,81 @@ fn prediction_output(
     })
 }
 
-/// The Northbound rows the prediction from `from` to `to` looks at (all of them when `from` is
-/// an address in no switch's subnet).
-async fn demanded_nb(a: &TraceArgs, method: &str, v: &Views, from: &str, to: IpAddr) -> Result<NbDb, Failure> {
-    use crate::nat::load::{nb_demanded, Who};
-    let client = a.db.connect(DbKind::Nb, method).await?;
-    let wrap = DbError::wrap(DbKind::Nb, method);
+/// Reads, into `loaded`, the Northbound rows the prediction from `from` to `to` looks at and,
+/// with a live Southbound, the port bindings it looks up (the rest of the Southbound is in
+/// `loaded` already): both by the prediction's own demand, walking again after each read until
+/// neither lacks anything. An address in no switch's subnet: the Northbound and the bindings
+/// whole.
+async fn read_by_demand(
+    a: &TraceArgs,
+    nb_method: &str,
+    sb_method: Option<&str>,
+    loaded: &mut Vec<Loaded>,
+    from: &str,
+    to: IpAddr,
+) -> Result<(), Failure> {
+    use crate::nat::load::{NbReader, Who};
+    let nb_wrap = DbError::wrap(DbKind::Nb, nb_method);
+    let client = a.db.connect(DbKind::Nb, nb_method).await?;
+    let sb_client = match sb_method {
+        Some(m) => Some((a.db.connect(DbKind::Sb, m).await?, DbError::wrap(DbKind::Sb, m))),
+        None => None,
+    };
+    let bindings = views::prediction(DbKind::Sb)
+        .into_iter()
+        .filter(|t| t.table == "Port_Binding")
+        .collect::<Vec<_>>();
     let name = from.replacen('/', "_", 1);
     let who = match from.parse::<IpAddr>() {
         Ok(ip) => Who::Ip(ip),
         Err(_) => Who::Port(&name),
     };
-    let walk = |nb: &NbDb| {
+    let ovs = loaded.iter().find(|l| l.kind == DbKind::Ovs).map(OvsDb::from_loaded);
+    let Some(mut reader) = NbReader::start(&client, &who).await.map_err(&nb_wrap)? else {
+        loaded.push(
+            crate::db::load_live(&client, DbKind::Nb, &views::everything(DbKind::Nb))
+                .await
+                .map_err(&nb_wrap)?,
+        );
+        if let (Some((c, wrap)), Some(sb)) = (&sb_client, loaded.iter_mut().find(|l| l.kind == DbKind::Sb)) {
+            crate::db::fetch_into(c, sb, &bindings, &Conditions::new()).await.map_err(wrap)?;
+        }
+        return Ok(());
+    };
+    let predict = |nb: &NbDb, sb: Option<&SbDb>| {
         if from.parse::<IpAddr>().is_ok() {
             // find_port looks among the ports read; this says which to read.
             nb.switch_port_with_address(from);
         }
         if let Ok(port) = find_port(nb, from) {
-            let _ = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl);
+            let _ = path::predict(ovs.as_ref(), nb, sb, port, to, a.ttl);
         }
     };
-    let loaded = match nb_demanded(&client, &who, walk).await.map_err(&wrap)? {
-        Some(l) => l,
-        None => crate::db::load_live(&client, DbKind::Nb, &views::everything(DbKind::Nb))
-            .await
-            .map_err(&wrap)?,
-    };
-    super::warn(&loaded.warnings);
-    Ok(NbDb::from_loaded(&loaded))
+    let mut asked = std::collections::BTreeSet::new();
+    loop {
+        let sb = loaded.iter().find(|l| l.kind == DbKind::Sb).map(SbDb::from_loaded);
+        reader.fill(|nb| predict(nb, sb.as_ref())).await.map_err(&nb_wrap)?;
+        let (Some((c, wrap)), Some(mut sb)) = (&sb_client, sb) else { break };
+        sb.demand = crate::db::nb::Demand::on();
+        predict(&NbDb::from_loaded(&reader.loaded), Some(&sb));
+        let lacks: Vec<String> = sb.demand.take().into_iter().filter(|n| asked.insert(n.clone())).collect();
+        if lacks.is_empty() {
+            break;
+        }
+        let sel: Vec<(&'static str, Vec<crate::ovsdb::Condition>)> = lacks
+            .iter()
+            .map(|n| {
+                (
+                    "Port_Binding",
+                    vec![crate::ovsdb::Condition::eq("logical_port", serde_json::json!(n))],
+                )
+            })
+            .collect();
+        let l = loaded.iter_mut().find(|l| l.kind == DbKind::Sb).expect("the Southbound was read");
+        crate::db::select_into(c, l, &bindings, &sel).await.map_err(wrap)?;
+    }
+    loaded.push(reader.loaded);
+    Ok(())
 }
 
 pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
@@ -407,14 +455,17 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
     // `nat` reads them); the Open_vSwitch and Southbound databases first, whole, since the
     // prediction looks at them too.
     let live_nb = a.db.live(DbKind::Nb).filter(|_| !a.db.any_file());
+    let by_demand = live_nb.is_some();
     let specs = |k| match k {
-        DbKind::Nb if live_nb.is_some() => vec![],
+        DbKind::Nb if by_demand => vec![],
+        DbKind::Sb if by_demand && live_sb.is_some() => specs(k).into_iter().filter(|t| t.table != "Port_Binding").collect(),
         k => specs(k),
     };
-    let mut v = Views::from_loaded(&load_all(&a.db, &specs).await?);
-    if let Some(method) = &live_nb {
-        v.nb = Some(demanded_nb(&a, method, &v, from, to).await?);
+    let mut loaded = load_all(&a.db, &specs).await?;
+    if let (true, Some(method)) = (by_demand, &live_nb) {
+        read_by_demand(&a, method, live_sb.as_deref(), &mut loaded, from, to).await?;
     }
+    let mut v = Views::from_loaded(&loaded);
     super::warn(&v.warnings);
     let nb =
         v.nb.as_ref()

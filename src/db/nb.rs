@@ -350,22 +350,28 @@ pub enum Lack {
 /// ([`crate::nat::load`]) turns it on, walks, fetches what was lacked, and walks again until
 /// nothing more is — the walk itself decides what is read, so it sees every row it would see in
 /// a whole read.
-#[derive(Debug, Clone, Default)]
-pub struct Demand(Option<std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<Lack>>>>);
+#[derive(Debug, Clone)]
+pub struct Demand<L = Lack>(Option<std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<L>>>>);
 
-impl Demand {
+impl<L> Default for Demand<L> {
+    fn default() -> Self {
+        Demand(None)
+    }
+}
+
+impl<L: Ord> Demand<L> {
     pub fn on() -> Self {
         Demand(Some(Default::default()))
     }
 
-    fn note(&self, lack: impl FnOnce() -> Lack) {
+    pub(crate) fn note(&self, lack: impl FnOnce() -> L) {
         if let Some(set) = &self.0 {
             set.lock().unwrap_or_else(|e| e.into_inner()).insert(lack());
         }
     }
 
     /// What was lacked since the last call.
-    pub fn take(&self) -> Vec<Lack> {
+    pub fn take(&self) -> Vec<L> {
         match &self.0 {
             Some(set) => std::mem::take(&mut *set.lock().unwrap_or_else(|e| e.into_inner()))
                 .into_iter()

@@ -233,6 +233,8 @@ pub struct SbDb {
     /// Chassis template variables (`^NAME` in flows), by chassis name: ovn-controller on each
     /// chassis expands them with its own values.
     pub template_vars: BTreeMap<String, Map>,
+    /// On for a partial read: [`SbDb::binding`] notes the ports it did not find.
+    pub demand: super::nb::Demand<String>,
 }
 
 fn rows<'a, T>(l: &'a Loaded, table: &'a str, f: impl Fn(RowView<'a>) -> T + 'a) -> BTreeMap<Uuid, T> {
@@ -240,6 +242,15 @@ fn rows<'a, T>(l: &'a Loaded, table: &'a str, f: impl Fn(RowView<'a>) -> T + 'a)
 }
 
 impl SbDb {
+    /// The binding of logical port `name` (noted when absent from a partial read).
+    pub fn binding(&self, name: &str) -> Option<&PortBinding> {
+        let b = self.port_bindings.values().find(|b| b.logical_port == name);
+        if b.is_none() {
+            self.demand.note(|| name.to_string());
+        }
+        b
+    }
+
     pub fn from_loaded(l: &Loaded) -> Self {
         SbDb {
             options: RowView::all(&l.snapshot, "SB_Global")
@@ -330,6 +341,7 @@ impl SbDb {
             template_vars: RowView::all(&l.snapshot, "Chassis_Template_Var")
                 .map(|r| (r.str("chassis"), r.map("variables")))
                 .collect(),
+            demand: Default::default(),
         }
     }
 

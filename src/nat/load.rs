@@ -70,68 +70,98 @@ fn topology_specs() -> Vec<TableSpec> {
 /// `None` when the address is in no switch's subnet (not OVN-Kubernetes): the caller reads the
 /// topology whole.
 pub async fn nb_demanded(client: &Client, who: &Who<'_>, walk: impl Fn(&NbDb)) -> Result<Option<crate::db::Loaded>> {
-    let mut nb = start_live(client, DbKind::Nb).await?;
-    let lsp = |c: Vec<Condition>| ("Logical_Switch_Port", c);
-    let mut first = vec![("NB_Global", vec![])];
-    match who {
-        Who::Port(name) => first.push(lsp(vec![Condition::eq("name", json!(name))])),
-        Who::Ip(ip) => {
-            // The switch whose subnet holds the address (OVN-Kubernetes writes
-            // other_config:subnet): a select of two columns of every switch, one per node.
-            let probe = crate::ovsdb::Select {
-                table: "Logical_Switch".into(),
-                conditions: vec![],
-                columns: Some(vec!["_uuid".into(), "other_config".into()]),
-            };
-            let rows = client.select(DbKind::Nb.db_name(), std::slice::from_ref(&probe)).await?;
-            let holder = rows.first().into_iter().flatten().find_map(|row| {
-                let subnets = row.get("other_config")?.as_array()?.get(1)?.as_array()?.iter().find_map(|kv| {
-                    let kv = kv.as_array()?;
-                    (kv.first()?.as_str()? == "subnet").then(|| kv.get(1)?.as_str())?
-                })?;
-                subnets
-                    .split_whitespace()
-                    .any(|n| crate::lflow::contains(n, *ip))
-                    .then(|| row.get("_uuid").cloned())?
-            });
-            let Some(holder) = holder else { return Ok(None) };
-            first.push(("Logical_Switch", vec![Condition::eq("_uuid", holder)]));
-        }
-        Who::External(_) => unreachable!("inbound reads by nb_topology"),
-    }
-    select_into(client, &mut nb, crate::db::nb::TABLES, &first).await?;
-    let mut asked: std::collections::BTreeSet<Lack> = Default::default();
-    let mut addresses: Option<Vec<String>> = None;
-    for _ in 0..64 {
-        let mut view = NbDb::from_loaded(&nb);
-        view.demand = Demand::on();
-        walk(&view);
-        let lacks: Vec<Lack> = view.demand.take().into_iter().filter(|l| !asked.contains(l)).collect();
-        if lacks.is_empty() {
-            break;
-        }
-        let mut selects: Vec<(&'static str, Vec<Condition>)> = vec![];
-        for lack in &lacks {
-            match lack {
-                Lack::SwitchPortsWithAddress(ip) => {
-                    // A port cannot be selected by one of its addresses, but it can by the whole
-                    // `addresses` entry ("MAC IP…"): every port's entries are read once (one
-                    // column, 0.6 MB at 13k pods), then the ports holding the address by entry.
-                    if addresses.is_none() {
-                        addresses = Some(address_entries(client).await?);
-                    }
-                    let has = |e: &&String| e.split_whitespace().skip(1).any(|i| i.split('/').next() == Some(ip.as_str()));
-                    for e in addresses.iter().flatten().filter(has) {
-                        selects.push(("Logical_Switch_Port", vec![Condition::includes("addresses", json!(e))]));
-                    }
-                }
-                other => selects.extend(select_for(other)),
+    let Some(mut r) = NbReader::start(client, who).await? else {
+        return Ok(None);
+    };
+    r.fill(walk).await?;
+    Ok(Some(r.loaded))
+}
+
+/// The state of a read by demand ([`nb_demanded`]), for a caller that walks with other
+/// databases read the same way between fills (`trace --from`: the Southbound's bindings).
+pub struct NbReader<'c> {
+    client: &'c Client,
+    pub loaded: crate::db::Loaded,
+    asked: std::collections::BTreeSet<Lack>,
+    addresses: Option<Vec<String>>,
+}
+
+impl<'c> NbReader<'c> {
+    /// The first rows: the port by name, or the switch whose subnet holds the address (`None`
+    /// when there is none).
+    pub async fn start(client: &'c Client, who: &Who<'_>) -> Result<Option<NbReader<'c>>> {
+        let mut nb = start_live(client, DbKind::Nb).await?;
+        let lsp = |c: Vec<Condition>| ("Logical_Switch_Port", c);
+        let mut first = vec![("NB_Global", vec![])];
+        match who {
+            Who::Port(name) => first.push(lsp(vec![Condition::eq("name", json!(name))])),
+            Who::Ip(ip) => {
+                // The switch whose subnet holds the address (OVN-Kubernetes writes
+                // other_config:subnet): a select of two columns of every switch, one per node.
+                let probe = crate::ovsdb::Select {
+                    table: "Logical_Switch".into(),
+                    conditions: vec![],
+                    columns: Some(vec!["_uuid".into(), "other_config".into()]),
+                };
+                let rows = client.select(DbKind::Nb.db_name(), std::slice::from_ref(&probe)).await?;
+                let holder = rows.first().into_iter().flatten().find_map(|row| {
+                    let subnets = row.get("other_config")?.as_array()?.get(1)?.as_array()?.iter().find_map(|kv| {
+                        let kv = kv.as_array()?;
+                        (kv.first()?.as_str()? == "subnet").then(|| kv.get(1)?.as_str())?
+                    })?;
+                    subnets
+                        .split_whitespace()
+                        .any(|n| crate::lflow::contains(n, *ip))
+                        .then(|| row.get("_uuid").cloned())?
+                });
+                let Some(holder) = holder else { return Ok(None) };
+                first.push(("Logical_Switch", vec![Condition::eq("_uuid", holder)]));
             }
+            Who::External(_) => unreachable!("inbound reads by nb_topology"),
         }
-        select_into(client, &mut nb, crate::db::nb::TABLES, &selects).await?;
-        asked.extend(lacks);
+        select_into(client, &mut nb, crate::db::nb::TABLES, &first).await?;
+        Ok(Some(NbReader {
+            client,
+            loaded: nb,
+            asked: Default::default(),
+            addresses: None,
+        }))
     }
-    Ok(Some(nb))
+
+    /// Walks and fetches what the walk lacked, until it lacks nothing new.
+    pub async fn fill(&mut self, walk: impl Fn(&NbDb)) -> Result<()> {
+        let client = self.client;
+        for _ in 0..64 {
+            let mut view = NbDb::from_loaded(&self.loaded);
+            view.demand = Demand::on();
+            walk(&view);
+            let lacks: Vec<Lack> = view.demand.take().into_iter().filter(|l| !self.asked.contains(l)).collect();
+            if lacks.is_empty() {
+                break;
+            }
+            let mut selects: Vec<(&'static str, Vec<Condition>)> = vec![];
+            for lack in &lacks {
+                match lack {
+                    Lack::SwitchPortsWithAddress(ip) => {
+                        // A port cannot be selected by one of its addresses, but it can by the whole
+                        // `addresses` entry ("MAC IP…"): every port's entries are read once (one
+                        // column, 0.6 MB at 13k pods), then the ports holding the address by entry.
+                        if self.addresses.is_none() {
+                            self.addresses = Some(address_entries(client).await?);
+                        }
+                        let has = |e: &&String| e.split_whitespace().skip(1).any(|i| i.split('/').next() == Some(ip.as_str()));
+                        for e in self.addresses.iter().flatten().filter(has) {
+                            selects.push(("Logical_Switch_Port", vec![Condition::includes("addresses", json!(e))]));
+                        }
+                    }
+                    other => selects.extend(select_for(other)),
+                }
+            }
+            select_into(client, &mut self.loaded, crate::db::nb::TABLES, &selects).await?;
+            self.asked.extend(lacks);
+        }
+        Ok(())
+    }
 }
 
 /// Every distinct `addresses` entry of every switch port.

@@ -237,7 +237,7 @@ pub fn predict(
         }
     } else if let Some(dp) = dst_on_switch {
         // Delivered to a pod: on this chassis through its veth, elsewhere through a tunnel.
-        let pb = sb.and_then(|s| s.port_bindings.values().find(|b| b.logical_port == dp.name));
+        let pb = sb.and_then(|s| s.binding(&dp.name));
         let chassis = pb.and_then(|b| b.chassis).and_then(|c| sb.and_then(|s| s.chassis.get(&c)));
         let remote = chassis.filter(|c| Some(c.name.as_str()) != local.as_deref());
         if let (Some(c), Some(o), Some(sb)) = (remote, ovs, sb) {
@@ -248,11 +248,11 @@ pub fn predict(
                 .find(|i| iface_kind(i) == IfaceKind::Tunnel && i.options.get("remote_ip").is_some_and(|r| ips.contains(r)));
             let dpb = pb.and_then(|b| b.datapath).and_then(|d| sb.datapaths.get(&d));
             // Routed traffic enters the destination switch through its router port.
-            let ingress = ans.path.last().and_then(|h| h.outport.as_deref()).and_then(|out| {
-                nb.switch_port_to(out)
-                    .map(|(_, p)| p)
-                    .and_then(|p| sb.port_bindings.values().find(|b| b.logical_port == p.name))
-            });
+            let ingress = ans
+                .path
+                .last()
+                .and_then(|h| h.outport.as_deref())
+                .and_then(|out| nb.switch_port_to(out).map(|(_, p)| p).and_then(|p| sb.binding(&p.name)));
             let mut p = mk(
                 tunnel.map(|t| t.name.clone()).unwrap_or_else(|| format!("tunnel to {}", c.name)),
                 "tunnel",
