@@ -78,7 +78,11 @@ pub async fn load_live_where(client: &Client, kind: DbKind, specs: &[TableSpec],
 /// `spawn_blocking`. The file's own schema decides which wanted columns exist, exactly as a
 /// live server's would.
 pub fn load_file(path: &std::path::Path, kind: DbKind, specs: &[TableSpec]) -> Result<Loaded> {
-    let f = crate::ovsdb::file::read_path(path)?;
+    let keep = specs
+        .iter()
+        .map(|t| (t.table.to_string(), Some(t.columns.iter().map(|c| c.to_string()).collect())))
+        .collect();
+    let f = crate::ovsdb::file::read_path_keeping(path, Some(keep))?;
     let name = &f.snapshot.schema.name;
     if name != kind.db_name() {
         return Err(crate::ovsdb::Error::WrongDatabase {

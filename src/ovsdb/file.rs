@@ -79,6 +79,8 @@ struct Records<R> {
     number: u64,
     compressed: bool,
     warnings: Vec<String>,
+    /// Only these tables and columns are parsed into the records' transactions.
+    keep: Option<super::prune::Keep>,
 }
 
 enum Next {
@@ -184,7 +186,12 @@ impl<R: BufRead> Records<R> {
             }
             return Err(self.corrupt(start, format!("SHA-1 mismatch: header says {hash}, content is {actual}")));
         }
-        let json: Value = serde_json::from_slice(&body).map_err(|e| self.corrupt(start, format!("record is not valid JSON: {e}")))?;
+        let json = match (&self.keep, magic.as_str()) {
+            (Some(keep), "JSON") if self.number > 1 => super::prune::parse(&body, super::prune::At::Txn, keep),
+            (Some(keep), "CLUSTER") => super::prune::parse(&body, super::prune::At::Cluster, keep),
+            _ => serde_json::from_slice::<Value>(&body),
+        }
+        .map_err(|e| self.corrupt(start, format!("record is not valid JSON: {e}")))?;
         Ok(Next::Record(Record {
             number: self.number,
             offset: start,
@@ -196,6 +203,12 @@ impl<R: BufRead> Records<R> {
 
 /// Opens a file, decompressing gzip transparently.
 pub fn read_path(path: &Path) -> Result<FileDb, FileError> {
+    read_path_keeping(path, None)
+}
+
+/// Like [`read_path`], with only the tables and columns of `keep` (the others are skipped
+/// as they are parsed: the time and memory of a question go with what it asks for).
+pub fn read_path_keeping(path: &Path, keep: Option<super::prune::Keep>) -> Result<FileDb, FileError> {
     let f = std::fs::File::open(path).map_err(|io| FileError::Open { path: path.into(), io })?;
     let mut r = BufReader::with_capacity(1 << 16, f);
     let gz = r.fill_buf().map(|b| b.starts_with(&[0x1f, 0x8b])).map_err(|io| FileError::Read {
@@ -204,9 +217,14 @@ pub fn read_path(path: &Path) -> Result<FileDb, FileError> {
         io,
     })?;
     if gz {
-        read_from(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(r)), path, true)
+        read_keeping(
+            BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(r)),
+            path,
+            true,
+            keep,
+        )
     } else {
-        read_from(r, path, false)
+        read_keeping(r, path, false, keep)
     }
 }
 
@@ -222,6 +240,10 @@ fn txn_error(recs: &Records<impl BufRead>, rec: &Record, e: UpdateError) -> File
 
 /// Replays a file from any buffered reader; `path` is only used in messages.
 pub fn read_from<R: BufRead>(r: R, path: &Path, compressed: bool) -> Result<FileDb, FileError> {
+    read_keeping(r, path, compressed, None)
+}
+
+fn read_keeping<R: BufRead>(r: R, path: &Path, compressed: bool, keep: Option<super::prune::Keep>) -> Result<FileDb, FileError> {
     let mut recs = Records {
         r,
         path: path.into(),
@@ -229,6 +251,7 @@ pub fn read_from<R: BufRead>(r: R, path: &Path, compressed: bool) -> Result<File
         number: 0,
         compressed,
         warnings: vec![],
+        keep,
     };
     let first = match recs.next()? {
         Next::Record(r) => r,

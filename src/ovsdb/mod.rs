@@ -5,6 +5,7 @@ pub mod error;
 pub mod file;
 pub mod method;
 pub mod proto;
+pub mod prune;
 pub mod tls;
 pub mod unixctl;
 
