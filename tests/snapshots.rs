@@ -206,6 +206,14 @@ fn explain() {
     }
 }
 
+/// One capture point of an ICMP ping: no hop and no TCP conversation, and the text says so
+/// instead of printing nothing.
+#[test]
+fn explain_one_point() {
+    let r = on_demo(&["explain", "--capture", &format!("pod:{POD}=demo/captures/pod.pcap")]);
+    insta::assert_snapshot!("explain_one_point_text", ok(&r));
+}
+
 #[test]
 fn detrace() {
     let r = run(

@@ -132,10 +132,20 @@ impl Report {
     }
 
     /// For people: packets with more than one point (with one point there is no hop to
-    /// explain; the conversation says it all), conversations, then the validation.
+    /// explain; the conversation says it all, or, without one, a line that says so), conversations,
+    /// then the validation.
     pub fn to_text(&self) -> String {
         let multi: Vec<Explained> = self.packets.iter().filter(|e| e.rows.len() > 1).cloned().collect();
         let mut s = explain::to_text(&multi) + &conversation::to_text(&self.conversations);
+        if s.is_empty() && !self.packets.is_empty() {
+            // Nothing to print is not an answer: say what was seen and what would explain it.
+            s = format!(
+                "{} packet(s), each seen at one capture point only ({}): no hop to explain.\n\
+                 Give a capture from a second point on the path (the host veth, the node's NIC, the other pod) to see where each packet changes; -f json lists every packet.\n",
+                self.packets.len(),
+                self.points.join(", ")
+            );
+        }
         if let Some(v) = &self.validation {
             if !s.ends_with("\n\n") {
                 s.push('\n');
