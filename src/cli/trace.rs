@@ -236,6 +236,12 @@ fn tables(a: &TraceArgs, live_sb: bool, kind: DbKind) -> Vec<TableSpec> {
         (true, true) => views::pipeline(kind),
         (true, false) => vec![],
         (false, true) => views::with_pipeline(kind),
+        // From a file, the NAT stages' flows too: the evidence a live read fetches by rule.
+        (false, false) if !live_sb && kind == DbKind::Sb => {
+            let mut v = views::prediction(kind);
+            v.extend_from_slice(crate::db::sb::LOGICAL_FLOWS);
+            v
+        }
         (false, false) => views::prediction(kind),
     }
 }
@@ -369,6 +375,7 @@ async fn read_by_demand(
     };
     let ovs = loaded.iter().find(|l| l.kind == DbKind::Ovs).map(OvsDb::from_loaded);
     let Some(mut reader) = NbReader::start(&client, &who).await.map_err(&nb_wrap)? else {
+        loaded.retain(|l| l.kind != DbKind::Nb);
         loaded.push(
             crate::db::load_live(&client, DbKind::Nb, &views::everything(DbKind::Nb))
                 .await
@@ -411,6 +418,7 @@ async fn read_by_demand(
         let l = loaded.iter_mut().find(|l| l.kind == DbKind::Sb).expect("the Southbound was read");
         crate::db::select_into(c, l, &bindings, &sel).await.map_err(wrap)?;
     }
+    loaded.retain(|l| l.kind != DbKind::Nb);
     loaded.push(reader.loaded);
     Ok(())
 }
@@ -457,7 +465,9 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
     let live_nb = a.db.live(DbKind::Nb).filter(|_| !a.db.any_file());
     let by_demand = live_nb.is_some();
     let specs = |k| match k {
-        DbKind::Nb if by_demand => vec![],
+        // Only its one global row here (so that a Northbound alone is still a database to
+        // read); the rest by demand below.
+        DbKind::Nb if by_demand => views::everything(k).into_iter().filter(|t| t.table == "NB_Global").collect(),
         DbKind::Sb if by_demand && live_sb.is_some() => specs(k).into_iter().filter(|t| t.table != "Port_Binding").collect(),
         k => specs(k),
     };
