@@ -522,18 +522,19 @@ impl NbDb {
         }
     }
 
-    /// Notes each address set (`$name`) and port group (`@name`) a match names that is not
-    /// here, and each member port of a named group that is not.
-    pub fn want_names(&self, m: &crate::lflow::expr::Expr) {
+    /// Notes each address set (`$name`) and port group (`@name`) a match names (given as
+    /// their names: this layer does not parse matches) that is not here, and each member port
+    /// of a named group that is not.
+    pub fn want_names(&self, address_sets: &[&str], port_groups: &[&str]) {
         if self.demand.0.is_none() {
             return;
         }
-        for n in m.address_sets() {
+        for &n in address_sets {
             if !self.address_sets.values().any(|a| a.name == n) {
                 self.demand.note(|| Lack::AddressSetNamed(n.into()));
             }
         }
-        for n in m.port_groups() {
+        for &n in port_groups {
             match self.port_groups.values().find(|g| g.name == n) {
                 Some(g) => {
                     for u in g.ports.iter().filter(|u| !self.switch_ports.contains_key(u)) {

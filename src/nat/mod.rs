@@ -201,7 +201,7 @@ fn route(
                 continue;
             }
         };
-        nb.want_names(&m);
+        nb.want_names(&m.address_sets(), &m.port_groups());
         match pkt.eval(&m) {
             Truth::False => continue,
             Truth::Unknown(what) => {
@@ -380,7 +380,7 @@ fn snat_at(nb: &NbDb, sb: Option<&SbDb>, r: &Router, dgp: bool, src: IpAddr, dst
                 ..Default::default()
             };
             let why = match expr::parse(&n.match_).map(|m| {
-                nb.want_names(&m);
+                nb.want_names(&m.address_sets(), &m.port_groups());
                 packet.eval(&m)
             }) {
                 Err(e) => Some(format!("its match {:?} does not parse ({e}); northd skips the rule", n.match_)),
