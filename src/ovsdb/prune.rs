@@ -67,7 +67,7 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
                         continue;
                     }
                     Some(None) => m.next_value::<Value>()?,
-                    Some(Some(cols)) => m.next_value_seed(Rows { cols })?,
+                    Some(Some(cols)) => m.next_value_seed(Rows { cols, row: false })?,
                 },
                 At::Cluster if k == "data" || k == "prev_data" => m.next_value_seed(Data { keep: self.keep })?,
                 At::Cluster => m.next_value::<Value>()?,
@@ -150,9 +150,11 @@ impl<'de> Visitor<'de> for DataVisitor<'_> {
     }
 }
 
-/// One table's `{UUID: ROW|null}`, each row with only `cols`.
+/// One table's `{UUID: ROW|null}` (`row: false`), or one row (`row: true`), each row with only
+/// `cols`.
 struct Rows<'k> {
     cols: &'k BTreeSet<String>,
+    row: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Rows<'_> {
@@ -160,7 +162,7 @@ impl<'de> DeserializeSeed<'de> for Rows<'_> {
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(RowsVisitor {
             cols: self.cols,
-            row: false,
+            row: self.row,
         })
     }
 }
@@ -186,7 +188,10 @@ impl<'de> Visitor<'de> for RowsVisitor<'_> {
                     m.next_value::<IgnoredAny>()?;
                 }
             } else {
-                let row = m.next_value_seed(Row { cols: self.cols })?;
+                let row = m.next_value_seed(Rows {
+                    cols: self.cols,
+                    row: true,
+                })?;
                 out.insert(k, row);
             }
         }
@@ -200,20 +205,6 @@ impl<'de> Visitor<'de> for RowsVisitor<'_> {
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.into()))
-    }
-}
-
-struct Row<'k> {
-    cols: &'k BTreeSet<String>,
-}
-
-impl<'de> DeserializeSeed<'de> for Row<'_> {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(RowsVisitor {
-            cols: self.cols,
-            row: true,
-        })
     }
 }
 
