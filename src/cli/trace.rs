@@ -19,14 +19,15 @@ use clap::{Args, ValueEnum};
 use std::net::IpAddr;
 use std::rc::Rc;
 
-/// How `--microflow` reads a live Southbound.
+/// How a trace reads live servers: the Southbound's flows for the pipeline, and for `--from`'s
+/// prediction the Northbound and the port bindings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReadFlows {
-    /// As needed on a large Southbound (more than 16 datapaths), whole on a small one.
+    /// As needed on a large database (more than 16 datapaths, or switches), whole on a small one.
     Auto,
     /// Everything at once.
     All,
-    /// Only the datapaths the packet reaches, in rounds.
+    /// Only what the packet reaches (the datapaths; the rows the prediction looks at), in rounds.
     AsNeeded,
 }
 
@@ -118,9 +119,9 @@ pub struct TraceArgs {
     /// integration bridge). Read with ovs-ofctl dump-flows.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "REMOTE")]
     pub ovs: Option<String>,
-    /// With --microflow on a live server: read the Southbound's logical flows all at once, or
-    /// only for the datapaths the packet reaches (ovn-trace reads all; at 13k pods that is
-    /// seconds and a gigabyte).
+    /// On live servers: read the Southbound's logical flows all at once, or only for the
+    /// datapaths the packet reaches (ovn-trace reads all; at 13k pods that is seconds and a
+    /// gigabyte); with --from, the Northbound and the port bindings too.
     #[arg(long, value_enum, default_value_t = ReadFlows::Auto)]
     pub read_flows: ReadFlows,
     /// The TTL the packet leaves the pod with.
@@ -351,6 +352,7 @@ fn prediction_output(
 /// whole.
 async fn read_by_demand(
     a: &TraceArgs,
+    client: &crate::ovsdb::Client,
     nb_method: &str,
     sb_method: Option<&str>,
     loaded: &mut Vec<Loaded>,
@@ -359,7 +361,6 @@ async fn read_by_demand(
 ) -> Result<(), Failure> {
     use crate::nat::load::{NbReader, Who};
     let nb_wrap = DbError::wrap(DbKind::Nb, nb_method);
-    let client = a.db.connect(DbKind::Nb, nb_method).await?;
     let sb_client = match sb_method {
         Some(m) => Some((a.db.connect(DbKind::Sb, m).await?, DbError::wrap(DbKind::Sb, m))),
         None => None,
@@ -374,10 +375,10 @@ async fn read_by_demand(
         Err(_) => Who::Port(&name),
     };
     let ovs = loaded.iter().find(|l| l.kind == DbKind::Ovs).map(OvsDb::from_loaded);
-    let Some(mut reader) = NbReader::start(&client, &who).await.map_err(&nb_wrap)? else {
+    let Some(mut reader) = NbReader::start(client, &who).await.map_err(&nb_wrap)? else {
         loaded.retain(|l| l.kind != DbKind::Nb);
         loaded.push(
-            crate::db::load_live(&client, DbKind::Nb, &views::everything(DbKind::Nb))
+            crate::db::load_live(client, DbKind::Nb, &views::everything(DbKind::Nb))
                 .await
                 .map_err(&nb_wrap)?,
         );
@@ -415,7 +416,9 @@ async fn read_by_demand(
                 )
             })
             .collect();
-        let l = loaded.iter_mut().find(|l| l.kind == DbKind::Sb).expect("the Southbound was read");
+        let Some(l) = loaded.iter_mut().find(|l| l.kind == DbKind::Sb) else {
+            break;
+        };
         crate::db::select_into(c, l, &bindings, &sel).await.map_err(wrap)?;
     }
     loaded.retain(|l| l.kind != DbKind::Nb);
@@ -463,7 +466,21 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
     // `nat` reads them); the Open_vSwitch and Southbound databases first, whole, since the
     // prediction looks at them too.
     let live_nb = a.db.live(DbKind::Nb).filter(|_| !a.db.any_file());
-    let by_demand = live_nb.is_some();
+    // A small Northbound (up to 16 switches: a lab) is read whole, where a dozen round trips
+    // cost more than its bytes (the lab bench: 26 → 34 ms by demand).
+    let demand = match &live_nb {
+        Some(m) => {
+            let c = a.db.connect(DbKind::Nb, m).await?;
+            let big = match a.read_flows {
+                ReadFlows::All => false,
+                ReadFlows::AsNeeded => true,
+                ReadFlows::Auto => crate::nat::load::switch_count(&c).await.map_err(DbError::wrap(DbKind::Nb, m))? > 16,
+            };
+            big.then_some((c, m.clone()))
+        }
+        None => None,
+    };
+    let by_demand = demand.is_some();
     let specs = |k| match k {
         // Only its one global row here (so that a Northbound alone is still a database to
         // read); the rest by demand below.
@@ -472,8 +489,8 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
         k => specs(k),
     };
     let mut loaded = load_all(&a.db, &specs).await?;
-    if let (true, Some(method)) = (by_demand, &live_nb) {
-        read_by_demand(&a, method, live_sb.as_deref(), &mut loaded, from, to).await?;
+    if let Some((client, method)) = &demand {
+        read_by_demand(&a, client, method, live_sb.as_deref(), &mut loaded, from, to).await?;
     }
     let mut v = Views::from_loaded(&loaded);
     super::warn(&v.warnings);

@@ -164,6 +164,18 @@ impl<'c> NbReader<'c> {
     }
 }
 
+/// How many logical switches there are (one `_uuid` column: cheap at any size), to tell a
+/// small Northbound, cheaper read whole, from a cluster's.
+pub async fn switch_count(client: &Client) -> Result<usize> {
+    let probe = crate::ovsdb::Select {
+        table: "Logical_Switch".into(),
+        conditions: vec![],
+        columns: Some(vec!["_uuid".into()]),
+    };
+    let rows = client.select(DbKind::Nb.db_name(), std::slice::from_ref(&probe)).await?;
+    Ok(rows.first().map_or(0, Vec::len))
+}
+
 /// Every distinct `addresses` entry of every switch port.
 async fn address_entries(client: &Client) -> Result<Vec<String>> {
     let probe = crate::ovsdb::Select {

@@ -152,7 +152,8 @@ fn ovn_trace_steps(l: &crate::common::Lab, flow: &str) -> std::collections::BTre
 }
 
 /// A live prediction reads the Northbound by the walk's own demand and the Southbound's
-/// bindings only; from the database files everything is read. For each pod and destination
+/// bindings only (`--read-flows as-needed`; `auto` does so above 16 switches); from the database
+/// files everything is read. For each pod and destination
 /// (the internet, the pod on worker-2, the other pod on the switch, the node's gateway, an
 /// address on no network, the pod itself) the two answers are the same JSON.
 pub fn live_prediction_equals_the_files() {
@@ -170,14 +171,34 @@ pub fn live_prediction_equals_the_files() {
             "198.51.100.77",
             "10.128.2.43",
         ] {
-            let q = |nb: &str, sb: &str| {
+            let q = |nb: &str, sb: &str, how: &str| {
                 l.ovnscope_json(&[
-                    "trace", "--ovs-db", &ovs, "--nb-db", nb, "--sb-db", sb, "--from", from, "--to", to, "-f", "json",
+                    "trace",
+                    "--ovs-db",
+                    &ovs,
+                    "--nb-db",
+                    nb,
+                    "--sb-db",
+                    sb,
+                    "--from",
+                    from,
+                    "--to",
+                    to,
+                    "--read-flows",
+                    how,
+                    "-f",
+                    "json",
                 ])
             };
-            let live = q(&nb, &sb);
+            // The lab is small, so `auto` reads it whole; `as-needed` forces the reads by demand.
+            let live = q(&nb, &sb, "as-needed");
             assert!(live["points"].as_array().is_some_and(|p| !p.is_empty()), "{from} → {to}: {live:#}");
-            assert_eq!(live, q(&nb_file, &sb_file), "{from} → {to}: live (targeted) vs files (whole)");
+            assert_eq!(live, q(&nb, &sb, "auto"), "{from} → {to}: live by demand vs live whole");
+            assert_eq!(
+                live,
+                q(&nb_file, &sb_file, "auto"),
+                "{from} → {to}: live (targeted) vs files (whole)"
+            );
             n += 1;
         }
     }
