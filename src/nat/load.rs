@@ -1,17 +1,18 @@
 //! Asking a live server only for what a NAT question needs.
 //!
 //! On a 13k-pod cluster the Northbound's NAT and switch-port tables and the Southbound's
-//! logical flows are most of the bytes; a NAT answer needs the logical topology (small), the
-//! pod's own port, the NAT rows of the routers on its path, and the few logical flows whose
-//! `stage-hint` names those rules. Three phases fetch exactly that:
+//! logical flows are most of the bytes; a NAT answer needs the rows its path walk looks at, the
+//! NAT rows of the routers on that path, and the few logical flows whose `stage-hint` names those
+//! rules. So:
 //!
-//! 1. the topology (one monitor): switches, routers, router ports, routes, policies, gateway
-//!    chassis, address sets; then, by plain selects, only the switch ports that are the pod
-//!    itself, router, localnet or remote (interconnect) ports — for an address, the ports of
-//!    the switch whose subnet holds it;
-//! 2. after a first walk of the path: the NAT rows of the routers on it (by uuid);
-//! 3. the Southbound datapaths of those routers and the logical flows whose `stage-hint` is
-//!    one of those rules.
+//! 1. a port or an address ([`nb_demanded`]): the walk itself decides — it runs on what has been
+//!    read, notes what it lacked, and those rows are fetched by plain selects, until it lacks
+//!    nothing new (the NAT rows of the routers it reaches included). Inbound, or an address in no
+//!    switch's subnet ([`nb_topology`]): the topology by one monitor, the switch ports the
+//!    question needs, then, after a first walk, the NAT rows of the routers on the path
+//!    ([`nb_nats`]);
+//! 2. the Southbound datapaths of those routers and the logical flows whose `stage-hint` is
+//!    one of those rules ([`sb_evidence`]).
 
 use crate::db::nb::{Demand, Lack, NbDb};
 use crate::db::sb::SbDb;
@@ -64,9 +65,10 @@ fn topology_specs() -> Vec<TableSpec> {
 /// what has been read, noting each row it looked for and did not find ([`Lack`]); those rows
 /// are fetched, all in one transaction, and the walk runs again, until it lacks nothing new.
 /// Every lookup the walk makes goes through [`NbDb`]'s noting methods, so it ends on exactly
-/// the rows a walk over the whole database uses: on a 13k-pod cluster some 500 rows in ten
-/// small round trips instead of a 1.2 MB topology read, and none of them grows with the number of pods
-/// (the pod's own switch's ports, one node's NAT rules, the cluster router's per-node routes).
+/// the rows a walk over the whole database uses: on a 13k-pod cluster some 500 rows in about
+/// fifteen small round trips instead of a 1.2 MB topology read, and none of them grows with the
+/// number of pods (the pod's own switch's ports, one node's NAT rules, the cluster router's
+/// per-node routes).
 /// `None` when the address is in no switch's subnet (not OVN-Kubernetes): the caller reads the
 /// topology whole.
 pub async fn nb_demanded(client: &Client, who: &Who<'_>, walk: impl Fn(&NbDb)) -> Result<Option<crate::db::Loaded>> {
@@ -250,8 +252,8 @@ pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Lo
             v.push(lsp(vec![Condition::eq("name", json!(name))]));
             v
         }
-        // The pod's own switch's ports are read below, once the switches are known.
-        Who::Ip(_) => by_type(&path_ports),
+        // Every port is read below.
+        Who::Ip(_) => vec![],
         Who::External(ip) => {
             // Inbound needs no path: the NAT rows with that external address, their routers.
             let mut c = Conditions::new();
@@ -273,26 +275,10 @@ pub async fn nb_topology(client: &Client, who: &Who<'_>) -> Result<crate::db::Lo
     };
     fetch_into(client, &mut nb, &topology_specs(), &Conditions::new()).await?;
     select_into(client, &mut nb, &[spec("Logical_Switch_Port")], &port_selects).await?;
-    if let Who::Ip(ip) = who {
-        // A port cannot be selected by address: read the ports of the switch whose subnet holds
-        // the address (OVN-Kubernetes writes other_config:subnet), or, without one, every port.
-        let view = NbDb::from_loaded(&nb);
-        let holder = view.switches.values().find(|s| {
-            s.other_config
-                .get("subnet")
-                .is_some_and(|subs| subs.split_whitespace().any(|n| crate::lflow::contains(n, *ip)))
-        });
-        match holder {
-            Some(sw) => {
-                let sel: Vec<(&'static str, Vec<Condition>)> = sw
-                    .ports
-                    .iter()
-                    .map(|u| ("Logical_Switch_Port", vec![Condition::eq("_uuid", json!(["uuid", u.to_string()]))]))
-                    .collect();
-                select_into(client, &mut nb, &[spec("Logical_Switch_Port")], &sel).await?;
-            }
-            None => fetch_into(client, &mut nb, &[spec("Logical_Switch_Port")], &Conditions::new()).await?,
-        }
+    if let Who::Ip(_) = who {
+        // Here only when no switch's subnet holds the address ([`nb_demanded`] reads the one
+        // that does): a port cannot be selected by address, so every port is read.
+        fetch_into(client, &mut nb, &[spec("Logical_Switch_Port")], &Conditions::new()).await?;
     }
     if let Who::External(_) = who {
         // The routers that own those rules, with their nat column (a reverse lookup: NAT is not
