@@ -310,7 +310,8 @@ fn not_found_and_offline() {
 /// looks at) or by the topology plus the path's rules (`--external-ip`); a database file is read
 /// whole. For every switch port of the lab with an address, toward the internet, another pod,
 /// the node and an address on no network, asked by port and by address, and for every NAT
-/// rule's external address inbound, the live JSON is the file's, byte for byte.
+/// rule's external address inbound, the live JSON is the file's, byte for byte; toward the
+/// internet, the rule applied is the one `ovn-nbctl find NAT` lists for the address.
 fn targeted_equals_whole() {
     let l = lab();
     let nb = format!("file:{}", l.dir.join("ovn/ovnnb_db.db").display());
@@ -340,10 +341,18 @@ fn targeted_equals_whole() {
         else {
             continue;
         };
+        // Ground truth for the internet-bound case: the /32 SNAT rule ovn-nbctl finds for this
+        // address, when there is exactly one, is the one the targeted answer applies.
+        let rules = nbctl(&["--bare", "--columns=_uuid", "find", "NAT", "type=snat", &format!("logical_ip={ip}")]);
+        let rules: Vec<&str> = rules.split_whitespace().collect();
         for dst in dsts {
             for who in [["--lsp", name], ["--ip", ip]] {
                 let q = [who[0], who[1], "--dst", dst];
-                assert_eq!(nat(l, &q), whole(&q), "nat {q:?}: live (targeted) vs file (whole)");
+                let live = nat(l, &q);
+                assert_eq!(live, whole(&q), "nat {q:?}: live (targeted) vs file (whole)");
+                if let ([rule], true) = (rules.as_slice(), dst == INTERNET) {
+                    assert_eq!(live["applies"]["uuid"], *rule, "nat {q:?} vs ovn-nbctl find NAT");
+                }
                 asked += 1;
             }
         }
