@@ -349,7 +349,7 @@ fn prediction_output(
 /// with a live Southbound, the port bindings it looks up (the rest of the Southbound is in
 /// `loaded` already): both by the prediction's own demand, walking again after each read until
 /// neither lacks anything. An address in no switch's subnet: the Northbound and the bindings
-/// whole.
+/// whole. Returns the Southbound connection, for the reads that follow.
 async fn read_by_demand(
     a: &TraceArgs,
     client: &crate::ovsdb::Client,
@@ -358,7 +358,7 @@ async fn read_by_demand(
     loaded: &mut Vec<Loaded>,
     from: &str,
     to: IpAddr,
-) -> Result<(), Failure> {
+) -> Result<Option<crate::ovsdb::Client>, Failure> {
     use crate::nat::load::{NbReader, Who};
     let nb_wrap = DbError::wrap(DbKind::Nb, nb_method);
     let sb_client = match sb_method {
@@ -385,7 +385,7 @@ async fn read_by_demand(
         if let (Some((c, wrap)), Some(sb)) = (&sb_client, loaded.iter_mut().find(|l| l.kind == DbKind::Sb)) {
             crate::db::fetch_into(c, sb, &bindings, &Conditions::new()).await.map_err(wrap)?;
         }
-        return Ok(());
+        return Ok(sb_client.map(|(c, _)| c));
     };
     let predict = |nb: &NbDb, sb: Option<&SbDb>| {
         if from.parse::<IpAddr>().is_ok() {
@@ -401,7 +401,7 @@ async fn read_by_demand(
         let sb = loaded.iter().find(|l| l.kind == DbKind::Sb).map(SbDb::from_loaded);
         reader.fill(|nb| predict(nb, sb.as_ref())).await.map_err(&nb_wrap)?;
         let (Some((c, wrap)), Some(mut sb)) = (&sb_client, sb) else { break };
-        sb.demand = crate::db::nb::Demand::on();
+        sb.demand = crate::db::Demand::on();
         predict(&NbDb::from_loaded(&reader.loaded), Some(&sb));
         let lacks: Vec<String> = sb.demand.take().into_iter().filter(|n| asked.insert(n.clone())).collect();
         if lacks.is_empty() {
@@ -423,7 +423,7 @@ async fn read_by_demand(
     }
     loaded.retain(|l| l.kind != DbKind::Nb);
     loaded.push(reader.loaded);
-    Ok(())
+    Ok(sb_client.map(|(c, _)| c))
 }
 
 pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
@@ -489,8 +489,9 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
         k => specs(k),
     };
     let mut loaded = load_all(&a.db, &specs).await?;
+    let mut sb_client = None;
     if let Some((client, method)) = &demand {
-        read_by_demand(&a, client, method, live_sb.as_deref(), &mut loaded, from, to).await?;
+        sb_client = read_by_demand(&a, client, method, live_sb.as_deref(), &mut loaded, from, to).await?;
     }
     let mut v = Views::from_loaded(&loaded);
     super::warn(&v.warnings);
@@ -505,9 +506,15 @@ pub async fn run(mut a: TraceArgs) -> Result<Outcome, Failure> {
         let pairs = crate::nat::query::evidence_pairs(nb, &p.nat);
         if !pairs.is_empty() {
             let wrap = DbError::wrap(DbKind::Sb, method);
-            let client = a.db.connect(DbKind::Sb, method).await?;
-            let loaded = crate::db::start_live(&client, DbKind::Sb).await.map_err(&wrap)?;
-            let ev = crate::nat::load::sb_evidence(&client, loaded, &pairs).await.map_err(&wrap)?;
+            let client = match sb_client.take() {
+                Some(c) => c,
+                None => a.db.connect(DbKind::Sb, method).await?,
+            };
+            let into = match loaded.iter().find(|l| l.kind == DbKind::Sb) {
+                Some(l) => l.empty_like(),
+                None => crate::db::start_live(&client, DbKind::Sb).await.map_err(&wrap)?,
+            };
+            let ev = crate::nat::load::sb_evidence(&client, into, &pairs).await.map_err(&wrap)?;
             sb.logical_flows.extend(ev.logical_flows);
             sb.dp_groups.extend(ev.dp_groups);
             p = path::predict(v.ovs.as_ref(), nb, v.sb.as_ref(), port, to, a.ttl)?;

@@ -23,6 +23,19 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+impl Loaded {
+    /// An empty snapshot of the same database and schema, to select a few rows into without
+    /// asking the server for its schema again.
+    pub fn empty_like(&self) -> Loaded {
+        Loaded {
+            kind: self.kind,
+            source: self.source.clone(),
+            snapshot: Snapshot::new(self.snapshot.schema.clone()),
+            warnings: vec![],
+        }
+    }
+}
+
 /// Columns newer than the oldest schema ovnscope reads (OVN 23.03): on an older server they are
 /// simply unset, so their absence is not worth a warning (Northbound NAT `match`/`priority`,
 /// OVN 24.09; Southbound `Datapath_Binding.nb_uuid`, 25.09).

@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod cluster;
+pub mod demand;
 pub mod load;
 pub mod mustgather;
 pub mod nb;
@@ -15,6 +16,7 @@ pub mod row;
 pub mod sb;
 pub mod views;
 
+pub use demand::Demand;
 pub use load::{fetch_into, load_file, load_live, load_live_where, select_into, start_live, Conditions, Loaded, TableSpec};
 pub use row::RowView;
 pub use views::Views;

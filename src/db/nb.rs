@@ -1,6 +1,6 @@
 //! The OVN Northbound database: the logical network as the CMS (ovn-kubernetes) wrote it.
 
-use super::{load::TableSpec, Loaded, RowView};
+use super::{load::TableSpec, Demand, Loaded, RowView};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -345,42 +345,6 @@ pub enum Lack {
     AllRouterPorts,
 }
 
-/// The record of what a walk lacked. A walk over the whole Northbound never lacks anything
-/// that exists, so whole reads leave it off and nothing is recorded; a targeted read
-/// ([`crate::nat::load`]) turns it on, walks, fetches what was lacked, and walks again until
-/// nothing more is — the walk itself decides what is read, so it sees every row it would see in
-/// a whole read.
-#[derive(Debug, Clone)]
-pub struct Demand<L = Lack>(Option<std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<L>>>>);
-
-impl<L> Default for Demand<L> {
-    fn default() -> Self {
-        Demand(None)
-    }
-}
-
-impl<L: Ord> Demand<L> {
-    pub fn on() -> Self {
-        Demand(Some(Default::default()))
-    }
-
-    pub(crate) fn note(&self, lack: impl FnOnce() -> L) {
-        if let Some(set) = &self.0 {
-            set.lock().unwrap_or_else(|e| e.into_inner()).insert(lack());
-        }
-    }
-
-    /// What was lacked since the last call.
-    pub fn take(&self) -> Vec<L> {
-        match &self.0 {
-            Some(set) => std::mem::take(&mut *set.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .collect(),
-            None => vec![],
-        }
-    }
-}
-
 fn rows<'a, T>(l: &'a Loaded, table: &'a str, f: impl Fn(RowView<'a>) -> T + 'a) -> BTreeMap<Uuid, T> {
     RowView::all(&l.snapshot, table).map(|r| (r.uuid, f(r))).collect()
 }
@@ -526,7 +490,7 @@ impl NbDb {
     /// their names: this layer does not parse matches) that is not here, and each member port
     /// of a named group that is not.
     pub fn want_names(&self, address_sets: &[&str], port_groups: &[&str]) {
-        if self.demand.0.is_none() {
+        if !self.demand.is_on() {
             return;
         }
         for &n in address_sets {

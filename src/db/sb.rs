@@ -234,7 +234,7 @@ pub struct SbDb {
     /// chassis expands them with its own values.
     pub template_vars: BTreeMap<String, Map>,
     /// On for a partial read: [`SbDb::binding`] notes the ports it did not find.
-    pub demand: super::nb::Demand<String>,
+    pub demand: super::Demand<String>,
 }
 
 fn rows<'a, T>(l: &'a Loaded, table: &'a str, f: impl Fn(RowView<'a>) -> T + 'a) -> BTreeMap<Uuid, T> {

@@ -14,8 +14,9 @@
 //! 2. the Southbound datapaths of those routers and the logical flows whose `stage-hint` is
 //!    one of those rules ([`sb_evidence`]).
 
-use crate::db::nb::{Demand, Lack, NbDb};
+use crate::db::nb::{Lack, NbDb};
 use crate::db::sb::SbDb;
+use crate::db::Demand;
 use crate::db::{fetch_into, select_into, start_live, Conditions, DbKind, TableSpec};
 use crate::ovsdb::{Client, Condition, Result};
 use serde_json::json;
