@@ -1437,6 +1437,26 @@ fn ovnscope_steps_all(j: &Value) -> Vec<(String, String, String)> {
     steps_where(j, |_| true)
 }
 
+/// Compares our listing of a table that moves by itself (conntrack entries expire, other
+/// tests' pings arrive) with the real tool's: the real tool lists it before and after ours, and
+/// only when those two agree is ours held to them. A few tries, so an expiry that lands inside
+/// the window is not taken for a difference; a real difference fails every try.
+fn same_while_still<T: PartialEq + std::fmt::Debug>(mut theirs: impl FnMut() -> T, mut ours: impl FnMut() -> T) -> T {
+    let mut last = None;
+    for _ in 0..5 {
+        let before = theirs();
+        let got = ours();
+        let after = theirs();
+        if before == after {
+            assert_eq!(got, before);
+            return before;
+        }
+        last = Some((before, after));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    panic!("the real tool's listing never held still across one of ours: {last:?}");
+}
+
 /// `conntrack` on a node after a real ping to the internet: the entries of the pod are the ones
 /// `ovs-appctl dpctl/dump-conntrack -s` prints, zone by zone; each zone's owner is the one
 /// `ovs-vsctl get Bridge br-int external_ids` records (`ct-zone-<port>`, `ct-zone-<datapath>_snat`
@@ -1446,57 +1466,64 @@ fn conntrack_entries_named_like_ovn_controller_records_them() {
     let z = "worker-1";
     ping(&l.ns("pod1"), "203.0.113.8");
     let ctl = l.vswitchd_ctl(z);
-    let j = l.zone_json(
-        "conntrack",
-        z,
-        &["--pod", "network-trace/nettools-dual-pod", "--unixctl", &ctl, "-f", "json"],
-    );
-    // The documented schema, and nothing else.
-    let typed: ovnscope::wire::conntrack::Conntrack = serde_json::from_value(j.clone()).expect("the conntrack schema");
-    assert_eq!(serde_json::to_value(&typed).unwrap(), j);
-    let theirs = l.run("ovs-appctl", &["-t", &ctl, "dpctl/dump-conntrack", "-s"]);
     // (proto, zone, orig src, orig dst, reply src, reply dst) of the pod's entries, read from
     // ovs-appctl's text by this test.
     let re =
         regex::Regex::new(r"^(\w+),orig=\(src=([^,]+),dst=([^,]+),.*?\),reply=\(src=([^,]+),dst=([^,]+),.*?\)(?:,zone=(\d+))?").unwrap();
-    let mut want: Vec<(String, u64, String, String, String, String)> = theirs
-        .lines()
-        .filter_map(|line| re.captures(line))
-        .map(|c| {
-            (
-                c[1].to_string(),
-                c.get(6).map_or(0, |m| m.as_str().parse().unwrap()),
-                c[2].to_string(),
-                c[3].to_string(),
-                c[4].to_string(),
-                c[5].to_string(),
-            )
-        })
-        .filter(|t| [&t.2, &t.3, &t.4, &t.5].iter().any(|a| *a == "10.128.2.43"))
-        .collect();
-    want.sort();
-    let mut got: Vec<(String, u64, String, String, String, String)> = j["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let s = |v: &Value| v.as_str().unwrap().to_string();
-            (
-                s(&e["proto"]),
-                e["zone"].as_u64().unwrap(),
-                s(&e["orig"]["src"]),
-                s(&e["orig"]["dst"]),
-                s(&e["reply"]["src"]),
-                s(&e["reply"]["dst"]),
-            )
-        })
-        .collect();
-    got.sort();
+    let theirs = || {
+        let text = l.run("ovs-appctl", &["-t", &ctl, "dpctl/dump-conntrack", "-s"]);
+        let mut want: Vec<(String, u64, String, String, String, String)> = text
+            .lines()
+            .filter_map(|line| re.captures(line))
+            .map(|c| {
+                (
+                    c[1].to_string(),
+                    c.get(6).map_or(0, |m| m.as_str().parse().unwrap()),
+                    c[2].to_string(),
+                    c[3].to_string(),
+                    c[4].to_string(),
+                    c[5].to_string(),
+                )
+            })
+            .filter(|t| [&t.2, &t.3, &t.4, &t.5].iter().any(|a| *a == "10.128.2.43"))
+            .collect();
+        want.sort();
+        want
+    };
+    let mut j = Value::Null;
+    let ours = |j: &mut Value| {
+        *j = l.zone_json(
+            "conntrack",
+            z,
+            &["--pod", "network-trace/nettools-dual-pod", "--unixctl", &ctl, "-f", "json"],
+        );
+        let mut got: Vec<(String, u64, String, String, String, String)> = j["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let s = |v: &Value| v.as_str().unwrap().to_string();
+                (
+                    s(&e["proto"]),
+                    e["zone"].as_u64().unwrap(),
+                    s(&e["orig"]["src"]),
+                    s(&e["orig"]["dst"]),
+                    s(&e["reply"]["src"]),
+                    s(&e["reply"]["dst"]),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    };
+    let want = same_while_still(theirs, || ours(&mut j));
     assert!(
         want.len() >= 3,
-        "a ping to the internet is tracked in the pod's zone and the gateway router's: {theirs}"
+        "a ping to the internet is tracked in the pod's zone and the gateway router's: {want:?}"
     );
-    assert_eq!(got, want);
+    // The documented schema, and nothing else.
+    let typed: ovnscope::wire::conntrack::Conntrack = serde_json::from_value(j.clone()).expect("the conntrack schema");
+    assert_eq!(serde_json::to_value(&typed).unwrap(), j);
     let ids = l.run(
         "ovs-vsctl",
         &[&format!("--db={}", l.ovs(z)), "get", "Bridge", "br-int", "external_ids"],
@@ -1548,42 +1575,49 @@ fn conntrack_entries_named_like_ovn_controller_records_them() {
     assert_eq!(snat["owner"], "GR_worker-1 SNAT zone");
     // The bastion's kernel table (its MASQUERADE of the node's SNAT address), as `conntrack -L`
     // lists it there.
-    let j = l.json(&["conntrack", "--netns", &l.ns("bastion"), "--ip", "198.18.0.9", "-f", "json"]);
-    let out = Command::new("ip")
-        .args(["netns", "exec", &l.ns("bastion"), "conntrack", "-L", "-p", "icmp"])
-        .output()
-        .unwrap();
-    let listed = String::from_utf8_lossy(&out.stdout);
-    let mut want: Vec<(String, String, String, String)> = listed
-        .lines()
-        .filter(|line| line.contains("src=198.18.0.9"))
-        .map(|line| {
-            let v: Vec<&str> = line
-                .split_whitespace()
-                .filter_map(|w| w.strip_prefix("src=").or_else(|| w.strip_prefix("dst=")))
-                .collect();
-            (v[0].into(), v[1].into(), v[2].into(), v[3].into())
-        })
-        .collect();
-    want.sort();
-    let mut got: Vec<(String, String, String, String)> = j["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["proto"] == "icmp")
-        .map(|e| {
-            let s = |v: &Value| v.as_str().unwrap().to_string();
-            (
-                s(&e["orig"]["src"]),
-                s(&e["orig"]["dst"]),
-                s(&e["reply"]["src"]),
-                s(&e["reply"]["dst"]),
-            )
-        })
-        .collect();
-    got.sort();
-    assert!(!want.is_empty(), "{listed}");
-    assert_eq!(got, want);
+    let theirs = || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &l.ns("bastion"), "conntrack", "-L", "-p", "icmp"])
+            .output()
+            .unwrap();
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut want: Vec<(String, String, String, String)> = listed
+            .lines()
+            .filter(|line| line.contains("src=198.18.0.9"))
+            .map(|line| {
+                let v: Vec<&str> = line
+                    .split_whitespace()
+                    .filter_map(|w| w.strip_prefix("src=").or_else(|| w.strip_prefix("dst=")))
+                    .collect();
+                (v[0].into(), v[1].into(), v[2].into(), v[3].into())
+            })
+            .collect();
+        want.sort();
+        want
+    };
+    let mut j = Value::Null;
+    let ours = |j: &mut Value| {
+        *j = l.json(&["conntrack", "--netns", &l.ns("bastion"), "--ip", "198.18.0.9", "-f", "json"]);
+        let mut got: Vec<(String, String, String, String)> = j["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["proto"] == "icmp")
+            .map(|e| {
+                let s = |v: &Value| v.as_str().unwrap().to_string();
+                (
+                    s(&e["orig"]["src"]),
+                    s(&e["orig"]["dst"]),
+                    s(&e["reply"]["src"]),
+                    s(&e["reply"]["dst"]),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    };
+    let want = same_while_still(theirs, || ours(&mut j));
+    assert!(!want.is_empty(), "the bastion tracks the node's SNAT address");
     let masq = j["entries"]
         .as_array()
         .unwrap()
