@@ -107,11 +107,7 @@ enum Verdict {
 }
 
 fn text_of(s: &str) -> Vec<&str> {
-    s.lines()
-        .filter(|l| !l.starts_with("# "))
-        .map(str::trim_end)
-        .filter(|l| !l.is_empty())
-        .collect()
+    s.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect()
 }
 
 fn judge(c: &Case) -> Verdict {

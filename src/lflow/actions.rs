@@ -64,7 +64,19 @@ pub enum Action {
         kind: String,
         body: Vec<Stmt>,
     },
-    /// Actions ovn-trace notes but that change nothing it follows (`put_arp`, `log`, …).
+    /// `log(name="…", verdict=…, severity=…, meter="…")`: an ACL's logging, which ovn-trace
+    /// shows as a `LOG:` line with the packet as it is there.
+    Log {
+        name: Option<String>,
+        verdict: String,
+        severity: String,
+        meter: Option<String>,
+    },
+    /// `mirror("port")` (OVN 26.03): a copy of the packet goes out through the mirror port.
+    Mirror {
+        port: String,
+    },
+    /// Actions ovn-trace notes but that change nothing it follows (`put_arp`, …).
     NoEffect(String),
     /// Not modelled, by name.
     Unmodelled(String),
@@ -80,7 +92,6 @@ pub struct Stmt {
 const NO_EFFECT: &[&str] = &[
     "put_arp",
     "put_nd",
-    "log",
     "handle_svc_check",
     "set_queue",
     "set_meter",
@@ -349,9 +360,38 @@ fn statement(text: &str) -> Action {
             },
             None => Action::Unmodelled(t.into()),
         },
+        ("mirror", Some(a)) => match a.strip_prefix('"').and_then(|a| a.strip_suffix('"')) {
+            Some(port) => Action::Mirror { port: port.into() },
+            None => Action::Unmodelled(t.into()),
+        },
+        ("log", a) => log(a.unwrap_or("")).unwrap_or_else(|| Action::Unmodelled(t.into())),
         (n, _) if NO_EFFECT.contains(&n) => Action::NoEffect(n.into()),
         _ => Action::Unmodelled(name.into()),
     }
+}
+
+/// `log(…)`'s arguments as OVN parses them (lib/actions.c): any order, the last of a kind wins,
+/// severity `info` unless given, a verdict required.
+fn log(args: &str) -> Option<Action> {
+    let (mut name, mut verdict, mut severity, mut meter) = (None, None, "info".to_string(), None);
+    for part in split_top(args, ',') {
+        let (k, v) = part.split_once('=')?;
+        let v = v.trim();
+        let quoted = || v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).map(str::to_string);
+        match k.trim() {
+            "name" => name = Some(quoted()?),
+            "meter" => meter = Some(quoted()?),
+            "verdict" if ["allow", "drop", "reject"].contains(&v) => verdict = Some(v.to_string()),
+            "severity" if ["alert", "warning", "notice", "info", "debug"].contains(&v) => severity = v.into(),
+            _ => return None,
+        }
+    }
+    Some(Action::Log {
+        name,
+        verdict: verdict?,
+        severity,
+        meter,
+    })
 }
 
 /// Parses a flow's actions; never fails (unrecognised statements are `Unmodelled`).

@@ -278,7 +278,14 @@ impl Microflow {
 
     /// Forgets the connection-tracking state (`ct_clear`).
     pub fn clear_conntrack(&mut self) {
-        for b in [Base::CtState, Base::CtMark, Base::CtLabel, Base::CtNwDst, Base::CtTpDst] {
+        for b in [
+            Base::CtState,
+            Base::CtMark,
+            Base::CtLabel,
+            Base::CtNwDst,
+            Base::CtIp6Dst,
+            Base::CtTpDst,
+        ] {
             self.vals.remove(&b);
         }
     }

@@ -13,6 +13,7 @@ pub mod conntrack;
 mod error;
 pub mod exec;
 pub mod expr;
+pub mod flowfmt;
 pub mod load;
 pub mod microflow;
 pub mod packet;

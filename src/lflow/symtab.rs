@@ -41,6 +41,8 @@ pub enum Base {
     CtLabel,
     /// The original destination of a load-balanced connection (`ct_lb` sets it).
     CtNwDst,
+    /// The same, for IPv6.
+    CtIp6Dst,
     CtTpDst,
     Reg(u8),
     XReg(u8),
@@ -59,7 +61,7 @@ impl Base {
             Base::Ip6Label => 20,
             Base::NwSrc | Base::NwDst | Base::CtMark | Base::CtNwDst | Base::Reg(_) => 32,
             Base::XReg(_) => 64,
-            Base::Ip6Src | Base::Ip6Dst | Base::NdTarget | Base::CtLabel | Base::XXReg(_) => 128,
+            Base::Ip6Src | Base::Ip6Dst | Base::NdTarget | Base::CtLabel | Base::CtIp6Dst | Base::XXReg(_) => 128,
         }
     }
 
@@ -67,7 +69,7 @@ impl Base {
     pub fn ip_family(self) -> Option<u8> {
         match self {
             Base::NwSrc | Base::NwDst | Base::CtNwDst => Some(4),
-            Base::Ip6Src | Base::Ip6Dst | Base::NdTarget => Some(6),
+            Base::Ip6Src | Base::Ip6Dst | Base::NdTarget | Base::CtIp6Dst => Some(6),
             _ => None,
         }
     }

@@ -1263,12 +1263,31 @@ fn ovn_trace_option_semantics() {
 /// A pod's ping to an address nothing on the lab owns (203.0.113.99), as an ovn-trace microflow.
 const TO_99: &str = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.99 && ip.ttl == 64 && icmp4.type == 8";
 
-/// A trace's text lines bar ovn-trace's `# ` flow line (OVS's own formatter) and blank lines.
+/// A trace's text lines bar blank ones (with `--ovn-trace-compat` the first, OVS's text of the
+/// flow, is ovn-trace's too).
 fn trace_text(s: &str) -> Vec<String> {
     s.lines()
-        .filter(|l| !l.starts_with("# ") && !l.trim().is_empty())
+        .filter(|l| !l.trim().is_empty())
         .map(|l| l.trim_end().to_string())
         .collect()
+}
+
+/// `ovn-trace ARGS` and `ovnscope trace --ovn-trace-compat ARGS` on zone `z`'s Southbound print
+/// the same text; ovn-trace's lines.
+fn same_as_ovn_trace(l: &Lab, z: &str, args: &[&str]) -> Vec<String> {
+    let theirs = l.run("ovn-trace", &[&[format!("--db={}", l.sb(z)).as_str()], args].concat());
+    let (rc, ours, err) = l.ovnscope(&[&["trace", "--sb-db", &l.sb(z), "--ovn-trace-compat"], args].concat());
+    assert_eq!(rc, 0, "{args:?}: {err}");
+    let (a, b) = (trace_text(&ours), trace_text(&theirs));
+    if a != b {
+        let at = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        panic!(
+            "ovnscope trace --ovn-trace-compat {args:?}: line {at} differs\n  ovn-trace: {:?}\n  ovnscope:  {:?}\n--- ovn-trace\n{theirs}\n--- ovnscope\n{ours}",
+            b.get(at),
+            a.get(at)
+        );
+    }
+    b
 }
 
 /// ovn-trace's own command line, and the texts where the conformance runner (benches/
@@ -1284,13 +1303,7 @@ fn ovn_trace_command_line_and_texts() {
     let z = "worker-1";
     let sb = format!("--db={}", l.sb(z));
     let m = TO_99;
-    let both = |args: &[&str]| -> Vec<String> {
-        let theirs = l.run("ovn-trace", &[&[sb.as_str()], args].concat());
-        let (rc, ours, err) = l.ovnscope(&[&["trace", "--sb-db", &l.sb(z), "--ovn-trace-compat"], args].concat());
-        assert_eq!(rc, 0, "{args:?}: {err}");
-        assert_eq!(trace_text(&ours), trace_text(&theirs), "ovnscope trace --ovn-trace-compat {args:?}");
-        trace_text(&theirs)
-    };
+    let both = |args: &[&str]| same_as_ovn_trace(l, z, args);
     for args in [
         &[z, m][..],
         &["--minimal", z, m],
@@ -1428,6 +1441,175 @@ fn select_id_picks_the_ecmp_next_hop_ovn_trace_picks() {
         let _ = Command::new("ovn-nbctl")
             .args([&format!("--db={}", l.nb(z)), "--if-exists", "lr-route-del", &gr, "203.0.113.99/32"])
             .status();
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
+}
+
+/// An ACL that logs (`ovn-nbctl --log`): ovn-trace prints a `LOG:` line with the packet in OVS's
+/// flow text as it is at that ACL (registers, conntrack state, the ports' keys) and echoes the
+/// `log(…)` action in its formatter's order; `ovnscope trace --ovn-trace-compat` prints the same
+/// text, minimal and detailed, in the ingress and the egress ACL stage. (ovnscope printed
+/// neither line before.)
+fn acl_log_line_is_ovn_traces() {
+    let l = lab();
+    let z = "worker-1";
+    let m = TO_99;
+    let check = || {
+        l.nbctl(
+            z,
+            &[
+                "--log",
+                "--name=ovnscope-log",
+                "--severity=alert",
+                "acl-add",
+                z,
+                "from-lport",
+                "1001",
+                "ip4.dst == 203.0.113.99",
+                "allow-related",
+            ],
+        );
+        l.nbctl(
+            z,
+            &[
+                "--log",
+                "--severity=notice",
+                "acl-add",
+                z,
+                "to-lport",
+                "1001",
+                "ip4.src == 203.0.113.99",
+                "allow-related",
+            ],
+        );
+        l.nbctl(z, &["--wait=hv", "sync"]);
+        let minimal = same_as_ovn_trace(l, z, &["--ct=new", "--minimal", z, m]);
+        assert!(
+            minimal.iter().any(|l| l
+                .trim_start()
+                .starts_with("LOG: ACL name=ovnscope-log, direction=IN, verdict=allow, severity=alert, packet=\"ct_state=new|trk,icmp,")),
+            "ovn-trace logs the ACL: {minimal:?}"
+        );
+        let detailed = same_as_ovn_trace(l, z, &["--ct=new", z, m]);
+        assert!(
+            detailed.iter().any(|l| l.trim_start().starts_with("log(name=\"ovnscope-log\"")),
+            "{detailed:?}"
+        );
+        // The reply direction, through the to-lport ACL (egress pipeline: direction OUT).
+        let reply = "inport == \"stor-worker-1\" && eth.src == 0a:58:0a:80:02:01 && eth.dst == 0a:58:0a:80:02:2b && ip4.src == 203.0.113.99 && ip4.dst == 10.128.2.43 && ip.ttl == 64 && icmp4.type == 0";
+        let back = same_as_ovn_trace(l, z, &["--ct=new", "--minimal", z, reply]);
+        assert!(
+            back.iter().any(|l| l
+                .trim_start()
+                .starts_with("LOG: ACL name=<unnamed>, direction=OUT, verdict=allow, severity=notice")),
+            "{back:?}"
+        );
+    };
+    restoring(check, || {
+        for (dir, m) in [("from-lport", "ip4.dst == 203.0.113.99"), ("to-lport", "ip4.src == 203.0.113.99")] {
+            let _ = Command::new("ovn-nbctl")
+                .args([&format!("--db={}", l.nb(z)), "acl-del", z, dir, "1001", m])
+                .status();
+        }
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
+}
+
+/// DHCP on a pod's port (`DHCP_Options`, `lsp-set-dhcpv4-options`): a DHCPDISCOVER traced by
+/// ovn-trace shows its assumption and the `put_dhcp_opts(…)` it ran, options as OVN formats
+/// them, then the reply it builds; ovnscope prints the same (it printed neither line before).
+fn put_dhcp_opts_is_shown_as_ovn_trace_shows_it() {
+    let l = lab();
+    let z = "worker-1";
+    let port = "network-trace_nettools-dual-pod";
+    let discover = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == ff:ff:ff:ff:ff:ff && ip4.src == 0.0.0.0 && ip4.dst == 255.255.255.255 && ip.ttl == 64 && udp.src == 68 && udp.dst == 67";
+    let uuid = l.nbctl(z, &["dhcp-options-create", "10.128.2.0/24"]);
+    let uuid = if uuid.trim().is_empty() {
+        l.nbctl(z, &["--bare", "--columns=_uuid", "find", "DHCP_Options", "cidr=\"10.128.2.0/24\""])
+    } else {
+        uuid
+    };
+    let uuid = uuid.trim().to_string();
+    let check = || {
+        l.nbctl(
+            z,
+            &[
+                "dhcp-options-set-options",
+                &uuid,
+                "lease_time=3600",
+                "router=10.128.2.1",
+                "server_id=10.128.2.1",
+                "server_mac=0a:58:0a:80:02:01",
+                "dns_server={198.18.0.53,198.18.0.54}",
+                "domain_name=\"cluster.local\"",
+            ],
+        );
+        l.nbctl(z, &["lsp-set-dhcpv4-options", port, &uuid]);
+        l.nbctl(z, &["--wait=hv", "sync"]);
+        let minimal = same_as_ovn_trace(l, z, &["--minimal", z, discover]);
+        assert!(
+            minimal
+                .iter()
+                .any(|l| l.trim_start() == "/* We assume that this packet is DHCPDISCOVER or DHCPREQUEST. */;"),
+            "{minimal:?}"
+        );
+        assert!(
+            minimal
+                .iter()
+                .any(|l| l.trim_start().starts_with("put_dhcp_opts(offerip = 10.128.2.43, ")),
+            "{minimal:?}"
+        );
+        same_as_ovn_trace(l, z, &[z, discover]);
+    };
+    restoring(check, || {
+        let _ = Command::new("ovn-nbctl")
+            .args([&format!("--db={}", l.nb(z)), "lsp-set-dhcpv4-options", port])
+            .status();
+        let _ = Command::new("ovn-nbctl")
+            .args([&format!("--db={}", l.nb(z)), "dhcp-options-del", &uuid])
+            .status();
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
+}
+
+/// A pod reaching itself through an IPv6 load-balancer VIP: after `ct_lb_mark` the hairpin
+/// check finds the VIP by the connection's original IPv6 destination (`ct_ip6_dst`), as ovn-trace
+/// does, so `chk_lb_hairpin()` is 1 and the packet is SNATed to the VIP and sent back out of
+/// its own port — the same text as ovn-trace's. (ovnscope read only the IPv4 `ct_nw_dst` and
+/// said 0.) The pod's port gets an IPv6 address for the test.
+fn ipv6_hairpin_is_detected_as_ovn_trace_detects_it() {
+    let l = lab();
+    let z = "worker-1";
+    let port = "network-trace_nettools-dual-pod";
+    let addrs = "0a:58:0a:80:02:2b 10.128.2.43 fd00:10:128:2::2b";
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip6.src == fd00:10:128:2::2b && ip6.dst == fd99::99 && ip.ttl == 64 && tcp.src == 40000 && tcp.dst == 80";
+    let check = || {
+        l.nbctl(z, &["lsp-set-addresses", port, addrs]);
+        l.nbctl(z, &["lsp-set-port-security", port, addrs]);
+        l.nbctl(
+            z,
+            &["lb-add", "ovnscope-hairpin6", "[fd99::99]:80", "[fd00:10:128:2::2b]:8080", "tcp"],
+        );
+        l.nbctl(z, &["ls-lb-add", z, "ovnscope-hairpin6"]);
+        l.nbctl(z, &["--wait=hv", "sync"]);
+        let minimal = same_as_ovn_trace(l, z, &["--ct=new", "--minimal", "--lb-dst=fd00:10:128:2::2b", z, m]);
+        assert!(
+            minimal.iter().any(|l| l.trim() == "reg0[6] = 1;"),
+            "ovn-trace detects the hairpin: {minimal:?}"
+        );
+        same_as_ovn_trace(l, z, &["--ct=new", "--lb-dst=fd00:10:128:2::2b", z, m]);
+    };
+    restoring(check, || {
+        let nb = format!("--db={}", l.nb(z));
+        let _ = Command::new("ovn-nbctl")
+            .args([&nb, "--if-exists", "ls-lb-del", z, "ovnscope-hairpin6"])
+            .status();
+        let _ = Command::new("ovn-nbctl")
+            .args([&nb, "--if-exists", "lb-del", "ovnscope-hairpin6"])
+            .status();
+        let v4 = "0a:58:0a:80:02:2b 10.128.2.43";
+        let _ = Command::new("ovn-nbctl").args([&nb, "lsp-set-addresses", port, v4]).status();
+        let _ = Command::new("ovn-nbctl").args([&nb, "lsp-set-port-security", port, v4]).status();
         l.nbctl(z, &["--wait=hv", "sync"]);
     });
 }
@@ -2298,6 +2480,9 @@ fn main() {
         ovn_trace_command_line_and_texts,
         trace_ovs_shows_the_openflow_flows_ovn_trace_shows,
         select_id_picks_the_ecmp_next_hop_ovn_trace_picks,
+        acl_log_line_is_ovn_traces,
+        put_dhcp_opts_is_shown_as_ovn_trace_shows_it,
+        ipv6_hairpin_is_detected_as_ovn_trace_detects_it,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,
         conntrack_entries_named_like_ovn_controller_records_them,

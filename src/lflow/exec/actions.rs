@@ -62,9 +62,7 @@ impl<'a> Executor<'a> {
             return;
         }
         for s in stmts {
-            out.push(Node::Action {
-                text: format!("{};", echoed(&s.text)),
-            });
+            out.push(Node::Action { text: echoed(s) });
             let before = flow.header_values();
             match self.action(at, s, flow, out) {
                 Ok(Flow::Continue) => {}
@@ -128,7 +126,35 @@ impl<'a> Executor<'a> {
                 }
                 Ok(Flow::Continue)
             }
+            // ovn-trace notes the VIP a hairpinned connection is SNATed to (it changes nothing).
+            Action::NoEffect(name) if name == "ct_snat_to_vip" => {
+                if let Some(vip) = self.lb_vip(flow, flow.get_base(Base::CtTpDst)) {
+                    out.push(Node::Action {
+                        text: format!("/* nat(src={vip}) */"),
+                    });
+                }
+                Ok(Flow::Continue)
+            }
             Action::NoEffect(_) => Ok(Flow::Continue),
+            Action::Mirror { port } => {
+                self.mirror(at, port, flow, out);
+                Ok(Flow::Continue)
+            }
+            Action::Log {
+                name, verdict, severity, ..
+            } => {
+                out.push(Node::Transform {
+                    what: format!(
+                        "LOG: ACL name={}, direction={}, verdict={verdict}, severity={severity}, packet=\"{}\"",
+                        name.as_deref().unwrap_or("<unnamed>"),
+                        if at.egress { "OUT" } else { "IN" },
+                        self.ovs_flow(flow)
+                    ),
+                    detail: None,
+                    children: vec![],
+                });
+                Ok(Flow::Continue)
+            }
             Action::CtClear => {
                 flow.clear_conntrack();
                 Ok(Flow::Continue)
@@ -304,7 +330,9 @@ impl<'a> Executor<'a> {
             }
             .or_else(|| backends.iter().find(|(a, _)| same_family(a)).copied());
             if let Some((ip, port)) = pick {
-                if !dst.is_ipv6() {
+                if dst.is_ipv6() {
+                    ct.set_base(Base::CtIp6Dst, flow.get_base(Base::Ip6Dst));
+                } else {
                     ct.set_base(Base::CtNwDst, flow.get_base(Base::NwDst));
                 }
                 ct.set_ip(true, ip);
@@ -358,6 +386,28 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// `mirror("port")`: as ovn-trace 26.03 runs it, a clone whose outport is the mirror port
+    /// (its inport none, the other registers kept) runs this datapath's egress pipeline from
+    /// its first table; a port not on this datapath is omitted, said so.
+    fn mirror(&self, at: &At, port: &str, flow: &Microflow, out: &mut Vec<Node>) {
+        if self.ports.get(port).is_none_or(|p| p.datapath != at.dp) {
+            out.push(Node::Error {
+                text: "/* omitting output because no taget port found. */".into(),
+            });
+            return;
+        }
+        let mut copy = flow.clone();
+        copy.inport = String::new();
+        copy.outport = port.to_string();
+        let mut kids = vec![];
+        self.trace(at.dp, &mut copy, 0, true, &mut kids);
+        out.push(Node::Transform {
+            what: "clone".into(),
+            detail: None,
+            children: kids,
+        });
+    }
+
     /// `get_arp`/`get_nd`: eth.dst from the port's MAC binding for the address (or zero).
     fn get_mac(&self, at: &At, port: &str, ip: &str, flow: &mut Microflow, out: &mut Vec<Node>) -> Result<Flow, Why> {
         let port = read_port(flow, port)?;
@@ -387,6 +437,19 @@ impl<'a> Executor<'a> {
                 out.push(n);
             }
             write(flow, dst, v.clone())?;
+            if let Some(opts) = put_opts_shown(func, args) {
+                if func != "put_nd_ra_opts" {
+                    out.push(Node::Error {
+                        text: "/* We assume that this packet is DHCPDISCOVER or DHCPREQUEST. */".into(),
+                    });
+                }
+                out.push(Node::Modify { text: opts });
+                if !is_register(dst) {
+                    out.push(Node::Modify {
+                        text: format!("{dst} = 1"),
+                    });
+                }
+            }
             // ovn-trace shows what these write (its other functions write silently).
             let shown = func.starts_with("chk_lb_hairpin") || func == "ct_proto" || func == "ct_tp_dst";
             if let (true, Value::Bits(b, _)) = (shown, v) {
@@ -446,12 +509,59 @@ impl<'a> Executor<'a> {
     }
 }
 
-/// A statement as ovn-trace echoes it (its formatter, not the stored text): an empty nested
-/// block is dropped (`ct_commit { };` is `ct_commit;`, as OVN 26.03 writes it).
-fn echoed(text: &str) -> &str {
-    match text.strip_suffix('}').map(str::trim_end).and_then(|t| t.strip_suffix('{')) {
-        Some(head) if !head.trim().is_empty() && !head.contains('{') => head.trim_end(),
-        _ => text,
+/// What ovn-trace shows for `put_dhcp_opts(…)`, `put_dhcpv6_opts(…)` and `put_nd_ra_opts(…)`:
+/// the call with each option as `name = value` (a set in braces, `, ` between items).
+fn put_opts_shown(func: &str, args: &[String]) -> Option<String> {
+    if !matches!(func, "put_dhcp_opts" | "put_dhcpv6_opts" | "put_nd_ra_opts") {
+        return None;
+    }
+    let opts: Vec<String> = args
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) => {
+                let v = v.trim();
+                let v = match v.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
+                    Some(items) => format!("{{{}}}", items.split(',').map(str::trim).collect::<Vec<_>>().join(", ")),
+                    None => v.to_string(),
+                };
+                format!("{} = {v}", k.trim())
+            }
+            None => a.trim().to_string(),
+        })
+        .collect();
+    Some(format!("{func}({})", opts.join(", ")))
+}
+
+/// A statement as ovn-trace echoes it: its formatter's text (lib/actions.c `format_*`), not
+/// the stored one — assignments spaced as `dst = value`, `log(…)` with its arguments in the
+/// formatter's order and its default severity, and an empty nested block dropped
+/// (`ct_commit { };` is `ct_commit;`, as OVN 26.03 writes it).
+fn echoed(s: &Stmt) -> String {
+    match &s.action {
+        Action::Load { dst, value } => format!("{dst} = {value};"),
+        Action::Move { dst, src } => format!("{dst} = {src};"),
+        Action::Exchange { a, b } => format!("{a} <-> {b};"),
+        Action::Call { dst, func, args } if put_opts_shown(func, args).is_some() => {
+            format!("{dst} = {};", put_opts_shown(func, args).unwrap_or_default())
+        }
+        Action::Log {
+            name,
+            verdict,
+            severity,
+            meter,
+        } => {
+            let name = name.as_ref().map(|n| format!("name=\"{n}\", ")).unwrap_or_default();
+            let meter = meter.as_ref().map(|m| format!(", meter=\"{m}\"")).unwrap_or_default();
+            format!("log({name}verdict={verdict}, severity={severity}{meter});")
+        }
+        _ => {
+            let text = &s.text;
+            let text = match text.strip_suffix('}').map(str::trim_end).and_then(|t| t.strip_suffix('{')) {
+                Some(head) if !head.trim().is_empty() && !head.contains('{') => head.trim_end(),
+                _ => text,
+            };
+            format!("{text};")
+        }
     }
 }
 

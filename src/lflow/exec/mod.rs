@@ -641,6 +641,13 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// `flow` as OVS writes a flow (ovn-trace's first line and `LOG:` packet), its logical
+    /// ports by tunnel key in registers 14 and 15 as ovn-trace keeps them.
+    pub(super) fn ovs_flow(&self, flow: &Microflow) -> String {
+        let key = |p: &str| self.ports.get(p).map_or(0, |p| p.key as u32);
+        super::flowfmt::ovs_flow(flow, key(&flow.inport), key(&flow.outport))
+    }
+
     /// Traces a microflow entering at its `inport` (which names the datapath).
     pub fn run(&self, flow: &Microflow) -> Result<Trace, Error> {
         let dp = self
@@ -651,7 +658,12 @@ impl<'a> Executor<'a> {
         let mut children = vec![];
         self.trace(dp, &mut f, 0, false, &mut children);
         Ok(Trace {
-            microflow: flow.headers(),
+            // ovn-trace's first line is OVS's text of the flow; ovnscope's own is the headers.
+            microflow: if self.options.ovn_trace_compat {
+                self.ovs_flow(flow)
+            } else {
+                flow.headers()
+            },
             text_names: self.text_names.get_or_init(|| self.compute_text_names()).clone(),
             nodes: vec![Node::Pipeline {
                 zone: self.zone.clone(),
