@@ -2,7 +2,7 @@
 //! by ovn-trace's indentation rule) and the minimal form (`--minimal`: header changes, forks
 //! and where the packet went).
 
-use crate::lflow::exec::{Node, Pipeline, Trace};
+use crate::lflow::exec::{Node, Pipeline, TextNames, Trace};
 
 /// ovn-trace's detailed form, laid out by its rule: a node is set in one level (its
 /// children two) unless it is the last of its list and not a leaf — so a table's actions
@@ -15,7 +15,9 @@ pub fn detailed(t: &Trace) -> String {
             Node::Table { .. } | Node::Pipeline { .. } | Node::Transform { .. } | Node::NoMatch { .. }
         )
     }
-    fn line(s: &mut String, level: usize, text: &str, title: bool) {
+    // Names are replaced line by line, so a title's underline is as long as the title shown.
+    fn line(s: &mut String, names: &TextNames, level: usize, text: &str, title: bool) {
+        let text = names.apply(text.to_string());
         if title {
             s.push('\n');
         }
@@ -24,14 +26,14 @@ pub fn detailed(t: &Trace) -> String {
             s.push_str(&format!("{}{}\n", " ".repeat(level * 4), "-".repeat(text.chars().count())));
         }
     }
-    fn walk(nodes: &[Node], level: usize, always_indent: bool, s: &mut String) {
+    fn walk(nodes: &[Node], names: &TextNames, level: usize, always_indent: bool, s: &mut String) {
         for (i, n) in nodes.iter().enumerate() {
             let more = usize::from(i + 1 != nodes.len() || always_indent || leaf(n));
             let at = level + more;
             match n {
                 Node::Pipeline { kind, children, .. } => {
-                    line(s, at, &pipeline_title(n), true);
-                    walk(children, at + more, *kind == Pipeline::Multicast, s);
+                    line(s, names, at, &pipeline_title(n), true);
+                    walk(children, names, at + more, *kind == Pipeline::Multicast, s);
                 }
                 Node::Table {
                     table,
@@ -47,6 +49,7 @@ pub fn detailed(t: &Trace) -> String {
                     let src = source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
                     line(
                         s,
+                        names,
                         at,
                         &format!("{table:2}. {stage}{src}: {match_}, priority {priority}, uuid {}", &uuid[..8]),
                         false,
@@ -55,27 +58,28 @@ pub fn detailed(t: &Trace) -> String {
                         let short: Vec<&str> = tied_with.iter().map(|u| &u[..8]).collect();
                         line(
                             s,
+                            names,
                             at + 1,
                             &format!("/* tied with {} at the same priority; OVN picks one */", short.join(", ")),
                             false,
                         );
                     }
-                    walk(children, at + more, false, s);
+                    walk(children, names, at + more, false, s);
                 }
-                Node::NoMatch { table, stage, .. } => line(s, at, &format!("{table:2}. {stage}: no match (implicit drop)"), false),
+                Node::NoMatch { table, stage, .. } => line(s, names, at, &format!("{table:2}. {stage}: no match (implicit drop)"), false),
                 Node::Transform { what, children, .. } => {
-                    line(s, at, what, true);
-                    walk(children, at + more, false, s);
+                    line(s, names, at, what, true);
+                    walk(children, names, at + more, false, s);
                 }
-                Node::Action { text } | Node::Note { text } | Node::Error { text } => line(s, at, text, false),
-                Node::Output { port, kind, .. } => line(s, at, &format!("/* output to \"{port}\", type \"{kind}\" */"), false),
-                Node::Unmodelled { stage, what } => line(s, at, &format!("*** not modelled: stage {stage}: {what}"), false),
+                Node::Action { text } | Node::Note { text } | Node::Error { text } => line(s, names, at, text, false),
+                Node::Output { port, kind, .. } => line(s, names, at, &format!("/* output to \"{port}\", type \"{kind}\" */"), false),
+                Node::Unmodelled { stage, what } => line(s, names, at, &format!("*** not modelled: stage {stage}: {what}"), false),
                 Node::Drop { .. } | Node::Modify { .. } => {}
             }
         }
     }
-    walk(&t.nodes, 0, false, &mut s);
-    t.text_names.apply(s)
+    walk(&t.nodes, &t.text_names, 0, false, &mut s);
+    s
 }
 
 /// ovn-trace's summary form (`--summary`): its tree with the tables (and header changes)

@@ -1614,6 +1614,45 @@ fn ipv6_hairpin_is_detected_as_ovn_trace_detects_it() {
     });
 }
 
+/// A port with OpenStack's `neutron:port_name` (northd copies it to the binding's
+/// `external_ids:name`): ovn-trace names the port by it in every line, matches and actions
+/// included; ovnscope's compat text does the same, and with `--no-friendly-names` both use the
+/// port's own name.
+fn port_name2_is_ovn_traces_friendly_name() {
+    let l = lab();
+    let z = "worker-1";
+    let port = "network-trace_nettools-dual-pod";
+    let check = || {
+        l.nbctl(
+            z,
+            &[
+                "set",
+                "Logical_Switch_Port",
+                port,
+                "external_ids:\"neutron:port_name\"=ovnscope-dual",
+            ],
+        );
+        l.nbctl(z, &["--wait=hv", "sync"]);
+        let text = same_as_ovn_trace(l, z, &[z, TO_99]);
+        assert!(text.iter().any(|l| l.contains("inport=\"ovnscope-dual\"")), "{text:?}");
+        let plain = same_as_ovn_trace(l, z, &["--no-friendly-names", z, TO_99]);
+        assert!(plain.iter().all(|l| !l.contains("ovnscope-dual")), "{plain:?}");
+    };
+    restoring(check, || {
+        let _ = Command::new("ovn-nbctl")
+            .args([
+                &format!("--db={}", l.nb(z)),
+                "remove",
+                "Logical_Switch_Port",
+                port,
+                "external_ids",
+                "\"neutron:port_name\"",
+            ])
+            .status();
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
+}
+
 /// Every step of a one-zone run.
 fn ovnscope_steps_all(j: &Value) -> Vec<(String, String, String)> {
     steps_where(j, |_| true)
@@ -2483,6 +2522,7 @@ fn main() {
         acl_log_line_is_ovn_traces,
         put_dhcp_opts_is_shown_as_ovn_trace_shows_it,
         ipv6_hairpin_is_detected_as_ovn_trace_detects_it,
+        port_name2_is_ovn_traces_friendly_name,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,
         conntrack_entries_named_like_ovn_controller_records_them,

@@ -17,7 +17,7 @@ pub mod fixture;
 mod tree;
 
 pub use fixture::two_switches;
-pub use tree::{Node, Pipeline, Step, Trace};
+pub use tree::{Node, Pipeline, Step, TextNames, Trace};
 
 use super::actions::{self as lang, Action, Stmt};
 use super::expr::{self, Expr, Truth};
@@ -67,6 +67,9 @@ struct Port {
     distributed: Option<String>,
     security: Vec<String>,
     chassis: Option<Uuid>,
+    /// `external_ids:name` (northd copies OpenStack's `neutron:port_name` there): ovn-trace's
+    /// friendly name for the port.
+    name2: Option<String>,
 }
 
 /// (datapath, egress?, table number).
@@ -339,6 +342,7 @@ impl<'a> Executor<'a> {
                         .flatten(),
                     security: pb.port_security.clone(),
                     chassis: pb.chassis,
+                    name2: pb.external_ids.get("name").filter(|n| !n.is_empty()).cloned(),
                 },
             );
         }
@@ -518,8 +522,8 @@ impl<'a> Executor<'a> {
         let mut names = tree::TextNames::default();
         let friendly = !self.options.no_friendly_names;
         if friendly {
-            for p in self.ports.keys() {
-                let short = tree::shorten_uuid(p);
+            for (p, port) in &self.ports {
+                let short = tree::shorten_uuid(port.name2.as_deref().unwrap_or(p));
                 if short != *p {
                     names.ports.insert(p.clone(), short);
                 }
