@@ -140,21 +140,9 @@ impl Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lflow::expr::parse;
-    use crate::lflow::microflow::Context;
-    use std::collections::{BTreeMap, BTreeSet};
 
     fn flow(m: &str) -> Microflow {
-        let (a, b, c) = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
-        let ctx = Context {
-            address_sets: &a,
-            port_groups: &b,
-            datapath_key: 0,
-            resident: Some(&c),
-        };
-        let mut f = Microflow::default();
-        f.satisfy(&parse(m).unwrap(), &ctx).unwrap();
-        f
+        Microflow::of_match(m)
     }
 
     #[test]

@@ -206,6 +206,22 @@ fn and(a: Truth, b: impl FnOnce() -> Truth) -> Truth {
 }
 
 impl Microflow {
+    /// A concrete packet satisfying match `m`, with no address sets, port groups or residents
+    /// (for tests).
+    #[cfg(test)]
+    pub(crate) fn of_match(m: &str) -> Microflow {
+        let (a, b, c) = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
+        let ctx = Context {
+            address_sets: &a,
+            port_groups: &b,
+            datapath_key: 0,
+            resident: Some(&c),
+        };
+        let mut f = Microflow::default();
+        f.satisfy(&parse(m).unwrap(), &ctx).unwrap();
+        f
+    }
+
     /// A packet of which nothing is known yet (see [`Microflow::learn`]).
     pub fn partial() -> Microflow {
         Microflow {
@@ -554,10 +570,7 @@ mod tests {
     }
 
     fn flow(m: &str) -> Microflow {
-        let (a, b, c) = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
-        let mut f = Microflow::default();
-        f.satisfy(&parse(m).unwrap(), &ctx(&a, &b, &c)).unwrap();
-        f
+        Microflow::of_match(m)
     }
 
     #[test]
