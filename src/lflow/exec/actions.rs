@@ -388,7 +388,8 @@ impl<'a> Executor<'a> {
 
     /// `mirror("port")`: as ovn-trace 26.03 runs it, a clone whose outport is the mirror port
     /// (its inport none, the other registers kept) runs this datapath's egress pipeline from
-    /// its first table; a port not on this datapath is omitted, said so.
+    /// its first table; a port not on this datapath is omitted, said in ovn-trace 26.03's words
+    /// (its "taget" typo included, so compat text stays identical).
     fn mirror(&self, at: &At, port: &str, flow: &Microflow, out: &mut Vec<Node>) {
         if self.ports.get(port).is_none_or(|p| p.datapath != at.dp) {
             out.push(Node::Error {
