@@ -120,6 +120,11 @@ impl Lab {
         let db = format!("--db={}", self.nb(zone));
         self.run("ovn-nbctl", &[&[db.as_str()], args].concat())
     }
+    /// `ovn-nbctl` for a test's clean-up: best effort, a failure is not the test's verdict
+    /// (what is undone may not have been made).
+    fn nbctl_undo(&self, zone: &str, args: &[&str]) {
+        let _ = Command::new("ovn-nbctl").arg(format!("--db={}", self.nb(zone))).args(args).status();
+    }
     fn sbctl(&self, zone: &str, args: &[&str]) -> String {
         let db = format!("--db={}", self.sb(zone));
         self.run("ovn-sbctl", &[&[db.as_str()], args].concat())
@@ -1345,12 +1350,8 @@ fn ovn_trace_command_line_and_texts() {
         );
     };
     restoring(check, || {
-        let _ = Command::new("ovn-nbctl")
-            .args([&format!("--db={}", l.nb(z)), "acl-del", z, "from-lport", "2000", unknown])
-            .status();
-        let _ = Command::new("ovn-nbctl")
-            .args([&format!("--db={}", l.nb(z)), "acl-del", z, "from-lport", "1999", known])
-            .status();
+        l.nbctl_undo(z, &["acl-del", z, "from-lport", "2000", unknown]);
+        l.nbctl_undo(z, &["acl-del", z, "from-lport", "1999", known]);
         l.nbctl(z, &["--wait=hv", "sync"]);
     });
 }
@@ -1438,9 +1439,7 @@ fn select_id_picks_the_ecmp_next_hop_ovn_trace_picks() {
         assert!(ours.contains("Use --select-id to specify."), "{ours}");
     };
     restoring(check, || {
-        let _ = Command::new("ovn-nbctl")
-            .args([&format!("--db={}", l.nb(z)), "--if-exists", "lr-route-del", &gr, "203.0.113.99/32"])
-            .status();
+        l.nbctl_undo(z, &["--if-exists", "lr-route-del", &gr, "203.0.113.99/32"]);
         l.nbctl(z, &["--wait=hv", "sync"]);
     });
 }
@@ -1507,9 +1506,7 @@ fn acl_log_line_is_ovn_traces() {
     };
     restoring(check, || {
         for (dir, m) in [("from-lport", "ip4.dst == 203.0.113.99"), ("to-lport", "ip4.src == 203.0.113.99")] {
-            let _ = Command::new("ovn-nbctl")
-                .args([&format!("--db={}", l.nb(z)), "acl-del", z, dir, "1001", m])
-                .status();
+            l.nbctl_undo(z, &["acl-del", z, dir, "1001", m]);
         }
         l.nbctl(z, &["--wait=hv", "sync"]);
     });
@@ -1562,12 +1559,8 @@ fn put_dhcp_opts_is_shown_as_ovn_trace_shows_it() {
         same_as_ovn_trace(l, z, &[z, discover]);
     };
     restoring(check, || {
-        let _ = Command::new("ovn-nbctl")
-            .args([&format!("--db={}", l.nb(z)), "lsp-set-dhcpv4-options", port])
-            .status();
-        let _ = Command::new("ovn-nbctl")
-            .args([&format!("--db={}", l.nb(z)), "dhcp-options-del", &uuid])
-            .status();
+        l.nbctl_undo(z, &["lsp-set-dhcpv4-options", port]);
+        l.nbctl_undo(z, &["dhcp-options-del", &uuid]);
         l.nbctl(z, &["--wait=hv", "sync"]);
     });
 }
@@ -1600,16 +1593,11 @@ fn ipv6_hairpin_is_detected_as_ovn_trace_detects_it() {
         same_as_ovn_trace(l, z, &["--ct=new", "--lb-dst=fd00:10:128:2::2b", z, m]);
     };
     restoring(check, || {
-        let nb = format!("--db={}", l.nb(z));
-        let _ = Command::new("ovn-nbctl")
-            .args([&nb, "--if-exists", "ls-lb-del", z, "ovnscope-hairpin6"])
-            .status();
-        let _ = Command::new("ovn-nbctl")
-            .args([&nb, "--if-exists", "lb-del", "ovnscope-hairpin6"])
-            .status();
+        l.nbctl_undo(z, &["--if-exists", "ls-lb-del", z, "ovnscope-hairpin6"]);
+        l.nbctl_undo(z, &["--if-exists", "lb-del", "ovnscope-hairpin6"]);
         let v4 = "0a:58:0a:80:02:2b 10.128.2.43";
-        let _ = Command::new("ovn-nbctl").args([&nb, "lsp-set-addresses", port, v4]).status();
-        let _ = Command::new("ovn-nbctl").args([&nb, "lsp-set-port-security", port, v4]).status();
+        l.nbctl_undo(z, &["lsp-set-addresses", port, v4]);
+        l.nbctl_undo(z, &["lsp-set-port-security", port, v4]);
         l.nbctl(z, &["--wait=hv", "sync"]);
     });
 }
@@ -1639,16 +1627,7 @@ fn port_name2_is_ovn_traces_friendly_name() {
         assert!(plain.iter().all(|l| !l.contains("ovnscope-dual")), "{plain:?}");
     };
     restoring(check, || {
-        let _ = Command::new("ovn-nbctl")
-            .args([
-                &format!("--db={}", l.nb(z)),
-                "remove",
-                "Logical_Switch_Port",
-                port,
-                "external_ids",
-                "\"neutron:port_name\"",
-            ])
-            .status();
+        l.nbctl_undo(z, &["remove", "Logical_Switch_Port", port, "external_ids", "\"neutron:port_name\""]);
         l.nbctl(z, &["--wait=hv", "sync"]);
     });
 }
