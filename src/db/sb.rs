@@ -2,6 +2,7 @@
 
 use super::{load::TableSpec, Loaded, RowView};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use uuid::Uuid;
 
 /// Tables for the inventory (what `show` needs); Logical_Flow is large and asked for separately.
@@ -62,7 +63,7 @@ pub const PIPELINE: &[TableSpec] = &[
     },
     TableSpec {
         table: "Load_Balancer",
-        columns: &["name", "vips", "protocol", "datapaths"],
+        columns: &["name", "vips", "protocol", "datapaths", "options"],
     },
     TableSpec {
         table: "FDB",
@@ -175,6 +176,10 @@ pub struct SbLoadBalancer {
     /// `VIP[:port]` → `backend[:port],...`.
     pub vips: Map,
     pub protocol: Option<String>,
+    /// `options:hairpin_snat_ip` (northd copies the Northbound's): the addresses, one per
+    /// family, a backend that reaches itself through a VIP is SNATed to instead of the VIP
+    /// (OVN-Kubernetes sets `169.254.169.5 fd69::5` on every service).
+    pub hairpin_snat_ips: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -330,6 +335,11 @@ impl SbDb {
                 name: r.str("name"),
                 vips: r.map("vips"),
                 protocol: r.opt_str("protocol"),
+                hairpin_snat_ips: r
+                    .map("options")
+                    .get("hairpin_snat_ip")
+                    .map(|v| v.split_whitespace().filter_map(|a| a.parse().ok()).collect())
+                    .unwrap_or_default(),
             }),
             fdb: RowView::all(&l.snapshot, "FDB")
                 .map(|r| Fdb {

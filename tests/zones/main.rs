@@ -1602,6 +1602,93 @@ fn ipv6_hairpin_is_detected_as_ovn_trace_detects_it() {
     });
 }
 
+/// A pod reaching itself through a VIP, where two VIPs share the address (`10.96.0.50:80` →
+/// the pod's 8080, `:81` → its 8081): on the wire (tcpdump in the pod) the SYN comes back to the
+/// pod from the VIP — from the load balancer's `hairpin_snat_ip` once that is set, as
+/// OVN-Kubernetes sets it on every service — and ovnscope's trace says the same for each port:
+/// the hairpin found by the VIP of that port, the source it is SNATed to, the headers the pod
+/// gets. (ovn-trace is no oracle here: it takes the first VIP of the address in its hash order,
+/// and names the VIP even where `hairpin_snat_ip` is used.)
+fn shared_vip_hairpin_is_snated_as_the_datapath_snats_it() {
+    let l = lab();
+    let z = "worker-1";
+    let pod = "10.128.2.43";
+    // Both load balancers exist before any traffic: OVS 3.1's userspace conntrack asserts
+    // (conntrack.c, conn_update_state) when hairpin_snat_ip is set under live hairpin
+    // connections, which would take the zone's ovs-vswitchd down.
+    let cases = [
+        ("ovnscope-shared", "10.96.0.50", None),
+        ("ovnscope-shared-snat", "10.96.0.51", Some("169.254.169.5")),
+    ];
+    let check = || {
+        for (lb, vip, snat) in cases {
+            l.nbctl(z, &["lb-add", lb, &format!("{vip}:80"), &format!("{pod}:8080"), "tcp"]);
+            l.nbctl(z, &["lb-add", lb, &format!("{vip}:81"), &format!("{pod}:8081"), "tcp"]);
+            l.nbctl(z, &["ls-lb-add", z, lb]);
+            if snat.is_some() {
+                l.nbctl(
+                    z,
+                    &["set", "Load_Balancer", lb, r#"options:hairpin_snat_ip="169.254.169.5 fd69::5""#],
+                );
+            }
+        }
+        l.nbctl(z, &["--wait=hv", "sync"]);
+        for (_, vip, snat) in cases {
+            let src = snat.unwrap_or(vip);
+            for (vport, backend) in [(80, 8080), (81, 8081)] {
+                let seen = tcpdump_during(
+                    &l.ns("pod1"),
+                    "eth0",
+                    &format!("tcp[tcpflags] & tcp-syn != 0 and dst port {backend}"),
+                    1,
+                    || {
+                        let _ = Command::new("ip")
+                            .args(["netns", "exec", &l.ns("pod1"), "socat", "-u", "/dev/null"])
+                            .arg(format!("TCP:{vip}:{vport},connect-timeout=2"))
+                            .output();
+                    },
+                );
+                assert!(
+                    seen.contains(&format!("{src}.")) && seen.contains(&format!("> {pod}.{backend}: Flags [S]")),
+                    "{vip}:{vport}, hairpin_snat_ip {snat:?}: the pod gets its own SYN from {src}: {seen}"
+                );
+                let m = format!(
+                    "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == {pod} && ip4.dst == {vip} && ip.ttl == 64 && tcp.src == 40000 && tcp.dst == {vport} && tcp.flags == 2"
+                );
+                let trace = |extra: &[&str]| {
+                    let lb_dst = format!("{pod}:{backend}");
+                    let mut a = vec!["--microflow", &m, "--ct", "new", "--lb-dst", &lb_dst];
+                    a.extend(extra);
+                    let v = l.zone_args("trace", z, &a);
+                    let (code, out, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
+                    assert_eq!(code, 0, "{err}");
+                    out
+                };
+                let detailed = trace(&[]);
+                assert!(
+                    detailed.contains(&format!("/* nat(src={src})")),
+                    "{vip}:{vport}: SNAT to {src}\n{detailed}"
+                );
+                let minimal = trace(&["--minimal"]);
+                assert!(minimal.contains("reg0[6] = 1;"), "{vip}:{vport}: the hairpin is found\n{minimal}");
+                assert!(
+                    minimal.contains(&format!(
+                        "output(\"network-trace_nettools-dual-pod\"); /* 0a:58:0a:80:02:01 > 0a:58:0a:80:02:2b, {src} > {pod}, ttl 64 */"
+                    )),
+                    "{vip}:{vport}: the headers tcpdump saw ({seen})\n{minimal}"
+                );
+            }
+        }
+    };
+    restoring(check, || {
+        for (lb, _, _) in cases {
+            l.nbctl_undo(z, &["--if-exists", "ls-lb-del", z, lb]);
+            l.nbctl_undo(z, &["--if-exists", "lb-del", lb]);
+        }
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
+}
+
 /// A port with OpenStack's `neutron:port_name` (northd copies it to the binding's
 /// `external_ids:name`): ovn-trace names the port by it in every line, matches and actions
 /// included; ovnscope's compat text does the same, and with `--no-friendly-names` both use the
@@ -2501,6 +2588,7 @@ fn main() {
         acl_log_line_is_ovn_traces,
         put_dhcp_opts_is_shown_as_ovn_trace_shows_it,
         ipv6_hairpin_is_detected_as_ovn_trace_detects_it,
+        shared_vip_hairpin_is_snated_as_the_datapath_snats_it,
         port_name2_is_ovn_traces_friendly_name,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,

@@ -126,13 +126,8 @@ impl<'a> Executor<'a> {
                 }
                 Ok(Flow::Continue)
             }
-            // ovn-trace notes the VIP a hairpinned connection is SNATed to (it changes nothing).
             Action::NoEffect(name) if name == "ct_snat_to_vip" => {
-                if let Some(vip) = self.lb_vip(flow, flow.get_base(Base::CtTpDst)) {
-                    out.push(Node::Action {
-                        text: format!("/* nat(src={vip}) */"),
-                    });
-                }
+                self.ct_snat_to_vip(flow, out);
                 Ok(Flow::Continue)
             }
             Action::NoEffect(_) => Ok(Flow::Continue),
@@ -256,6 +251,40 @@ impl<'a> Executor<'a> {
         let what = format!("ct_next(ct_state={}{note})", ct_string(state));
         out.push(self.fork(at, ct, what, None));
         Flow::Continue
+    }
+
+    /// `ct_snat_to_vip`: a backend that reached itself through a VIP is SNATed so that it sees
+    /// the connection come from elsewhere. ovn-controller commits it in the SNAT zone with the
+    /// load balancer's `hairpin_snat_ip` of the packet's family, else the VIP, and the packet goes
+    /// on with that source (lflow.c, `add_lb_ct_snat_hairpin_vip_flow`). ovn-trace only notes
+    /// the VIP and changes nothing, which `--ovn-trace-compat` keeps; otherwise the source is
+    /// rewritten, so later matches and the headers shown are the datapath's.
+    fn ct_snat_to_vip(&self, flow: &mut Microflow, out: &mut Vec<Node>) {
+        let Some((vip, lb)) = self.lb_vip(flow, flow.get_base(Base::CtTpDst)) else {
+            return;
+        };
+        if self.options.ovn_trace_compat {
+            out.push(Node::Action {
+                text: format!("/* nat(src={vip}) */"),
+            });
+            return;
+        }
+        let to = lb
+            .hairpin_snat_ips
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == vip.is_ipv4())
+            .unwrap_or(vip);
+        let text = if to == vip {
+            format!("/* nat(src={vip}) */")
+        } else {
+            format!(
+                "/* nat(src={to}): hairpin_snat_ip of load balancer {}, not the VIP {vip} ovn-trace names */",
+                lb.name
+            )
+        };
+        out.push(Node::Action { text });
+        flow.set_ip(false, to);
     }
 
     /// `ct_snat`/`ct_dnat` (+`_in_czone`), with an address (a NAT) or without (un-NAT of a

@@ -4,6 +4,7 @@
 
 use super::fields::{read_port, shown, Value};
 use super::{field, Executor, Node};
+use crate::db::sb::SbLoadBalancer;
 use crate::lflow::microflow::{format_value, parse_mac, Microflow};
 use crate::lflow::symtab::{Base, CT_DNAT};
 use std::net::IpAddr;
@@ -99,25 +100,28 @@ impl Executor<'_> {
         flow.get_base(Base::CtState) & CT_DNAT != 0 && src == dst && self.lb_vip(flow, port).is_some()
     }
 
-    /// The load-balancer VIP a connection was sent to: its address is the connection's original
-    /// destination of the packet's family (`ct_nw_dst`, or `ct_ip6_dst` for IPv6, as ovn-trace
-    /// reads them) and its port `port` (0: a VIP without one). When several VIPs share the
-    /// address, the one on that port — as ovn-controller's hairpin flows match both; ovn-trace
-    /// takes the first VIP of the address in its table's hash order and then checks the port.
-    pub(super) fn lb_vip(&self, flow: &Microflow, port: u128) -> Option<IpAddr> {
+    /// The load-balancer VIP a connection was sent to, and its load balancer: its address is the
+    /// connection's original destination of the packet's family (`ct_nw_dst`, or `ct_ip6_dst` for
+    /// IPv6, as ovn-trace reads them) and its port `port` (0: a VIP without one). When several
+    /// VIPs share the address, the one on that port — as ovn-controller's hairpin flows match
+    /// both; ovn-trace takes the first VIP of the address in its table's hash order and then
+    /// checks the port.
+    pub(super) fn lb_vip(&self, flow: &Microflow, port: u128) -> Option<(IpAddr, &SbLoadBalancer)> {
         let (_, dst) = flow.ip()?;
         let ct_dst = if dst.is_ipv6() {
             IpAddr::from(std::net::Ipv6Addr::from(flow.get_base(Base::CtIp6Dst)))
         } else {
             IpAddr::from(std::net::Ipv4Addr::from(flow.get_base(Base::CtNwDst) as u32))
         };
-        self.sb.load_balancers.values().flat_map(|lb| lb.vips.keys()).find_map(|k| {
-            let (a, p) = match k.rsplit_once(':') {
-                Some((a, p)) if !a.contains(':') || a.ends_with(']') => (a.trim_matches(['[', ']']), p.parse::<u128>().ok()),
-                _ => (k.as_str(), None),
-            };
-            let ip = a.parse::<IpAddr>().ok()?;
-            (ip == ct_dst && p.unwrap_or(0) == port).then_some(ip)
+        self.sb.load_balancers.values().find_map(|lb| {
+            lb.vips.keys().find_map(|k| {
+                let (a, p) = match k.rsplit_once(':') {
+                    Some((a, p)) if !a.contains(':') || a.ends_with(']') => (a.trim_matches(['[', ']']), p.parse::<u128>().ok()),
+                    _ => (k.as_str(), None),
+                };
+                let ip = a.parse::<IpAddr>().ok()?;
+                (ip == ct_dst && p.unwrap_or(0) == port).then_some((ip, lb))
+            })
         })
     }
 }
