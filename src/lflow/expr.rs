@@ -66,6 +66,26 @@ impl Expr {
         })
     }
 
+    /// Each port name compared with `inport`/`outport` replaced by what `canonical` makes of
+    /// it (ovn-trace's microflow parser resolves a port's friendly name or UUID prefix to the
+    /// port itself); names it does not know are left alone.
+    pub fn resolve_ports(&mut self, canonical: &dyn Fn(&str) -> Option<String>) {
+        match self {
+            Expr::Cmp { field, values, .. } if field == "inport" || field == "outport" => {
+                for v in values {
+                    if let Value::Str(s) = v {
+                        if let Some(c) = canonical(s) {
+                            *s = c;
+                        }
+                    }
+                }
+            }
+            Expr::Not(e) => e.resolve_ports(canonical),
+            Expr::And(v) | Expr::Or(v) => v.iter_mut().for_each(|e| e.resolve_ports(canonical)),
+            Expr::Cmp { .. } | Expr::Bool(_) | Expr::Field(_) | Expr::Resident(_) => {}
+        }
+    }
+
     fn names<'e>(&'e self, pick: fn(&'e Value) -> Option<&'e str>) -> Vec<&'e str> {
         fn walk<'e>(e: &'e Expr, pick: fn(&'e Value) -> Option<&'e str>, out: &mut Vec<&'e str>) {
             match e {
@@ -398,6 +418,15 @@ impl Truth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_ports_renames_only_port_names_it_knows() {
+        let mut e = parse(r#"inport == "friendly" && (outport == {"a", "other"} || ip4.src == 10.0.0.1) && !(eth.type == 0x800)"#).unwrap();
+        e.resolve_ports(&|n| (n == "friendly" || n == "a").then(|| format!("lsp-{n}")));
+        let want =
+            parse(r#"inport == "lsp-friendly" && (outport == {"lsp-a", "other"} || ip4.src == 10.0.0.1) && !(eth.type == 0x800)"#).unwrap();
+        assert_eq!(e, want);
+    }
 
     #[test]
     fn parse_errors_are_errors() {

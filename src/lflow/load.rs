@@ -105,11 +105,22 @@ impl<'c> LiveSb<'c> {
         select_into(self.client, &mut self.loaded, &[spec("Port_Binding")], &sel).await
     }
 
+    /// The binding a microflow names by its friendly name (`external_ids:name`), as ovn-trace
+    /// allows; asked only when no port has the name, as the server scans every binding for it.
+    async fn port_by_name2(&mut self, name: &str) -> Result<()> {
+        let sel = [(
+            "Port_Binding",
+            vec![Condition::includes("external_ids", json!(["map", [["name", name]]]))],
+        )];
+        self.rounds += 1;
+        select_into(self.client, &mut self.loaded, &[spec("Port_Binding")], &sel).await
+    }
+
     /// The datapaths of these ports, from the bindings read so far (their rows only: a whole
     /// `SbDb` is built once per run, not for each look-up).
     fn datapaths_of(&self, ports: &[String]) -> Vec<Uuid> {
         RowView::all(&self.loaded.snapshot, "Port_Binding")
-            .filter(|p| ports.contains(&p.str("logical_port")))
+            .filter(|p| ports.contains(&p.str("logical_port")) || p.map("external_ids").get("name").is_some_and(|n| ports.contains(n)))
             .filter_map(|p| p.uuid("datapath"))
             .collect()
     }
@@ -236,6 +247,9 @@ impl<'c> LiveSb<'c> {
             Err(e) => return Ok(Err(e)),
         };
         self.ports(std::slice::from_ref(&inport)).await?;
+        if self.datapaths_of(std::slice::from_ref(&inport)).is_empty() {
+            self.port_by_name2(&inport).await?;
+        }
         let Some(dp) = self.datapaths_of(std::slice::from_ref(&inport)).pop() else {
             return Ok(Err(super::Error::UnknownPort(inport)));
         };

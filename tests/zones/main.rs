@@ -1692,7 +1692,8 @@ fn shared_vip_hairpin_is_snated_as_the_datapath_snats_it() {
 /// A port with OpenStack's `neutron:port_name` (northd copies it to the binding's
 /// `external_ids:name`): ovn-trace names the port by it in every line, matches and actions
 /// included; ovnscope's compat text does the same, and with `--no-friendly-names` both use the
-/// port's own name.
+/// port's own name. A microflow naming the port by that name (or a prefix of its binding's UUID)
+/// is traced as ovn-trace traces it.
 fn port_name2_is_ovn_traces_friendly_name() {
     let l = lab();
     let z = "worker-1";
@@ -1712,6 +1713,25 @@ fn port_name2_is_ovn_traces_friendly_name() {
         assert!(text.iter().any(|l| l.contains("inport=\"ovnscope-dual\"")), "{text:?}");
         let plain = same_as_ovn_trace(l, z, &["--no-friendly-names", z, TO_99]);
         assert!(plain.iter().all(|l| !l.contains("ovnscope-dual")), "{plain:?}");
+        // A microflow may name the port by its friendly name, or by 4+ hex digits of its
+        // binding's UUID: ovn-trace (given the datapath) traces the same packet either way.
+        let binding = l.sbctl(
+            z,
+            &["--bare", "--columns=_uuid", "find", "Port_Binding", &format!("logical_port={port}")],
+        );
+        let by_name2 = TO_99.replace(port, "ovnscope-dual");
+        let by_uuid = TO_99.replace(port, &binding.trim()[..8]);
+        for m in [&by_name2, &by_uuid] {
+            assert_eq!(same_as_ovn_trace(l, z, &[z, m])[1..], text[1..], "{m}");
+        }
+        // Without the datapath ovn-trace wants the port's own name ("unknown port");
+        // ovnscope finds it all the same, reading the whole Southbound or only what the
+        // packet reaches (by friendly name there: a UUID prefix is no condition a server takes).
+        for (m, reads) in [(&by_name2, "all"), (&by_uuid, "all"), (&by_name2, "as-needed")] {
+            let (rc, ours, err) = l.ovnscope(&["trace", "--sb-db", &l.sb(z), "--read-flows", reads, "--ovn-trace-compat", m]);
+            assert_eq!(rc, 0, "{m}: {err}");
+            assert_eq!(trace_text(&ours)[1..], text[1..], "{m}, --read-flows {reads}");
+        }
     };
     restoring(check, || {
         l.nbctl_undo(z, &["remove", "Logical_Switch_Port", port, "external_ids", "\"neutron:port_name\""]);

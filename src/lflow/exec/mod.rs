@@ -449,7 +449,11 @@ impl<'a> Executor<'a> {
         cluster
             .zones
             .iter()
-            .find(|(_, sb)| sb.port_bindings.values().any(|p| p.logical_port == port && p.kind != "remote"))
+            .find(|(_, sb)| {
+                sb.port_bindings
+                    .values()
+                    .any(|p| (p.logical_port == port || p.external_ids.get("name").is_some_and(|n| n == port)) && p.kind != "remote")
+            })
             .map(|(z, _)| z.clone())
     }
 
@@ -493,6 +497,36 @@ impl<'a> Executor<'a> {
     pub fn missing(&self) -> (Vec<Uuid>, Vec<String>) {
         let m = self.missing.borrow();
         (m.0.iter().copied().collect(), m.1.iter().cloned().collect())
+    }
+
+    /// The logical port `name` names in a microflow, as ovn-trace finds it: the port of that
+    /// name, else the one port whose `name2` (binding `external_ids:name`) it is, else the one
+    /// whose binding UUID, or name read as a UUID, starts with it (4 hex digits or more).
+    pub fn find_port(&self, name: &str) -> Option<String> {
+        if self.ports.contains_key(name) {
+            return None;
+        }
+        let one = |hits: Vec<&str>| match hits[..] {
+            [one] => Some(one.to_string()),
+            _ => None,
+        };
+        let bindings = || self.sb.port_bindings.values();
+        let by_name2: Vec<&str> = bindings()
+            .filter(|p| p.external_ids.get("name").is_some_and(|n| n == name))
+            .map(|p| p.logical_port.as_str())
+            .collect();
+        if !by_name2.is_empty() {
+            return one(by_name2);
+        }
+        let want: String = name.chars().filter(|c| *c != '-').collect::<String>().to_ascii_lowercase();
+        if want.len() < 4 || !want.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let prefix = |u: Uuid| u.simple().to_string().starts_with(&want);
+        one(bindings()
+            .filter(|p| prefix(p.uuid) || p.logical_port.parse::<Uuid>().is_ok_and(prefix))
+            .map(|p| p.logical_port.as_str())
+            .collect())
     }
 
     /// The datapath `name` names, as ovn-trace finds it: by `external_ids:name` or `name2`,
@@ -683,7 +717,8 @@ impl<'a> Executor<'a> {
 
     /// Parses a typed-in microflow (`inport == "p" && ip4.src == … && tcp.dst == 80`).
     pub fn microflow(&self, text: &str) -> Result<Microflow, Error> {
-        let e = expr::parse(text)?;
+        let mut e = expr::parse(text)?;
+        e.resolve_ports(&|name| self.find_port(name));
         let mut f = Microflow::default();
         // Satisfy with an empty context first to learn the inport, then with its datapath's.
         let empty = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
