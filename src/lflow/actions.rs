@@ -47,6 +47,13 @@ pub enum Action {
     },
     /// `ct_commit` in any form (it changes no header ovn-trace follows).
     CtCommit,
+    /// `ct_commit_to_zone(dnat|snat)` (24.09) and `ct_commit_nat[(dnat|snat)]`: a commit that,
+    /// like `ct_next`, goes on in the next table with the packet tracked. `dnat`: the zone
+    /// (`ct_commit_nat` without one is the DNAT zone, as OVN parses it).
+    CtCommitZone {
+        nat: bool,
+        dnat: bool,
+    },
     CtClear,
     /// `get_arp(port, ip)` / `get_nd(port, ip)`: eth.dst from MAC_Binding.
     GetMac {
@@ -317,6 +324,14 @@ fn statement(text: &str) -> Action {
         ("ct_next", _) => Action::CtNext,
         ("ct_clear", None) => Action::CtClear,
         ("ct_commit" | "ct_commit_v1", _) => Action::CtCommit,
+        ("ct_commit_to_zone" | "ct_commit_nat", a) => match (name, a) {
+            ("ct_commit_nat", None) => Action::CtCommitZone { nat: true, dnat: true },
+            (_, Some(z @ ("dnat" | "snat"))) => Action::CtCommitZone {
+                nat: name == "ct_commit_nat",
+                dnat: z == "dnat",
+            },
+            _ => Action::Unmodelled(t.into()),
+        },
         ("ct_snat" | "ct_dnat" | "ct_snat_in_czone" | "ct_dnat_in_czone", _) => {
             let addr = match args.map(|a| a.split(',').next().unwrap_or("").trim()) {
                 None | Some("") => None,
@@ -543,6 +558,15 @@ mod tests {
             vec![Action::CtCommit, Action::Next { egress: None, table: None }]
         );
         assert_eq!(acts("frobnicate(1);"), vec![Action::Unmodelled("frobnicate".into())]);
+        assert_eq!(
+            acts("ct_commit_to_zone(snat); ct_commit_nat; ct_commit_nat(snat); ct_commit_to_zone;"),
+            vec![
+                Action::CtCommitZone { nat: false, dnat: false },
+                Action::CtCommitZone { nat: true, dnat: true },
+                Action::CtCommitZone { nat: true, dnat: false },
+                Action::Unmodelled("ct_commit_to_zone".into()),
+            ]
+        );
         assert_eq!(acts("drop;"), vec![Action::Drop]);
     }
 }

@@ -104,18 +104,24 @@ const fn sub(base: Base, lo: u32, width: u32, prereq: Option<&'static str>) -> S
     Sym::Field { base, lo, width, prereq }
 }
 
-/// The logical flag bits (`flags.*`) as OVN numbers them in register 10.
+/// The logical flag bits (`flags.*`) as OVN numbers them in register 10 (include/ovn/
+/// logical-fields.h, the same bits from 24.03 to 26.03; 23.03 has the first five).
 const FLAG_BITS: &[(&str, u32)] = &[
     ("loopback", 0),
     ("force_snat_for_dnat", 2),
     ("force_snat_for_lb", 3),
     ("skip_snat_for_lb", 9),
     ("use_snat_zone", 11),
-    ("localnet", 16),
+    ("localnet", 15),
+    ("tunnel_rx", 16),
     ("icmp_snat", 17),
-    ("tunnel_rx", 18),
     ("from_ctrl", 19),
-    // 26.03: the packet was already sampled (REG10[23], as ovn-controller 26.03 installs it).
+    // 25.03: a gateway router committing every connection (`options:ct-commit-all`) carries
+    // the unSNAT zone's verdict to its egress pipeline in these two.
+    ("unsnat_new", 20),
+    ("unsnat_not_tracked", 21),
+    // 26.03: an IGMP packet ovn-controller injected back, and a packet already sampled.
+    ("igmp_loopback", 22),
     ("pkt_sampled", 23),
 ];
 
@@ -345,6 +351,10 @@ mod tests {
         assert_eq!(r("reg8[0..15]"), (Base::Reg(8), 0, 16));
         assert_eq!(r("xxreg0[0..47]"), (Base::XXReg(0), 0, 48));
         assert_eq!(r("flags.loopback"), (Base::Reg(10), 0, 1));
+        // include/ovn/logical-fields.h, 24.03 to 26.03.
+        assert_eq!(r("flags.localnet"), (Base::Reg(10), 15, 1));
+        assert_eq!(r("flags.tunnel_rx"), (Base::Reg(10), 16, 1));
+        assert_eq!(r("flags.unsnat_not_tracked"), (Base::Reg(10), 21, 1));
         assert_eq!(r("ct.est"), (Base::CtState, 1, 1));
         assert_eq!(r("icmp4.type"), (Base::TpSrc, 0, 16));
         assert_eq!(resolve("ip4"), Ok(Resolved::Predicate("eth.type == 0x800")));

@@ -1689,6 +1689,46 @@ fn shared_vip_hairpin_is_snated_as_the_datapath_snats_it() {
     });
 }
 
+/// A gateway router committing every connection (`options:ct-commit-all`, 25.03) and a port
+/// with `options:gateway_mtu` (which OVN-Kubernetes sets on the gateway router): from 25.03
+/// northd writes `ct_commit_to_zone(dnat)`/`(snat)` into the router's pipelines (and, from
+/// 25.09, `ct_state_save()` for the MTU check), and ovnscope's trace of a pod's packet to the
+/// internet through that router is ovn-trace's text, every form and conntrack state.
+fn gateway_router_commit_all_is_traced_as_ovn_trace_traces_it() {
+    let l = lab();
+    let z = "worker-1";
+    let gr = "GR_worker-1";
+    let check = || {
+        // The router learns the next hop's MAC from real traffic, so the packet goes on past
+        // the ARP request to the SNAT zone.
+        ping(&l.ns("pod1"), "203.0.113.8");
+        l.nbctl(z, &["set", "Logical_Router", gr, "options:ct-commit-all=true"]);
+        l.nbctl(z, &["set", "Logical_Router_Port", "rtoe-GR_worker-1", "options:gateway_mtu=1400"]);
+        l.nbctl(z, &["--wait=hv", "sync"]);
+        let mut texts = vec![];
+        for args in [
+            &[z, TO_99][..],
+            &["--minimal", z, TO_99],
+            &["--summary", z, TO_99],
+            &["--ct=new", "--ct=new", "--ct=new", "--ct=new", "--ct=new", z, TO_99],
+            &["--ct=est", "--ct=est", "--ct=est", "--minimal", z, TO_99],
+        ] {
+            texts.push(same_as_ovn_trace(l, z, args).join("\n"));
+        }
+        if generation::current() != "23.03" {
+            // A new connection (every conntrack state `new`) is committed in the DNAT zone
+            // (the pod's own SNAT rule then outranks the SNAT-zone commit, as northd ranks them).
+            assert!(texts[3].contains("ct_commit_to_zone(dnat)"), "{}", texts[3]);
+            assert!(texts[3].contains("ct_snat(ip4.src=198.18.0.9)"), "{}", texts[3]);
+        }
+    };
+    restoring(check, || {
+        l.nbctl_undo(z, &["remove", "Logical_Router", gr, "options", "ct-commit-all"]);
+        l.nbctl_undo(z, &["remove", "Logical_Router_Port", "rtoe-GR_worker-1", "options", "gateway_mtu"]);
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
+}
+
 /// A port with OpenStack's `neutron:port_name` (northd copies it to the binding's
 /// `external_ids:name`): ovn-trace names the port by it in every line, matches and actions
 /// included; ovnscope's compat text does the same, and with `--no-friendly-names` both use the
@@ -2609,6 +2649,7 @@ fn main() {
         put_dhcp_opts_is_shown_as_ovn_trace_shows_it,
         ipv6_hairpin_is_detected_as_ovn_trace_detects_it,
         shared_vip_hairpin_is_snated_as_the_datapath_snats_it,
+        gateway_router_commit_all_is_traced_as_ovn_trace_traces_it,
         port_name2_is_ovn_traces_friendly_name,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,

@@ -90,6 +90,7 @@ impl<'a> Executor<'a> {
             | Action::CtNext
             | Action::CtNat { .. }
             | Action::CtLb { .. }
+            | Action::CtCommitZone { .. }
             | Action::Nested { .. }
             | Action::Unmodelled(_) => true,
             // select() resubmits to the next table, like ct_next.
@@ -120,6 +121,7 @@ impl<'a> Executor<'a> {
             Action::CtNext => Ok(self.ct_next(at, flow, out)),
             Action::CtNat { dst, in_czone, addr } => Ok(self.ct_nat(at, *dst, *in_czone, *addr, flow, out)),
             Action::CtLb { mark, backends } => Ok(self.ct_lb(at, *mark, backends, flow, out)),
+            Action::CtCommitZone { nat, dnat } => Ok(self.ct_commit_zone(at, *nat, *dnat, flow, out)),
             Action::CtCommit => {
                 if let Some(t) = &self.conntrack {
                     t.borrow_mut().commit(&self.dp_name(at.dp), flow);
@@ -249,6 +251,28 @@ impl<'a> Executor<'a> {
         let mut ct = flow.clone();
         ct.set_base(Base::CtState, state);
         let what = format!("ct_next(ct_state={}{note})", ct_string(state));
+        out.push(self.fork(at, ct, what, None));
+        Flow::Continue
+    }
+
+    /// `ct_commit_to_zone(Z)` / `ct_commit_nat`: the packet, tracked (taking the next `--ct`
+    /// state if it was not), goes on in the next table, as ovn-trace forks it; ovn-trace assumes
+    /// `ct_commit_nat` finds no connection to un-NAT and says so.
+    fn ct_commit_zone(&self, at: &At, nat: bool, dnat: bool, flow: &Microflow, out: &mut Vec<Node>) -> Flow {
+        let mut ct = flow.clone();
+        let mut what = if nat {
+            "ct_commit_nat /* assuming no un-nat entry, so no change */".to_string()
+        } else {
+            format!("ct_commit_to_zone({})", if dnat { "dnat" } else { "snat" })
+        };
+        if ct.get_base(Base::CtState) & CT_TRK == 0 {
+            let (state, note) = self.next_ct_state(at.dp, flow);
+            ct.set_base(Base::CtState, ct.get_base(Base::CtState) | state);
+            what += note;
+        }
+        if let Some(t) = &self.conntrack {
+            t.borrow_mut().commit(&self.dp_name(at.dp), &ct);
+        }
         out.push(self.fork(at, ct, what, None));
         Flow::Continue
     }
@@ -482,10 +506,15 @@ impl<'a> Executor<'a> {
             }
             // ovn-trace shows what these write (its other functions write silently).
             let shown = func.starts_with("chk_lb_hairpin") || func == "ct_proto" || func == "ct_tp_dst";
-            if let (true, Value::Bits(b, _)) = (shown, v) {
-                out.push(Node::Modify {
+            match (v, func) {
+                (Value::Bits(b, _), _) if shown => out.push(Node::Modify {
                     text: format!("{dst} = {b}"),
-                });
+                }),
+                // ovn-trace 25.09+ notes the saved state as a comment.
+                (Value::Bits(b, _), "ct_state_save") => out.push(Node::Action {
+                    text: format!("/* {dst} = {b}; */"),
+                }),
+                _ => {}
             }
         }
         Ok(Flow::Continue)

@@ -6,7 +6,7 @@ use super::fields::{read_port, shown, Value};
 use super::{field, Executor, Node};
 use crate::db::sb::SbLoadBalancer;
 use crate::lflow::microflow::{format_value, parse_mac, Microflow};
-use crate::lflow::symtab::{Base, CT_DNAT};
+use crate::lflow::symtab::{Base, CT_DNAT, CT_TRK};
 use std::net::IpAddr;
 use uuid::Uuid;
 
@@ -80,6 +80,11 @@ impl Executor<'_> {
             // which for the connection this packet starts are its own (ovn-trace then matches
             // `reg1[16..23] == 6 && reg1[0..15] == 80` in ls_in_lb).
             "ct_proto" => Some(Value::Bits(flow.get_base(Base::IpProto), 8)),
+            // 25.09's ct_state_save(): the conntrack state's low 8 bits, 0 when not tracked.
+            "ct_state_save" => {
+                let st = flow.get_base(Base::CtState);
+                Some(Value::Bits(if st & CT_TRK != 0 { st & 0xff } else { 0 }, 8))
+            }
             "ct_tp_dst" => {
                 let ct = flow.get_base(Base::CtTpDst);
                 Some(Value::Bits(if ct != 0 { ct } else { flow.get_base(Base::TpDst) }, 16))
