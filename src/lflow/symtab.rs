@@ -208,6 +208,13 @@ pub fn lookup(name: &str) -> Option<Sym> {
         // 24.09+: the ACL's id and its sampling observation point (CT_LABEL[80..95], [96..127]).
         "ct_label.acl_id" => sub(CtLabel, 80, 16, None),
         "ct_label.obs_point_id" => sub(CtLabel, 96, 32, None),
+        "ct_label.obs_unused" => sub(CtLabel, 0, 96, None),
+        // 26.03: network functions (the connection was redirected through one, and which) and
+        // the tunnel interface a connection came in on.
+        "ct_label.nf" => sub(CtLabel, 7, 1, None),
+        "ct_label.nf_id" => sub(CtLabel, 17, 8, None),
+        "ct_label.tun_if" => sub(CtLabel, 8, 1, None),
+        "ct_label.tun_if_id" => sub(CtLabel, 80, 16, None),
         "eth.src" => f(EthSrc, None),
         "eth.dst" => f(EthDst, None),
         "eth.type" => f(EthType, None),

@@ -1712,6 +1712,9 @@ fn gateway_router_commit_all_is_traced_as_ovn_trace_traces_it() {
             &["--summary", z, TO_99],
             &["--ct=new", "--ct=new", "--ct=new", "--ct=new", "--ct=new", z, TO_99],
             &["--ct=est", "--ct=est", "--ct=est", "--minimal", z, TO_99],
+            // A related packet (an ICMP error's flow) is `ct_commit_nat` in the DNAT zone.
+            &["--ct=rel", "--ct=rel", "--ct=rel", "--ct=rel", "--ct=rel", z, TO_99],
+            &["--ct=rel", "--ct=rel", "--ct=rel", "--ct=rel", "--ct=rel", "--summary", z, TO_99],
         ] {
             texts.push(same_as_ovn_trace(l, z, args).join("\n"));
         }
@@ -1720,6 +1723,10 @@ fn gateway_router_commit_all_is_traced_as_ovn_trace_traces_it() {
             // (the pod's own SNAT rule then outranks the SNAT-zone commit, as northd ranks them).
             assert!(texts[3].contains("ct_commit_to_zone(dnat)"), "{}", texts[3]);
             assert!(texts[3].contains("ct_snat(ip4.src=198.18.0.9)"), "{}", texts[3]);
+            assert!(texts[5].contains("ct_commit_nat(dnat);"), "{}", texts[5]);
+        }
+        if generation::current() == "26.03" {
+            assert!(texts[0].contains("/* reg4[0..7] = 34; */"), "ct_state_save():\n{}", texts[0]);
         }
     };
     restoring(check, || {

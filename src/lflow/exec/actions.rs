@@ -600,6 +600,12 @@ fn echoed(s: &Stmt) -> String {
         Action::Load { dst, value } => format!("{dst} = {value};"),
         Action::Move { dst, src } => format!("{dst} = {src};"),
         Action::Exchange { a, b } => format!("{a} <-> {b};"),
+        // OVN's formatter always names the zone.
+        Action::CtCommitZone { nat, dnat } => format!(
+            "ct_commit_{}({});",
+            if *nat { "nat" } else { "to_zone" },
+            if *dnat { "dnat" } else { "snat" }
+        ),
         Action::Call { dst, func, args } if put_opts_shown(func, args).is_some() => {
             format!("{dst} = {};", put_opts_shown(func, args).unwrap_or_default())
         }
