@@ -240,6 +240,9 @@ pub struct SbDb {
     pub template_vars: BTreeMap<String, Map>,
     /// On for a partial read: [`SbDb::binding`] notes the ports it did not find.
     pub demand: super::Demand<String>,
+    /// The server's (or file's) schema version, `21.5.0` for OVN 25.09: behaviour that changed
+    /// between releases of the tools we agree with is keyed on it.
+    pub schema_version: String,
 }
 
 fn rows<'a, T>(l: &'a Loaded, table: &'a str, f: impl Fn(RowView<'a>) -> T + 'a) -> BTreeMap<Uuid, T> {
@@ -256,8 +259,17 @@ impl SbDb {
         b
     }
 
+    /// Whether the schema is at least `want` (major, minor, patch); an unreadable version is
+    /// taken as older.
+    pub fn schema_at_least(&self, want: (u32, u32, u32)) -> bool {
+        let mut v = self.schema_version.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+        let have = (v.next().unwrap_or(0), v.next().unwrap_or(0), v.next().unwrap_or(0));
+        have >= want
+    }
+
     pub fn from_loaded(l: &Loaded) -> Self {
         SbDb {
+            schema_version: l.snapshot.schema.version.clone(),
             options: RowView::all(&l.snapshot, "SB_Global")
                 .next()
                 .map(|g| g.map("options"))

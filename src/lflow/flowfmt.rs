@@ -8,7 +8,8 @@
 //! in match_format's order, with its protocol keyword (`tcp`, `icmp6`, `arp`) standing for the
 //! Ethernet type and IP protocol. ovn-trace keeps the logical ports in registers 14 and 15
 //! (their tunnel keys) and never sets `metadata`; the conntrack tuple fields are shown by OVS
-//! only once `ct_nw_proto` is set, which ovn-trace before 25.09 never does.
+//! only once `ct_nw_proto` is set, which ovn-trace before 25.09 never does (from 25.09 each
+//! conntrack action fills the tuple, and so does the executor on a Southbound of that age).
 
 use super::microflow::Microflow;
 use super::symtab::{Base, CT_BITS};
@@ -73,6 +74,23 @@ pub fn ovs_flow(f: &Microflow, inport: u32, outport: u32) -> String {
     let dl_type = g(Base::EthType) as u16;
     let proto = g(Base::IpProto) as u8;
     let (ip4, ip6, arp) = (dl_type == 0x0800, dl_type == 0x86dd, dl_type == 0x0806 || dl_type == 0x8035);
+    // The connection's original tuple: only for a valid connection (lib/flow.h `is_ct_valid`:
+    // a state bit that implies one, or tracked and not invalid) with a protocol, as
+    // flow_format unmasks it otherwise; an ND packet has no IPv6 tuple.
+    let ct_valid = ct_state & 0xcf != 0 || (ct_state & 0x20 != 0 && ct_state & 0x10 == 0);
+    if ct_valid && g(Base::CtNwProto) != 0 && (ip4 || ip6) {
+        let nd = ip6 && proto == 58 && g(Base::TpDst) == 0 && matches!(g(Base::TpSrc), 135 | 136);
+        if ip4 {
+            put(&mut s, &format!("ct_nw_src={}", Ipv4Addr::from(g(Base::CtNwSrc) as u32)));
+            put(&mut s, &format!("ct_nw_dst={}", Ipv4Addr::from(g(Base::CtNwDst) as u32)));
+        } else if !nd {
+            put(&mut s, &format!("ct_ipv6_src={}", Ipv6Addr::from(g(Base::CtIp6Src))));
+            put(&mut s, &format!("ct_ipv6_dst={}", Ipv6Addr::from(g(Base::CtIp6Dst))));
+        }
+        put(&mut s, &format!("ct_nw_proto={}", g(Base::CtNwProto)));
+        put(&mut s, &format!("ct_tp_src={}", g(Base::CtTpSrc)));
+        put(&mut s, &format!("ct_tp_dst={}", g(Base::CtTpDst)));
+    }
     let keyword = match (dl_type, proto) {
         (0x0800, 1) => Some(("icmp", true)),
         (0x0800, 6) => Some(("tcp", true)),
@@ -202,6 +220,31 @@ mod tests {
         for (m, want) in cases {
             assert_eq!(ovs_flow(&flow(m), 1, 0), want, "{m}");
         }
+    }
+
+    /// ovn-trace 26.03's `LOG:` packet after `ct_lb_mark` (lab zone, the ACL log test): the
+    /// conntrack tuple between the context fields and the protocol keyword, the ICMP type and
+    /// code as its ports.
+    #[test]
+    fn conntrack_tuple_as_ovn_trace_26_03_prints_it() {
+        let mut f = flow("inport == \"p\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.99 && ip.ttl == 64 && icmp4.type == 8");
+        f.set_base(Base::CtState, 0x21);
+        f.set_base(Base::Reg(0), 0x287);
+        for (b, v) in [
+            (Base::CtNwSrc, 0x0a80022b),
+            (Base::CtNwDst, 0xcb007163),
+            (Base::CtNwProto, 1),
+            (Base::CtTpSrc, 8),
+        ] {
+            f.set_base(b, v);
+        }
+        assert_eq!(
+            ovs_flow(&f, 2, 0),
+            "ct_state=new|trk,ct_nw_src=10.128.2.43,ct_nw_dst=203.0.113.99,ct_nw_proto=1,ct_tp_src=8,ct_tp_dst=0,icmp,reg0=0x287,reg14=0x2,vlan_tci=0x0000,dl_src=0a:58:0a:80:02:2b,dl_dst=0a:58:0a:80:02:01,nw_src=10.128.2.43,nw_dst=203.0.113.99,nw_tos=0,nw_ecn=0,nw_ttl=64,nw_frag=no,icmp_type=8,icmp_code=0"
+        );
+        // Not a valid connection (tracked but invalid): no tuple.
+        f.set_base(Base::CtState, 0x30);
+        assert!(!ovs_flow(&f, 2, 0).contains("ct_nw_src"));
     }
 
     /// OVS's rules for the fields a packet type has (flow_wildcards_init_for_packet), the

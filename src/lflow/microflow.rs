@@ -301,6 +301,10 @@ impl Microflow {
             Base::CtNwDst,
             Base::CtIp6Dst,
             Base::CtTpDst,
+            Base::CtNwSrc,
+            Base::CtIp6Src,
+            Base::CtNwProto,
+            Base::CtTpSrc,
         ] {
             self.vals.remove(&b);
         }

@@ -44,6 +44,12 @@ pub enum Base {
     /// The same, for IPv6.
     CtIp6Dst,
     CtTpDst,
+    /// The rest of the connection's original tuple, which only ovn-trace 25.09+ fills (and
+    /// OVS's flow text then shows).
+    CtNwSrc,
+    CtIp6Src,
+    CtNwProto,
+    CtTpSrc,
     Reg(u8),
     XReg(u8),
     XXReg(u8),
@@ -53,23 +59,23 @@ impl Base {
     pub fn width(self) -> u32 {
         match self {
             Base::EthSrc | Base::EthDst | Base::ArpSha | Base::ArpTha => 48,
-            Base::EthType | Base::VlanTci | Base::TpSrc | Base::TpDst | Base::ArpOp | Base::CtTpDst => 16,
-            Base::IpProto | Base::IpTtl | Base::CtState => 8,
+            Base::EthType | Base::VlanTci | Base::TpSrc | Base::TpDst | Base::ArpOp | Base::CtTpDst | Base::CtTpSrc => 16,
+            Base::IpProto | Base::IpTtl | Base::CtState | Base::CtNwProto => 8,
             Base::IpDscp => 6,
             Base::IpEcn | Base::IpFrag => 2,
             Base::TcpFlags => 12,
             Base::Ip6Label => 20,
-            Base::NwSrc | Base::NwDst | Base::CtMark | Base::CtNwDst | Base::Reg(_) => 32,
+            Base::NwSrc | Base::NwDst | Base::CtMark | Base::CtNwDst | Base::CtNwSrc | Base::Reg(_) => 32,
             Base::XReg(_) => 64,
-            Base::Ip6Src | Base::Ip6Dst | Base::NdTarget | Base::CtLabel | Base::CtIp6Dst | Base::XXReg(_) => 128,
+            Base::Ip6Src | Base::Ip6Dst | Base::NdTarget | Base::CtLabel | Base::CtIp6Dst | Base::CtIp6Src | Base::XXReg(_) => 128,
         }
     }
 
     /// Fields holding an address, so a CIDR constant is a prefix match on them.
     pub fn ip_family(self) -> Option<u8> {
         match self {
-            Base::NwSrc | Base::NwDst | Base::CtNwDst => Some(4),
-            Base::Ip6Src | Base::Ip6Dst | Base::NdTarget | Base::CtIp6Dst => Some(6),
+            Base::NwSrc | Base::NwDst | Base::CtNwDst | Base::CtNwSrc => Some(4),
+            Base::Ip6Src | Base::Ip6Dst | Base::NdTarget | Base::CtIp6Dst | Base::CtIp6Src => Some(6),
             _ => None,
         }
     }

@@ -251,6 +251,7 @@ impl<'a> Executor<'a> {
         let mut ct = flow.clone();
         ct.set_base(Base::CtState, state);
         let what = format!("ct_next(ct_state={}{note})", ct_string(state));
+        self.fill_ct_tuple(&mut ct, flow);
         out.push(self.fork(at, ct, what, None));
         Flow::Continue
     }
@@ -273,6 +274,7 @@ impl<'a> Executor<'a> {
         if let Some(t) = &self.conntrack {
             t.borrow_mut().commit(&self.dp_name(at.dp), &ct);
         }
+        self.fill_ct_tuple(&mut ct, flow);
         out.push(self.fork(at, ct, what, None));
         Flow::Continue
     }
@@ -360,6 +362,7 @@ impl<'a> Executor<'a> {
             what += note;
         }
         ct.note_writes(&before, &at.writer);
+        self.fill_ct_tuple(&mut ct, flow);
         out.push(self.fork(at, ct, what, None));
         Flow::Continue
     }
@@ -423,8 +426,34 @@ impl<'a> Executor<'a> {
             what += note;
         }
         ct.note_writes(&before, &at.writer);
+        self.fill_ct_tuple(&mut ct, flow);
         out.push(self.fork(at, ct, what, detail));
         Flow::Continue
+    }
+
+    /// The connection's original tuple after a conntrack action, as ovn-trace 25.09+ fills it
+    /// (from the packet as it was before the action; OVS then shows `ct_nw_src`… in the flow
+    /// text of a `LOG:` line). Older ovn-trace leaves the tuple alone, so for an older
+    /// Southbound (schema before 21.5.0) this does nothing and the text stays theirs.
+    fn fill_ct_tuple(&self, ct: &mut Microflow, before: &Microflow) {
+        if !self.sb.schema_at_least((21, 5, 0)) {
+            return;
+        }
+        let copy = |ct: &mut Microflow, to: Base, from: Base| ct.set_base(to, before.get_base(from));
+        copy(ct, Base::CtNwProto, Base::IpProto);
+        match before.get_base(Base::EthType) {
+            0x0800 => {
+                copy(ct, Base::CtNwSrc, Base::NwSrc);
+                copy(ct, Base::CtNwDst, Base::NwDst);
+            }
+            0x86dd => {
+                copy(ct, Base::CtIp6Src, Base::Ip6Src);
+                copy(ct, Base::CtIp6Dst, Base::Ip6Dst);
+            }
+            _ => {}
+        }
+        copy(ct, Base::CtTpSrc, Base::TpSrc);
+        copy(ct, Base::CtTpDst, Base::TpDst);
     }
 
     /// A connection-tracking fork: the changed packet continues in the next table (ovn-trace
