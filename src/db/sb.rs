@@ -21,7 +21,7 @@ pub const TABLES: &[TableSpec] = &[
     },
     TableSpec {
         table: "Datapath_Binding",
-        columns: &["tunnel_key", "external_ids", "nb_uuid"],
+        columns: &["tunnel_key", "external_ids", "nb_uuid", "type"],
     },
     TableSpec {
         table: "Port_Binding",
@@ -124,9 +124,22 @@ pub struct Datapath {
     pub external_ids: Map,
     /// 25.09+: the Northbound switch or router it implements, as a column.
     pub nb_uuid: Option<Uuid>,
+    /// 25.09+: `logical-switch` or `logical-router`, as a column.
+    pub kind: Option<String>,
 }
 
 impl Datapath {
+    /// The view of a `Datapath_Binding` row.
+    pub fn of_row(r: RowView<'_>) -> Datapath {
+        Datapath {
+            uuid: r.uuid,
+            tunnel_key: r.int("tunnel_key").unwrap_or(0),
+            external_ids: r.map("external_ids"),
+            nb_uuid: r.uuid("nb_uuid"),
+            kind: r.opt_str("type"),
+        }
+    }
+
     /// The logical switch or router name (`external_ids:name`).
     pub fn name(&self) -> &str {
         self.external_ids.get("name").map(String::as_str).unwrap_or("")
@@ -139,6 +152,11 @@ impl Datapath {
             .iter()
             .find_map(|k| self.external_ids.get(*k).and_then(|v| v.parse().ok()))
             .or(self.nb_uuid)
+    }
+
+    /// A router's datapath: `external_ids:logical-router`, else 25.09's `type` column.
+    pub fn is_router(&self) -> bool {
+        self.external_ids.contains_key("logical-router") || self.kind.as_deref() == Some("logical-router")
     }
 }
 
@@ -289,12 +307,7 @@ impl SbDb {
                 options: r.map("options"),
                 chassis_name: r.str("chassis_name"),
             }),
-            datapaths: rows(l, "Datapath_Binding", |r| Datapath {
-                uuid: r.uuid,
-                tunnel_key: r.int("tunnel_key").unwrap_or(0),
-                external_ids: r.map("external_ids"),
-                nb_uuid: r.uuid("nb_uuid"),
-            }),
+            datapaths: rows(l, "Datapath_Binding", Datapath::of_row),
             port_bindings: rows(l, "Port_Binding", |r| PortBinding {
                 uuid: r.uuid,
                 logical_port: r.str("logical_port"),
@@ -397,20 +410,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nb_object_from_external_ids_else_nb_uuid() {
+    fn nb_object_and_kind_from_external_ids_else_the_25_09_columns() {
         let u = Uuid::from_u128(7);
         let old = Datapath {
             uuid: Uuid::from_u128(1),
             tunnel_key: 1,
             external_ids: [("logical-router".to_string(), u.to_string())].into(),
             nb_uuid: None,
+            kind: None,
         };
         assert_eq!(old.nb_object(), Some(u));
+        assert!(old.is_router());
         let new = Datapath {
             external_ids: Default::default(),
             nb_uuid: Some(u),
+            kind: Some("logical-router".into()),
             ..old.clone()
         };
         assert_eq!(new.nb_object(), Some(u));
+        assert!(new.is_router());
+        let switch = Datapath {
+            kind: Some("logical-switch".into()),
+            ..new.clone()
+        };
+        assert!(!switch.is_router());
     }
 }

@@ -133,7 +133,7 @@ impl<'c> LiveSb<'c> {
         }
         let u = |d: &Uuid| json!(["uuid", d.to_string()]);
         let routers: Vec<Uuid> = RowView::all(&self.loaded.snapshot, "Datapath_Binding")
-            .filter(|d| dps.contains(&d.uuid) && d.map("external_ids").contains_key("logical-router"))
+            .filter(|d| dps.contains(&d.uuid) && crate::db::sb::Datapath::of_row(*d).is_router())
             .map(|d| d.uuid)
             .collect();
         let mut sel: Vec<(&'static str, Vec<Condition>)> = vec![];

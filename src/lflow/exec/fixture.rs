@@ -19,6 +19,7 @@ pub fn two_switches(flows: &[(&str, &str, i64, i64, &str, &str)]) -> SbDb {
                 tunnel_key: n as i64,
                 external_ids: [("name".to_string(), name.to_string())].into(),
                 nb_uuid: None,
+                kind: None,
             },
         );
     }
