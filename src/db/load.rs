@@ -38,8 +38,13 @@ impl Loaded {
 
 /// Columns newer than the oldest schema ovnscope reads (OVN 23.03): on an older server they are
 /// simply unset, so their absence is not worth a warning (Northbound NAT `match`/`priority`,
-/// OVN 24.09; Southbound `Datapath_Binding.nb_uuid`, 25.09).
-pub const NEWER: &[(&str, &str)] = &[("NAT", "match"), ("NAT", "priority"), ("Datapath_Binding", "nb_uuid")];
+/// OVN 24.09; Southbound `Datapath_Binding.nb_uuid` and `type`, 25.09).
+pub const NEWER: &[(&str, &str)] = &[
+    ("NAT", "match"),
+    ("NAT", "priority"),
+    ("Datapath_Binding", "nb_uuid"),
+    ("Datapath_Binding", "type"),
+];
 
 /// Which of the wanted tables and columns the schema has, and warnings for the rest: one line
 /// per table, naming the schema version so the user knows it is an older or newer release.

@@ -118,6 +118,7 @@ const NO_EFFECT: &[&str] = &[
     "dhcp6_reply",
     "bfd_msg",
     "mcast_flood",
+    "flood_remote",
 ];
 
 const NESTED: &[&str] = &[

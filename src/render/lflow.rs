@@ -99,7 +99,11 @@ pub fn summary(t: &Trace) -> String {
                 Node::Transform { what, children, .. } => out.push((what.clone(), false, children)),
                 Node::Action { text } => out.push((text.clone(), true, &[])),
                 // ovn-trace writes its output comments as output nodes, its other comments as actions.
-                Node::Note { text } if text.starts_with("/* Replacing type") || text.starts_with("/* omitting output") => {
+                Node::Note { text }
+                    if text.starts_with("/* Replacing type")
+                        || text.starts_with("/* omitting output")
+                        || text.starts_with("/* Flood to all remote chassis") =>
+                {
                     out.push((text.clone(), false, &[]))
                 }
                 Node::Note { text } if text.starts_with("/* chassis template variables") => {}

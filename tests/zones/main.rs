@@ -1737,6 +1737,169 @@ fn gateway_router_commit_all_is_traced_as_ovn_trace_traces_it() {
     });
 }
 
+/// A transit router (25.03+: a router in every zone with the same tunnel key, each port bound to
+/// its node's chassis by `options:requested-chassis`, so in the other zones it is `remote`, as
+/// OVN-Kubernetes builds layer-2 networks on 26.03): `tr` with port `tr-w1` on worker-1's chassis
+/// and `tr-w2` on worker-2's, a switch behind each port with one port. A packet from worker-1's
+/// switch to worker-2's is one run across the zones, the router's egress in the zone where its
+/// port is local; checked against ovn-trace in each zone as for the transit switch: the source
+/// zone's steps are ovn-trace's there bar the router's egress, the router's egress in the
+/// destination zone runs the stages ovn-trace runs for it, and the destination switch's steps
+/// are ovn-trace's in that zone from the router's port on. 23.03 has no remote router ports
+/// (its northd binds every router port as a patch), so there the test has nothing to cross.
+fn transit_router_across_zones_agrees_with_ovn_trace_in_each_zone() {
+    if generation::current() == "23.03" {
+        return;
+    }
+    let l = lab();
+    let (z1, z2) = ("worker-1", "worker-2");
+    let (c1, c2) = (l.sysid(z1), l.sysid(z2));
+    let check = || {
+        for z in [z1, z2] {
+            l.nbctl(
+                z,
+                &[
+                    "lr-add",
+                    "tr",
+                    "--",
+                    "set",
+                    "Logical_Router",
+                    "tr",
+                    "options:requested-tnl-key=70000",
+                    "--",
+                    "lrp-add",
+                    "tr",
+                    "tr-w1",
+                    "0a:58:0a:c9:01:01",
+                    "10.201.1.1/24",
+                    "--",
+                    "set",
+                    "Logical_Router_Port",
+                    "tr-w1",
+                    &format!("options:requested-chassis={c1}"),
+                    "options:requested-tnl-key=1",
+                    "--",
+                    "lrp-add",
+                    "tr",
+                    "tr-w2",
+                    "0a:58:0a:c9:02:01",
+                    "10.201.2.1/24",
+                    "--",
+                    "set",
+                    "Logical_Router_Port",
+                    "tr-w2",
+                    &format!("options:requested-chassis={c2}"),
+                    "options:requested-tnl-key=2",
+                ],
+            );
+        }
+        for (z, n, ip) in [(z1, 1, "10.201.1.5"), (z2, 2, "10.201.2.5")] {
+            let (sw, rp, pod) = (format!("trsw-w{n}"), format!("trsw-w{n}-tr"), format!("trpod-w{n}"));
+            let addrs = format!("0a:58:0a:c9:0{n}:05 {ip}");
+            l.nbctl(
+                z,
+                &[
+                    "ls-add",
+                    &sw,
+                    "--",
+                    "lsp-add",
+                    &sw,
+                    &rp,
+                    "--",
+                    "lsp-set-type",
+                    &rp,
+                    "router",
+                    "--",
+                    "lsp-set-addresses",
+                    &rp,
+                    "router",
+                    "--",
+                    "lsp-set-options",
+                    &rp,
+                    &format!("router-port=tr-w{n}"),
+                    "--",
+                    "lsp-add",
+                    &sw,
+                    &pod,
+                    "--",
+                    "lsp-set-addresses",
+                    &pod,
+                    &addrs,
+                ],
+            );
+        }
+        l.nbctl(z1, &["--wait=sb", "sync"]);
+        l.nbctl(z2, &["--wait=sb", "sync"]);
+        for (z, remote) in [(z1, "tr-w2"), (z2, "tr-w1")] {
+            let kind = l.sbctl(
+                z,
+                &[
+                    "--bare",
+                    "--columns=type",
+                    "find",
+                    "Port_Binding",
+                    &format!("logical_port={remote}"),
+                ],
+            );
+            assert_eq!(kind.trim(), "remote", "{z}: {remote} is bound on the other node");
+        }
+        // The neighbour worker-1's router learns (and floods to the other chassis) when the far
+        // pod answers ARP; written here as ovn-controller writes it.
+        let tr = l.sbctl(
+            z1,
+            &["--bare", "--columns=_uuid", "find", "Datapath_Binding", "external_ids:name=tr"],
+        );
+        l.sbctl(
+            z1,
+            &[
+                "create",
+                "MAC_Binding",
+                "logical_port=tr-w2",
+                "ip=10.201.2.5",
+                "mac=\"0a:58:0a:c9:02:05\"",
+                &format!("datapath={}", tr.trim()),
+            ],
+        );
+        let m = "inport == \"trpod-w1\" && eth.src == 0a:58:0a:c9:01:05 && eth.dst == 0a:58:0a:c9:01:01 && ip4.src == 10.201.1.5 && ip4.dst == 10.201.2.5 && ip.ttl == 64 && icmp4.type == 8";
+        let ours = l.json(&["trace", "--cluster", &l.cluster_file(), "--microflow", m, "-f", "json"]);
+        assert_eq!(ours["verdicts"], serde_json::json!(["output trpod-w2"]), "{ours:#}");
+        assert!(
+            ours["trace"]
+                .to_string()
+                .contains("geneve to zone worker-2: VNI 70000, ingress port key 1, egress port key 2"),
+            "{:.400}",
+            ours["trace"]
+        );
+        let router_egress = |(dp, st, _): &(String, String, String)| dp == "tr" && st.starts_with("lr_out_");
+        let a = ovn_trace_steps(&l.run("ovn-trace", &[&format!("--db={}", l.sb(z1)), m]));
+        let a_bar_egress: Vec<_> = a.iter().filter(|s| !router_egress(s)).cloned().collect();
+        assert_eq!(ovnscope_steps(&ours, z1), a_bar_egress, "source zone");
+        let b_ours = ovnscope_steps(&ours, z2);
+        let stages = |v: &[(String, String, String)]| v.iter().filter(|s| router_egress(s)).map(|s| s.1.clone()).collect::<Vec<_>>();
+        assert_eq!(stages(&b_ours), stages(&a), "the router's egress, in the destination zone");
+        let m2 = "inport == \"trsw-w2-tr\" && eth.src == 0a:58:0a:c9:02:01 && eth.dst == 0a:58:0a:c9:02:05 && ip4.src == 10.201.1.5 && ip4.dst == 10.201.2.5 && ip.ttl == 63 && icmp4.type == 8";
+        let b = ovn_trace_steps(&l.run("ovn-trace", &[&format!("--db={}", l.sb(z2)), m2]));
+        let b_switch: Vec<_> = b_ours.iter().filter(|s| !router_egress(s)).cloned().collect();
+        assert_eq!(b_switch, b, "destination zone, from the router's port on");
+        // The far pod's ARP reply: the router learns the neighbour and floods it to the other
+        // chassis (`flood_remote`), every text form as ovn-trace's.
+        let arp = "inport == \"trpod-w2\" && eth.src == 0a:58:0a:c9:02:05 && eth.dst == 0a:58:0a:c9:02:01 && arp.op == 2 && arp.sha == 0a:58:0a:c9:02:05 && arp.spa == 10.201.2.5 && arp.tha == 0a:58:0a:c9:02:01 && arp.tpa == 10.201.2.1";
+        let detailed = same_as_ovn_trace(l, z2, &[arp]);
+        assert!(detailed.iter().any(|l| l.trim() == "flood_remote;"), "{detailed:#?}");
+        same_as_ovn_trace(l, z2, &["--summary", arp]);
+        same_as_ovn_trace(l, z2, &["--minimal", arp]);
+    };
+    restoring(check, || {
+        for z in [z1, z2] {
+            l.nbctl_undo(z, &["--if-exists", "lr-del", "tr"]);
+        }
+        l.nbctl_undo(z1, &["--if-exists", "ls-del", "trsw-w1"]);
+        l.nbctl_undo(z2, &["--if-exists", "ls-del", "trsw-w2"]);
+        l.nbctl(z1, &["--wait=sb", "sync"]);
+        l.nbctl(z2, &["--wait=sb", "sync"]);
+    });
+}
+
 /// A port with OpenStack's `neutron:port_name` (northd copies it to the binding's
 /// `external_ids:name`): ovn-trace names the port by it in every line, matches and actions
 /// included; ovnscope's compat text does the same, and with `--no-friendly-names` both use the
@@ -2669,6 +2832,7 @@ fn main() {
         ipv6_hairpin_is_detected_as_ovn_trace_detects_it,
         shared_vip_hairpin_is_snated_as_the_datapath_snats_it,
         gateway_router_commit_all_is_traced_as_ovn_trace_traces_it,
+        transit_router_across_zones_agrees_with_ovn_trace_in_each_zone,
         port_name2_is_ovn_traces_friendly_name,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,

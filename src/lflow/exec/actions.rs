@@ -128,6 +128,14 @@ impl<'a> Executor<'a> {
                 }
                 Ok(Flow::Continue)
             }
+            // 25.03, a transit router's learned neighbour: ovn-controller sends the packet to
+            // every remote chassis of the router (so each learns the binding); ovn-trace notes it.
+            Action::NoEffect(name) if name == "flood_remote" => {
+                out.push(Node::Note {
+                    text: "/* Flood to all remote chassis */".into(),
+                });
+                Ok(Flow::Continue)
+            }
             Action::NoEffect(name) if name == "ct_snat_to_vip" => {
                 self.ct_snat_to_vip(flow, out);
                 Ok(Flow::Continue)
