@@ -44,6 +44,10 @@ pub const TABLES: &[TableSpec] = &[
         table: "MAC_Binding",
         columns: &["logical_port", "ip", "mac", "datapath"],
     },
+    TableSpec {
+        table: "Static_MAC_Binding",
+        columns: &["logical_port", "ip", "mac", "datapath", "override_dynamic_mac"],
+    },
 ];
 
 /// What the pipeline executor needs besides the logical flows: groups a flow may output to,
@@ -214,6 +218,17 @@ pub struct MacBinding {
     pub ip: String,
     pub mac: String,
     pub datapath: Option<Uuid>,
+    /// The priority ovn-controller gives the binding's flows (controller/lflow.c
+    /// `consider_neighbor_flow`): a learned one 100; a `Static_MAC_Binding` 150 when it
+    /// overrides learned ones (`override_dynamic_mac`), else 50.
+    pub priority: u8,
+}
+
+impl MacBinding {
+    /// A row of `Static_MAC_Binding` (set by the CMS), not one ovn-controller learned.
+    pub fn is_static(&self) -> bool {
+        self.priority != 100
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -277,6 +292,18 @@ impl SbDb {
         b
     }
 
+    /// The neighbour binding of `ip` behind `port` (on datapath `dp` when given) that
+    /// ovn-controller's flows use: the highest-priority one, learned or static; `learned_only`:
+    /// only what ovn-controller learned (all that ovn-trace reads).
+    pub fn neighbour(&self, port: &str, ip: IpAddr, dp: Option<Uuid>, learned_only: bool) -> Option<&MacBinding> {
+        self.mac_bindings
+            .values()
+            .filter(|m| !(learned_only && m.is_static()))
+            .filter(|m| m.logical_port == port && m.ip.parse::<IpAddr>().ok() == Some(ip))
+            .filter(|m| dp.is_none_or(|dp| m.datapath.is_none_or(|d| d == dp)))
+            .max_by_key(|m| m.priority)
+    }
+
     /// Whether the schema is at least `want` (major, minor, patch); an unreadable version is
     /// taken as older.
     pub fn schema_at_least(&self, want: (u32, u32, u32)) -> bool {
@@ -323,13 +350,23 @@ impl SbDb {
                 external_ids: r.map("external_ids"),
                 port_security: r.strs("port_security"),
             }),
-            mac_bindings: rows(l, "MAC_Binding", |r| MacBinding {
-                uuid: r.uuid,
-                logical_port: r.str("logical_port"),
-                ip: r.str("ip"),
-                mac: r.str("mac"),
-                datapath: r.uuid("datapath"),
-            }),
+            mac_bindings: ["MAC_Binding", "Static_MAC_Binding"]
+                .into_iter()
+                .flat_map(|table| {
+                    rows(l, table, move |r| MacBinding {
+                        uuid: r.uuid,
+                        logical_port: r.str("logical_port"),
+                        ip: r.str("ip"),
+                        mac: r.str("mac"),
+                        datapath: r.uuid("datapath"),
+                        priority: match (table, r.bool("override_dynamic_mac").unwrap_or(false)) {
+                            ("MAC_Binding", _) => 100,
+                            (_, true) => 150,
+                            (_, false) => 50,
+                        },
+                    })
+                })
+                .collect(),
             logical_flows: rows(l, "Logical_Flow", |r| LogicalFlow {
                 uuid: r.uuid,
                 logical_datapath: r.uuid("logical_datapath"),
@@ -408,6 +445,46 @@ impl SbDb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn neighbour_is_the_binding_ovn_controller_ranks_first() {
+        let mut sb = SbDb::default();
+        for (n, mac, priority) in [
+            (1, "aa:00:00:00:00:01", 100),
+            (2, "aa:00:00:00:00:02", 150),
+            (3, "aa:00:00:00:00:03", 50),
+        ] {
+            sb.mac_bindings.insert(
+                Uuid::from_u128(n),
+                MacBinding {
+                    uuid: Uuid::from_u128(n),
+                    logical_port: "p".into(),
+                    ip: "10.0.0.1".into(),
+                    mac: mac.into(),
+                    datapath: None,
+                    priority,
+                },
+            );
+        }
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mac = |sb: &SbDb, learned_only| sb.neighbour("p", ip, None, learned_only).map(|m| m.mac.clone());
+        assert_eq!(
+            mac(&sb, false).as_deref(),
+            Some("aa:00:00:00:00:02"),
+            "an overriding static binding"
+        );
+        assert_eq!(mac(&sb, true).as_deref(), Some("aa:00:00:00:00:01"), "learned only (ovn-trace)");
+        sb.mac_bindings.remove(&Uuid::from_u128(2));
+        assert_eq!(
+            mac(&sb, false).as_deref(),
+            Some("aa:00:00:00:00:01"),
+            "a learned binding beats a plain static one"
+        );
+        sb.mac_bindings.remove(&Uuid::from_u128(1));
+        assert_eq!(mac(&sb, false).as_deref(), Some("aa:00:00:00:00:03"));
+        assert_eq!(mac(&sb, true), None);
+        assert_eq!(sb.neighbour("q", ip, None, false).map(|m| m.uuid), None);
+    }
 
     #[test]
     fn nb_object_and_kind_from_external_ids_else_the_25_09_columns() {

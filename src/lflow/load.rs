@@ -77,10 +77,16 @@ impl<'c> LiveSb<'c> {
         fetch_into(client, &mut loaded, &with_dps, &Conditions::new()).await?;
         let small = whole.unwrap_or_else(|| RowView::all(&loaded.snapshot, "Datapath_Binding").count() <= SMALL);
         if small {
-            let all: Vec<TableSpec> = ["Port_Binding", "Multicast_Group", "MAC_Binding", "Logical_Flow"]
-                .into_iter()
-                .map(spec)
-                .collect();
+            let all: Vec<TableSpec> = [
+                "Port_Binding",
+                "Multicast_Group",
+                "MAC_Binding",
+                "Static_MAC_Binding",
+                "Logical_Flow",
+            ]
+            .into_iter()
+            .map(spec)
+            .collect();
             fetch_into(client, &mut loaded, &all, &Conditions::new()).await?;
         }
         Ok(LiveSb {
@@ -143,6 +149,7 @@ impl<'c> LiveSb<'c> {
             sel.push(("Port_Binding", vec![Condition::eq("datapath", u(d))]));
             sel.push(("Multicast_Group", vec![Condition::eq("datapath", u(d))]));
             sel.push(("MAC_Binding", vec![Condition::eq("datapath", u(d))]));
+            sel.push(("Static_MAC_Binding", vec![Condition::eq("datapath", u(d))]));
             if routers.contains(d) {
                 // All but the per-neighbour flows (priority 100 of lr_in_arp_resolve).
                 let arp = stage_is(ARP_RESOLVE);
@@ -162,10 +169,17 @@ impl<'c> LiveSb<'c> {
             self.groups_read = true;
             sel.push(("Logical_Flow", vec![Condition::ne("logical_dp_group", json!(["set", []]))]));
         }
-        let specs: Vec<TableSpec> = ["Datapath_Binding", "Port_Binding", "Multicast_Group", "MAC_Binding", "Logical_Flow"]
-            .into_iter()
-            .map(spec)
-            .collect();
+        let specs: Vec<TableSpec> = [
+            "Datapath_Binding",
+            "Port_Binding",
+            "Multicast_Group",
+            "MAC_Binding",
+            "Static_MAC_Binding",
+            "Logical_Flow",
+        ]
+        .into_iter()
+        .map(spec)
+        .collect();
         self.rounds += 1;
         select_into(self.client, &mut self.loaded, &specs, &sel).await?;
         // The stage's table number, from any of its flows read (northd numbers the stages the

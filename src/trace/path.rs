@@ -74,12 +74,7 @@ fn resolve(nb: &NbDb, sb: Option<&SbDb>, port: &str, ip: IpAddr) -> Option<Strin
     if let Some(p) = nb.switch_port_with_address(&s) {
         return mac_of(p);
     }
-    sb.and_then(|sb| {
-        sb.mac_bindings
-            .values()
-            .find(|m| m.logical_port == port && m.ip == s)
-            .map(|m| m.mac.clone())
-    })
+    sb.and_then(|sb| sb.neighbour(port, ip, None, false)).map(|m| m.mac.clone())
 }
 
 /// Predicts the path of a packet from `port` (a pod's switch port) to `dst`.

@@ -1900,6 +1900,92 @@ fn transit_router_across_zones_agrees_with_ovn_trace_in_each_zone() {
     });
 }
 
+/// A `Static_MAC_Binding` for the gateway router's next hop (the CMS's own neighbour entry):
+/// ovn-controller gives it priority 150 over a learned binding when it overrides learned ones,
+/// 50 otherwise, and the datapath sends with the winner's MAC (tcpdump on the node's NIC,
+/// filtering on the destination MAC); ovnscope's trace resolves the next hop the same way and
+/// says the binding is static, while ovn-trace reads only learned bindings —
+/// `--ovn-trace-compat` stays ovn-trace's text.
+fn static_mac_binding_is_used_as_the_datapath_uses_it() {
+    let l = lab();
+    let z = "worker-1";
+    let gw = "198.18.0.1";
+    let fake = "52:54:00:b0:00:99";
+    let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 203.0.113.8 && ip.ttl == 64 && icmp4.type == 8";
+    let check = || {
+        ping(&l.ns("pod1"), "203.0.113.8");
+        let learned = l.sbctl(
+            z,
+            &[
+                "--bare",
+                "--columns=mac",
+                "find",
+                "MAC_Binding",
+                "logical_port=rtoe-GR_worker-1",
+                &format!("ip={gw}"),
+            ],
+        );
+        let learned = learned.trim().to_string();
+        assert!(!learned.is_empty(), "the router learned {gw}");
+        l.nbctl(z, &["static-mac-binding-add", "rtoe-GR_worker-1", gw, fake]);
+        let row = l.nbctl(
+            z,
+            &["--bare", "--columns=_uuid", "find", "Static_MAC_Binding", &format!("ip=\"{gw}\"")],
+        );
+        for (overrides, want) in [(true, fake), (false, learned.as_str())] {
+            l.nbctl(
+                z,
+                &[
+                    "set",
+                    "Static_MAC_Binding",
+                    row.trim(),
+                    &format!("override_dynamic_mac={overrides}"),
+                ],
+            );
+            l.nbctl(z, &["--wait=hv", "sync"]);
+            let seen = tcpdump_during(&l.ns(z), "ens2f0np0", &format!("icmp and ether dst {want}"), 1, || {
+                let _ = Command::new("ip")
+                    .args(["netns", "exec", &l.ns("pod1"), "ping", "-c", "1", "-W", "2", "203.0.113.8"])
+                    .output();
+            });
+            assert!(
+                seen.contains("203.0.113.8"),
+                "override {overrides}: the NIC sees the echo to {want}: {seen}"
+            );
+            let v = l.zone_args("trace", z, &["--microflow", m, "--minimal"]);
+            let (code, ours, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(code, 0, "{err}");
+            assert!(
+                ours.contains(&format!("output(\"br-ex_worker-1\"); /* 52:54:00:c6:12:09 > {want}, ")),
+                "override {overrides}: the MAC tcpdump saw\n{ours}"
+            );
+            let detailed = l
+                .ovnscope(
+                    &l.zone_args("trace", z, &["--microflow", m])
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                )
+                .1;
+            assert_eq!(
+                detailed.contains("/* Static_MAC_Binding 198.18.0.1 on rtoe-GR_worker-1"),
+                overrides,
+                "{detailed}"
+            );
+            // ovn-trace, and so the compatible text, knows only the learned binding.
+            let compat = same_as_ovn_trace(l, z, &[z, m]);
+            assert!(
+                compat.iter().any(|x| x.contains(&format!("/* MAC binding to {learned}. */"))),
+                "{compat:#?}"
+            );
+        }
+    };
+    restoring(check, || {
+        l.nbctl_undo(z, &["--if-exists", "static-mac-binding-del", "rtoe-GR_worker-1", gw]);
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
+}
+
 /// A port with OpenStack's `neutron:port_name` (northd copies it to the binding's
 /// `external_ids:name`): ovn-trace names the port by it in every line, matches and actions
 /// included; ovnscope's compat text does the same, and with `--no-friendly-names` both use the
@@ -2833,6 +2919,7 @@ fn main() {
         shared_vip_hairpin_is_snated_as_the_datapath_snats_it,
         gateway_router_commit_all_is_traced_as_ovn_trace_traces_it,
         transit_router_across_zones_agrees_with_ovn_trace_in_each_zone,
+        static_mac_binding_is_used_as_the_datapath_uses_it,
         port_name2_is_ovn_traces_friendly_name,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,

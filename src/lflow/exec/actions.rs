@@ -504,13 +504,22 @@ impl<'a> Executor<'a> {
         let port = read_port(flow, port)?;
         let f = field(ip)?;
         let ip = format_value(f, flow.get(f));
-        let mac = self.mac_binding(at.dp, &port, &ip);
+        let binding = self.mac_binding(at.dp, &port, &ip);
+        let mac = binding.map(|m| m.mac.to_ascii_lowercase());
         out.push(Node::Note {
             text: match &mac {
                 Some(m) => format!("/* MAC binding to {m}. */"),
                 None => "/* No MAC binding. */".into(),
             },
         });
+        if let Some(b) = binding.filter(|b| b.is_static()) {
+            out.push(Node::Note {
+                text: format!(
+                    "/* Static_MAC_Binding {ip} on {port}{}; ovn-trace reads only learned bindings */",
+                    if b.priority > 100 { ", overriding learned ones" } else { "" }
+                ),
+            });
+        }
         flow.set_base(Base::EthDst, mac.as_deref().and_then(parse_mac).unwrap_or(0));
         out.push(Node::Modify {
             text: format!("eth.dst = {}", shown(flow, "eth.dst")),

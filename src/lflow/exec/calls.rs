@@ -4,20 +4,18 @@
 
 use super::fields::{read_port, shown, Value};
 use super::{field, Executor, Node};
-use crate::db::sb::SbLoadBalancer;
+use crate::db::sb::{MacBinding, SbLoadBalancer};
 use crate::lflow::microflow::{format_value, parse_mac, Microflow};
 use crate::lflow::symtab::{Base, CT_DNAT, CT_TRK};
 use std::net::IpAddr;
 use uuid::Uuid;
 
 impl Executor<'_> {
-    pub(super) fn mac_binding(&self, dp: Uuid, port: &str, ip: &str) -> Option<String> {
+    /// The neighbour binding the datapath uses for `ip` behind `port` (ovn-trace, and so
+    /// `--ovn-trace-compat`, reads only learned ones).
+    pub(super) fn mac_binding(&self, dp: Uuid, port: &str, ip: &str) -> Option<&MacBinding> {
         let want = ip.parse::<IpAddr>().ok()?;
-        self.sb
-            .mac_bindings
-            .values()
-            .find(|m| m.logical_port == port && m.datapath.is_none_or(|d| d == dp) && m.ip.parse::<IpAddr>().ok() == Some(want))
-            .map(|m| m.mac.to_ascii_lowercase())
+        self.sb.neighbour(port, want, Some(dp), self.options.ovn_trace_compat)
     }
 
     /// Functions whose result is assigned (`reg0[15] = check_in_port_sec()`); `Ok(None)`:
@@ -65,12 +63,11 @@ impl Executor<'_> {
                 } else {
                     Some(flow.get(field(arg(2)?)?))
                 };
-                let want = ip.parse::<IpAddr>().ok();
-                bit(self.sb.mac_bindings.values().any(|m| {
-                    m.logical_port == port
-                        && m.ip.parse::<IpAddr>().ok() == want
-                        && want_mac.is_none_or(|w| parse_mac(&m.mac.to_ascii_lowercase()) == Some(w))
-                }))
+                let found = ip
+                    .parse::<IpAddr>()
+                    .ok()
+                    .and_then(|want| self.sb.neighbour(&port, want, None, self.options.ovn_trace_compat));
+                bit(found.is_some_and(|m| want_mac.is_none_or(|w| parse_mac(&m.mac.to_ascii_lowercase()) == Some(w))))
             }
             "chk_lb_hairpin" | "chk_lb_hairpin_reply" => bit(self.lb_hairpin(flow, func == "chk_lb_hairpin")),
             "put_dhcp_opts" | "put_dhcpv6_opts" | "put_nd_ra_opts" | "dhcp_relay_req_chk" | "dhcp_relay_resp_chk" => bit(true),
