@@ -2405,6 +2405,83 @@ fn template_load_balancer_reaches_the_backend_where_ovn_trace_skips_it() {
     );
 }
 
+/// A pod reaching itself through a NodePort-style template load balancer (`^NODEIP:^NODEPORT`
+/// → the pod's own 9090): ovn-controller expands the Southbound row's template VIP for its
+/// hairpin flows, so the pod gets its SYN back from the VIP (tcpdump in the pod); ovnscope's
+/// trace finds the hairpin by the expanded VIP and SNATs to it, as the datapath did.
+fn template_load_balancer_hairpin_is_found_by_the_expanded_vip() {
+    let l = lab();
+    let z = "worker-1";
+    let chassis = l.sysid(z);
+    let tv = l.nbctl(
+        z,
+        &[
+            "create",
+            "Chassis_Template_Var",
+            &format!("chassis={chassis}"),
+            "variables:NODEIP=198.18.0.9",
+            "variables:NODEPORT=30090",
+        ],
+    );
+    let lb = l.nbctl(
+        z,
+        &[
+            "create",
+            "Load_Balancer",
+            "name=lb-nodeport-hairpin",
+            "protocol=tcp",
+            "options:template=true",
+            "options:address-family=ipv4",
+            r#"vips:"^NODEIP:^NODEPORT"="10.128.2.43:9090""#,
+        ],
+    );
+    let (tv, lb) = (tv.trim().to_string(), lb.trim().to_string());
+    let check = || {
+        l.nbctl(z, &["ls-lb-add", z, &lb]);
+        l.nbctl(z, &["--wait=hv", "sync"]);
+        let seen = tcpdump_during(&l.ns("pod1"), "eth0", "tcp[tcpflags] & tcp-syn != 0 and dst port 9090", 1, || {
+            let _ = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &l.ns("pod1"),
+                    "socat",
+                    "-u",
+                    "/dev/null",
+                    "TCP:198.18.0.9:30090,connect-timeout=2",
+                ])
+                .output();
+        });
+        assert!(
+            seen.contains("198.18.0.9.") && seen.contains("> 10.128.2.43.9090: Flags [S]"),
+            "the pod gets its own SYN from the VIP: {seen}"
+        );
+        let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 198.18.0.9 && ip.ttl == 64 && tcp.src == 40000 && tcp.dst == 30090 && tcp.flags == 2";
+        let trace = |extra: &[&str]| {
+            let mut a = vec!["--microflow", m, "--ct", "new", "--ct", "new"];
+            a.extend(extra);
+            let v = l.zone_args("trace", z, &a);
+            let (code, out, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(code, 0, "{err}");
+            out
+        };
+        let detailed = trace(&[]);
+        assert!(detailed.contains("/* nat(src=198.18.0.9) */"), "{detailed}");
+        let minimal = trace(&["--minimal"]);
+        assert!(minimal.contains("reg0[6] = 1;"), "{minimal}");
+        assert!(
+            minimal.contains("output(\"network-trace_nettools-dual-pod\"); /* 0a:58:0a:80:02:01 > 0a:58:0a:80:02:2b, 198.18.0.9 > 10.128.2.43, ttl 64 */"),
+            "the headers tcpdump saw ({seen})\n{minimal}"
+        );
+    };
+    restoring(check, || {
+        l.nbctl_undo(z, &["--if-exists", "ls-lb-del", z, &lb]);
+        l.nbctl_undo(z, &["--if-exists", "lb-del", &lb]);
+        l.nbctl_undo(z, &["destroy", "Chassis_Template_Var", &tv]);
+        l.nbctl(z, &["--wait=hv", "sync"]);
+    });
+}
+
 /// `trace --summary --ovn-trace-compat` is `ovn-trace --summary` (and `--all` is `--all`), line
 /// for line bar the first
 /// (the microflow as ovn-trace writes it), for packets to the internet, to a pod on the same
@@ -2920,6 +2997,7 @@ fn main() {
         gateway_router_commit_all_is_traced_as_ovn_trace_traces_it,
         transit_router_across_zones_agrees_with_ovn_trace_in_each_zone,
         static_mac_binding_is_used_as_the_datapath_uses_it,
+        template_load_balancer_hairpin_is_found_by_the_expanded_vip,
         port_name2_is_ovn_traces_friendly_name,
         nat_rules_with_match_and_priority_rank_as_northd_writes_them,
         snat_port_range_is_named_and_used_on_the_wire,

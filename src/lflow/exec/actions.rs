@@ -62,7 +62,9 @@ impl<'a> Executor<'a> {
             return;
         }
         for s in stmts {
-            out.push(Node::Action { text: echoed(s) });
+            out.push(Node::Action {
+                text: echoed(s, self.sb.schema_at_least((20, 33, 0))),
+            });
             let before = flow.header_values();
             match self.action(at, s, flow, out) {
                 Ok(Flow::Continue) => {}
@@ -641,12 +643,15 @@ fn put_opts_shown(func: &str, args: &[String]) -> Option<String> {
 /// the stored one — assignments spaced as `dst = value`, `log(…)` with its arguments in the
 /// formatter's order and its default severity, and an empty nested block dropped
 /// (`ct_commit { };` is `ct_commit;`, as OVN 26.03 writes it).
-fn echoed(s: &Stmt) -> String {
+/// `zoned_commit_nat`: OVN 24.03+ (Southbound schema 20.33.0) formats `ct_commit_nat` with its
+/// zone; 23.x wrote it bare.
+fn echoed(s: &Stmt, zoned_commit_nat: bool) -> String {
     match &s.action {
         Action::Load { dst, value } => format!("{dst} = {value};"),
         Action::Move { dst, src } => format!("{dst} = {src};"),
         Action::Exchange { a, b } => format!("{a} <-> {b};"),
-        // OVN's formatter always names the zone.
+        Action::CtCommitZone { nat: true, .. } if !zoned_commit_nat => "ct_commit_nat;".into(),
+        // OVN's formatter (24.03+) names the zone.
         Action::CtCommitZone { nat, dnat } => format!(
             "ct_commit_{}({});",
             if *nat { "nat" } else { "to_zone" },

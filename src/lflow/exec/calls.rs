@@ -115,11 +115,16 @@ impl Executor<'_> {
         } else {
             IpAddr::from(std::net::Ipv4Addr::from(flow.get_base(Base::CtNwDst) as u32))
         };
+        // A template load balancer's VIP (`^NODEIP:^NODEPORT`) is the chassis's values, as
+        // ovn-controller expands it for its hairpin flows; ovn-trace never expands it.
+        let templates = self.templates.borrow();
+        let vars = templates.as_ref().filter(|_| !self.options.ovn_trace_compat).map(|(_, v)| v);
         self.sb.load_balancers.values().find_map(|lb| {
             lb.vips.keys().find_map(|k| {
+                let k = super::expand_templates(k, vars).0;
                 let (a, p) = match k.rsplit_once(':') {
                     Some((a, p)) if !a.contains(':') || a.ends_with(']') => (a.trim_matches(['[', ']']), p.parse::<u128>().ok()),
-                    _ => (k.as_str(), None),
+                    _ => (&*k, None),
                 };
                 let ip = a.parse::<IpAddr>().ok()?;
                 (ip == ct_dst && p.unwrap_or(0) == port).then_some((ip, lb))
