@@ -52,6 +52,15 @@ fn stage_is(stage: &str) -> Condition {
     Condition::includes("external_ids", json!(["map", [["stage-name", stage]]]))
 }
 
+/// The tables read for the datapaths a packet reaches (whole, on a small Southbound).
+const PER_DATAPATH: &[&str] = &[
+    "Port_Binding",
+    "Multicast_Group",
+    "MAC_Binding",
+    "Static_MAC_Binding",
+    "Logical_Flow",
+];
+
 /// Up to this many datapaths, the whole Southbound is read at once.
 const SMALL: usize = 16;
 
@@ -77,16 +86,7 @@ impl<'c> LiveSb<'c> {
         fetch_into(client, &mut loaded, &with_dps, &Conditions::new()).await?;
         let small = whole.unwrap_or_else(|| RowView::all(&loaded.snapshot, "Datapath_Binding").count() <= SMALL);
         if small {
-            let all: Vec<TableSpec> = [
-                "Port_Binding",
-                "Multicast_Group",
-                "MAC_Binding",
-                "Static_MAC_Binding",
-                "Logical_Flow",
-            ]
-            .into_iter()
-            .map(spec)
-            .collect();
+            let all: Vec<TableSpec> = PER_DATAPATH.iter().copied().map(spec).collect();
             fetch_into(client, &mut loaded, &all, &Conditions::new()).await?;
         }
         Ok(LiveSb {
@@ -169,17 +169,10 @@ impl<'c> LiveSb<'c> {
             self.groups_read = true;
             sel.push(("Logical_Flow", vec![Condition::ne("logical_dp_group", json!(["set", []]))]));
         }
-        let specs: Vec<TableSpec> = [
-            "Datapath_Binding",
-            "Port_Binding",
-            "Multicast_Group",
-            "MAC_Binding",
-            "Static_MAC_Binding",
-            "Logical_Flow",
-        ]
-        .into_iter()
-        .map(spec)
-        .collect();
+        let specs: Vec<TableSpec> = std::iter::once("Datapath_Binding")
+            .chain(PER_DATAPATH.iter().copied())
+            .map(spec)
+            .collect();
         self.rounds += 1;
         select_into(self.client, &mut self.loaded, &specs, &sel).await?;
         // The stage's table number, from any of its flows read (northd numbers the stages the
