@@ -102,6 +102,32 @@ fn nat_rule(nb: &NbDb, logical: IpAddr, external: IpAddr, router: Option<&str>) 
     None
 }
 
+/// The address of a load-balancer VIP or backend (`IP`, `IP:PORT`, `[IPv6]:PORT`).
+fn host_of(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    s.parse().ok().or_else(|| {
+        let (h, _) = s.rsplit_once(':')?;
+        h.trim_matches(['[', ']']).parse().ok()
+    })
+}
+
+/// The load balancer whose hairpin an entry shows: a backend reached itself through it (the
+/// answering end is the client) and was SNATed to the balancer's
+/// `hairpin_snat_ip` or one of its VIPs — the one SNAT OVN makes from an address to itself.
+fn hairpin_lb(nb: &NbDb, backend: IpAddr, to: IpAddr) -> Option<&str> {
+    nb.load_balancers
+        .values()
+        .find(|lb| {
+            let backs = lb.vips.values().any(|b| b.split(',').any(|x| host_of(x) == Some(backend)));
+            let snat_ip = lb
+                .options
+                .get("hairpin_snat_ip")
+                .is_some_and(|v| v.split_whitespace().any(|a| a.parse() == Ok(to)));
+            backs && (snat_ip || lb.vips.keys().any(|k| host_of(k) == Some(to)))
+        })
+        .map(|lb| lb.name.as_str())
+}
+
 /// Explains `entries` with the zone owners and the Northbound.
 pub fn explain(entries: Vec<Entry>, owners: &BTreeMap<u16, Owner>, nb: Option<&NbDb>) -> Vec<Explained> {
     entries
@@ -115,11 +141,14 @@ pub fn explain(entries: Vec<Entry>, owners: &BTreeMap<u16, Owner>, nb: Option<&N
             let mut nat = vec![];
             if let Some((from, to)) = e.snat() {
                 let rule = nb.and_then(|nb| nat_rule(nb, from, to, router));
-                nat.push(format!(
-                    "SNAT {from} → {to}{}",
-                    rule.map(|r| format!(" by {r}"))
-                        .unwrap_or_else(|| " (no OVN NAT rule maps these)".into())
-                ));
+                // The answering end (after any DNAT) is the client itself.
+                let hairpin = (e.reply.src == from).then(|| nb.and_then(|nb| hairpin_lb(nb, from, to)));
+                nat.push(match (rule, hairpin) {
+                    (Some(r), _) => format!("SNAT {from} → {to} by {r}"),
+                    (None, Some(Some(lb))) => format!("SNAT {from} → {to}: hairpin, the backend reached itself through load balancer {lb}"),
+                    (None, Some(None)) => format!("SNAT {from} → {to}: hairpin, a backend reaching itself through a load balancer"),
+                    (None, None) => format!("SNAT {from} → {to} (no OVN NAT rule maps these)"),
+                });
             }
             if let Some((from, to)) = e.dnat() {
                 let rule = nb.and_then(|nb| nat_rule(nb, to, from, router));
@@ -292,6 +321,32 @@ mod tests {
             what: "w".into(),
             by: vec![],
         }
+    }
+
+    #[test]
+    fn a_hairpin_snat_names_its_load_balancer() {
+        let mut nb = NbDb::default();
+        let lb = crate::db::nb::LoadBalancer {
+            uuid: uuid::Uuid::from_u128(1),
+            name: "svc".into(),
+            vips: [("10.96.0.50:80".to_string(), "10.128.2.43:9080,10.128.2.44:9080".to_string())].into(),
+            protocol: Some("tcp".into()),
+            options: [("hairpin_snat_ip".to_string(), "169.254.169.5 fd69::5".to_string())].into(),
+            external_ids: Default::default(),
+        };
+        nb.load_balancers.insert(lb.uuid, lb);
+        let nat = |line: &str| explain(parse(line).unwrap(), &BTreeMap::new(), Some(&nb))[0].nat.clone().unwrap();
+        // DNAT and SNAT in one entry (the switch's zone), and the SNAT alone.
+        assert_eq!(
+            nat("tcp,orig=(src=10.128.2.43,dst=10.96.0.50,sport=5,dport=80),reply=(src=10.128.2.43,dst=169.254.169.5,sport=9080,dport=5),zone=9\n"),
+            "SNAT 10.128.2.43 → 169.254.169.5: hairpin, the backend reached itself through load balancer svc; DNAT 10.96.0.50 → 10.128.2.43 (a load balancer, or a rule outside OVN)"
+        );
+        assert_eq!(
+            nat("tcp,orig=(src=10.128.2.43,dst=10.128.2.43,sport=5,dport=9080),reply=(src=10.128.2.43,dst=10.96.0.50,sport=9080,dport=5),zone=9\n"),
+            "SNAT 10.128.2.43 → 10.96.0.50: hairpin, the backend reached itself through load balancer svc"
+        );
+        // Another pod's connection to the VIP is no hairpin.
+        assert!(!nat("tcp,orig=(src=10.128.2.44,dst=10.96.0.50,sport=5,dport=80),reply=(src=10.128.2.43,dst=10.128.2.44,sport=9080,dport=5),zone=9\n").contains("hairpin"));
     }
 
     #[test]

@@ -1719,6 +1719,29 @@ fn shared_vip_hairpin_is_snated_as_the_datapath_snats_it() {
                 );
             }
         }
+        // The datapath's conntrack entries of those connections are named as hairpins, with the
+        // load balancer each went through.
+        let ctl = l.vswitchd_ctl(z);
+        let j = l.zone_json(
+            "conntrack",
+            z,
+            &["--pod", "network-trace/nettools-dual-pod", "--unixctl", &ctl, "-f", "json"],
+        );
+        for (lb, src) in [("ovnscope-shared", "10.96.0.50"), ("ovnscope-shared-snat", "169.254.169.5")] {
+            let e = j["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["reply"]["dst"] == src)
+                .unwrap_or_else(|| panic!("an entry SNATed to {src}: {j:#}"));
+            assert!(
+                e["nat"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("hairpin, the backend reached itself through load balancer {lb}")),
+                "{e:#}"
+            );
+        }
     };
     restoring(check, || {
         for (lb, _, _) in cases {
@@ -2216,7 +2239,7 @@ fn conntrack_entries_named_like_ovn_controller_records_them() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["reply"]["dst"] == "198.18.0.9")
+        .find(|e| e["reply"]["dst"] == "198.18.0.9" && e["orig"]["dst"] == "203.0.113.8")
         .expect("the SNAT entry");
     assert_eq!(
         snat["nat"].as_str().unwrap(),
