@@ -1709,6 +1709,12 @@ fn shared_vip_hairpin_is_snated_as_the_datapath_snats_it() {
                     detailed.contains(&format!("/* nat(src={src})")),
                     "{vip}:{vport}: SNAT to {src}\n{detailed}"
                 );
+                let json = trace(&["-f", "json"]);
+                assert!(
+                    json.replace([' ', '\n'], "")
+                        .contains(r#""ip.src":{"datapath":"worker-1","stage":"ls_in_nat_hairpin""#),
+                    "{vip}:{vport}: the source's writer is the hairpin SNAT flow\n{json:.3000}"
+                );
                 let minimal = trace(&["--minimal"]);
                 assert!(minimal.contains("reg0[6] = 1;"), "{vip}:{vport}: the hairpin is found\n{minimal}");
                 assert!(
