@@ -82,6 +82,13 @@ impl Lab {
         v.extend(rest.iter().map(|s| s.to_string()));
         v
     }
+    /// The standard output of `cmd` against one zone; it must succeed.
+    fn zone_out(&self, cmd: &str, zone: &str, rest: &[&str]) -> String {
+        let v = self.zone_args(cmd, zone, rest);
+        let (code, out, err) = self.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 0, "ovnscope {cmd} {rest:?}: {err}");
+        out
+    }
     /// [`Lab::json`] of `cmd` against one zone.
     fn zone_json(&self, cmd: &str, zone: &str, rest: &[&str]) -> Value {
         let v = self.zone_args(cmd, zone, rest);
@@ -1699,10 +1706,7 @@ fn shared_vip_hairpin_is_snated_as_the_datapath_snats_it() {
                     let lb_dst = format!("{pod}:{backend}");
                     let mut a = vec!["--microflow", &m, "--ct", "new", "--lb-dst", &lb_dst];
                     a.extend(extra);
-                    let v = l.zone_args("trace", z, &a);
-                    let (code, out, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
-                    assert_eq!(code, 0, "{err}");
-                    out
+                    l.zone_out("trace", z, &a)
                 };
                 let detailed = trace(&[]);
                 assert!(
@@ -2021,21 +2025,12 @@ fn static_mac_binding_is_used_as_the_datapath_uses_it() {
                 seen.contains("203.0.113.8"),
                 "override {overrides}: the NIC sees the echo to {want}: {seen}"
             );
-            let v = l.zone_args("trace", z, &["--microflow", m, "--minimal"]);
-            let (code, ours, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
-            assert_eq!(code, 0, "{err}");
+            let ours = l.zone_out("trace", z, &["--microflow", m, "--minimal"]);
             assert!(
                 ours.contains(&format!("output(\"br-ex_worker-1\"); /* 52:54:00:c6:12:09 > {want}, ")),
                 "override {overrides}: the MAC tcpdump saw\n{ours}"
             );
-            let detailed = l
-                .ovnscope(
-                    &l.zone_args("trace", z, &["--microflow", m])
-                        .iter()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>(),
-                )
-                .1;
+            let detailed = l.zone_out("trace", z, &["--microflow", m]);
             assert_eq!(
                 detailed.contains("/* Static_MAC_Binding 198.18.0.1 on rtoe-GR_worker-1"),
                 overrides,
@@ -2382,12 +2377,9 @@ fn template_load_balancer_reaches_the_backend_where_ovn_trace_skips_it() {
     l.nbctl(z, &["--wait=hv", "sync"]);
     let m = "inport == \"network-trace_nettools-dual-pod\" && eth.src == 0a:58:0a:80:02:2b && eth.dst == 0a:58:0a:80:02:01 && ip4.src == 10.128.2.43 && ip4.dst == 198.18.0.9 && ip.ttl == 64 && tcp.src == 40000 && tcp.dst == 30080 && tcp.flags == 2";
     let trace = |extra: &[&str]| {
-        let mut a = vec!["trace", "--microflow", m, "--ct", "new"];
+        let mut a = vec!["--microflow", m, "--ct", "new"];
         a.extend(extra);
-        let v = l.zone_args(a[0], z, &a[1..]);
-        let (code, out, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(code, 0, "{err}");
-        out
+        l.zone_out("trace", z, &a)
     };
     let ours = trace(&[]);
     let ours_minimal = trace(&["--minimal"]);
@@ -2509,10 +2501,7 @@ fn template_load_balancer_hairpin_is_found_by_the_expanded_vip() {
         let trace = |extra: &[&str]| {
             let mut a = vec!["--microflow", m, "--ct", "new", "--ct", "new"];
             a.extend(extra);
-            let v = l.zone_args("trace", z, &a);
-            let (code, out, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
-            assert_eq!(code, 0, "{err}");
-            out
+            l.zone_out("trace", z, &a)
         };
         let detailed = trace(&[]);
         assert!(detailed.contains("/* nat(src=198.18.0.9) */"), "{detailed}");
@@ -2545,17 +2534,13 @@ fn summary_is_ovn_trace_summary() {
         "ip4.dst == 10.128.4.5 && udp.src == 40000 && udp.dst == 53",
     ] {
         let m = format!("{from} && {rest}");
-        let v = l.zone_args("trace", z, &["--microflow", &m, "--summary", "--ovn-trace-compat"]);
-        let (code, ours, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(code, 0, "{err}");
+        let ours = l.zone_out("trace", z, &["--microflow", &m, "--summary", "--ovn-trace-compat"]);
         let theirs = l.run("ovn-trace", &[&format!("--db={}", l.sb(z)), "--summary", &m]);
         let body = |t: &str| t.trim_end().lines().skip(1).map(String::from).collect::<Vec<_>>();
         assert!(body(&theirs).len() > 10, "{theirs}");
         assert_eq!(body(&ours), body(&theirs), "{rest}\novnscope:\n{ours}\novn-trace:\n{theirs}");
         // --all: the three forms under ovn-trace's headings, as ovn-trace --all prints them.
-        let v = l.zone_args("trace", z, &["--microflow", &m, "--all", "--ovn-trace-compat"]);
-        let (code, ours, err) = l.ovnscope(&v.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(code, 0, "{err}");
+        let ours = l.zone_out("trace", z, &["--microflow", &m, "--all", "--ovn-trace-compat"]);
         let theirs = l.run("ovn-trace", &[&format!("--db={}", l.sb(z)), "--all", &m]);
         assert!(
             theirs.contains("# Summary trace.") && theirs.contains("# Minimal trace."),

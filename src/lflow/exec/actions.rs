@@ -63,7 +63,7 @@ impl<'a> Executor<'a> {
         }
         for s in stmts {
             out.push(Node::Action {
-                text: echoed(s, self.sb.schema_at_least((20, 33, 0))),
+                text: echoed(s, self.generation.zoned_commit_nat),
             });
             let before = flow.header_values();
             match self.action(at, s, flow, out) {
@@ -446,7 +446,7 @@ impl<'a> Executor<'a> {
     /// text of a `LOG:` line). Older ovn-trace leaves the tuple alone, so for an older
     /// Southbound (schema before 21.5.0) this does nothing and the text stays theirs.
     fn fill_ct_tuple(&self, ct: &mut Microflow, before: &Microflow) {
-        if !self.sb.schema_at_least((21, 5, 0)) {
+        if !self.generation.fills_ct_tuple {
             return;
         }
         let copy = |ct: &mut Microflow, to: Base, from: Base| ct.set_base(to, before.get_base(from));

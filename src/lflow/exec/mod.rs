@@ -72,6 +72,24 @@ struct Port {
     name2: Option<String>,
 }
 
+/// Behaviour of ovn-trace that changed between OVN releases, keyed on the Southbound schema.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Generation {
+    /// 24.03+ (schema 20.33.0): `ct_commit_nat` is written with its zone.
+    pub zoned_commit_nat: bool,
+    /// 25.09+ (schema 21.5.0): every conntrack action fills the connection's original tuple.
+    pub fills_ct_tuple: bool,
+}
+
+impl Generation {
+    fn of(sb: &SbDb) -> Generation {
+        Generation {
+            zoned_commit_nat: sb.schema_at_least((20, 33, 0)),
+            fills_ct_tuple: sb.schema_at_least((21, 5, 0)),
+        }
+    }
+}
+
 /// (datapath, egress?, table number).
 type TableKey = (Uuid, bool, i64);
 
@@ -202,6 +220,8 @@ pub struct Executor<'a> {
     options: Options,
     /// The chassis this run's flows are expanded for (the inport's) and its template variables.
     templates: RefCell<Option<(String, BTreeMap<String, String>)>>,
+    /// What the tools of this Southbound's generation do, read once from its schema version.
+    pub(super) generation: Generation,
 }
 
 /// A load balancer backend as `--lb-dst` names it, as ovn-trace takes it: `IP`, `IP:PORT` or
@@ -410,6 +430,7 @@ impl<'a> Executor<'a> {
             siblings: RefCell::new(HashMap::new()),
             options: opts.clone(),
             templates: RefCell::new(None),
+            generation: Generation::of(sb),
         })
     }
 
